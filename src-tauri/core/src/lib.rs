@@ -1,0 +1,16 @@
+//! Coexist core: the local mirror of a WhatsApp Business number in coexistence mode, its
+//! journaled webhook intake and the rules around it. Knows nothing of Tauri: the desktop shell,
+//! the CLI and the tests all drive it the same way.
+
+pub mod clock;
+pub mod cloud;
+pub mod error;
+pub mod phone;
+pub mod policy;
+pub mod secrets;
+pub mod store;
+pub mod webhook;
+
+pub use clock::{Clock, FixedClock, SystemClock};
+pub use error::{CoreError, Result};
+pub use store::Store;

@@ -1,0 +1,202 @@
+//! Read models of the mirror: counts, exports and the conversation list.
+
+use super::Store;
+use crate::error::Result;
+use serde::Serialize;
+use sqlx::Row;
+
+/// The shape `coexist stats --json` prints (a contract: keys may be added, never renamed).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Stats {
+    pub contacts: ContactCounts,
+    pub messages: MessageCounts,
+    pub journal: JournalCounts,
+    pub history: HistoryStats,
+    pub link: String,
+    pub consent: ConsentCounts,
+    pub reminders_open: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ContactCounts {
+    pub active: i64,
+    pub removed: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MessageCounts {
+    pub customer: i64,
+    pub phone: i64,
+    pub api: i64,
+    pub history: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JournalCounts {
+    pub received: i64,
+    pub applied: i64,
+    pub failed: i64,
+    pub skipped: i64,
+    pub pending: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct HistoryStats {
+    pub state: String,
+    pub progress: i64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct ConsentCounts {
+    pub opted_out: i64,
+}
+
+/// One message as `coexist export messages` writes it.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct ExportedMessage {
+    pub wamid: String,
+    pub contact_wa_id: Option<String>,
+    pub contact_bsuid: Option<String>,
+    pub contact_name: Option<String>,
+    pub origin: String,
+    pub direction: String,
+    #[serde(rename = "type")]
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub text: Option<String>,
+    pub status: Option<String>,
+    pub status_at: Option<i64>,
+    pub timestamp: i64,
+    pub media_id: Option<String>,
+    pub media_mime: Option<String>,
+    pub edited: bool,
+    pub revoked: bool,
+    pub content_known: bool,
+    pub error_code: Option<i64>,
+    pub error: Option<String>,
+    pub pricing_billable: Option<bool>,
+    pub pricing_model: Option<String>,
+    pub pricing_type: Option<String>,
+    pub pricing_category: Option<String>,
+    pub callback_data: Option<String>,
+}
+
+/// A row of the conversation list: newest first, with the last message and its origin.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct ConversationRow {
+    pub contact_id: i64,
+    pub display_name: String,
+    pub wa_id: Option<String>,
+    pub bsuid: Option<String>,
+    pub vip: bool,
+    pub unread: i64,
+    pub last_message_at: Option<i64>,
+    pub last_text: Option<String>,
+    pub last_type: Option<String>,
+    pub last_origin: Option<String>,
+    pub last_direction: Option<String>,
+    pub last_revoked: Option<bool>,
+    pub service_window_open_until: Option<i64>,
+    pub automation_paused_until: Option<i64>,
+}
+
+/// A contact's name as people would read it.
+const DISPLAY_NAME: &str = "COALESCE(NULLIF(c.name, ''), NULLIF(c.profile_name, ''), NULLIF(c.username, ''), \
+     CASE WHEN c.wa_id IS NOT NULL THEN '+' || c.wa_id END, c.bsuid)";
+
+impl Store {
+    pub async fn stats(&self) -> Result<Stats> {
+        let pool = self.pool();
+        let c = sqlx::query(
+            "SELECT COALESCE(SUM(removed_at IS NULL), 0) AS active, COALESCE(SUM(removed_at IS NOT NULL), 0) AS removed FROM contact",
+        )
+        .fetch_one(pool)
+        .await?;
+        let m = sqlx::query(
+            "SELECT COALESCE(SUM(origin = 'customer'), 0) AS customer, COALESCE(SUM(origin = 'phone'), 0) AS phone,
+                    COALESCE(SUM(origin = 'api'), 0) AS api, COALESCE(SUM(origin = 'history'), 0) AS history FROM message",
+        )
+        .fetch_one(pool)
+        .await?;
+        let j = sqlx::query(
+            "SELECT COUNT(*) AS received, COALESCE(SUM(outcome = 'applied'), 0) AS applied,
+                    COALESCE(SUM(outcome = 'failed'), 0) AS failed, COALESCE(SUM(outcome = 'skipped'), 0) AS skipped,
+                    COALESCE(SUM(outcome = 'pending'), 0) AS pending FROM journal",
+        )
+        .fetch_one(pool)
+        .await?;
+        let a = sqlx::query("SELECT link_state, history_state, history_progress FROM account WHERE id = 1")
+            .fetch_one(pool)
+            .await?;
+        let opted_out: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM consent c WHERE c.kind = 'opt_out' AND c.id = (
+                 SELECT c2.id FROM consent c2 WHERE c2.contact_id = c.contact_id ORDER BY c2.at DESC, c2.id DESC LIMIT 1)",
+        )
+        .fetch_one(pool)
+        .await?;
+        let reminders_open: i64 =
+            sqlx::query_scalar("SELECT COUNT(*) FROM reminder WHERE acknowledged_at IS NULL").fetch_one(pool).await?;
+        Ok(Stats {
+            contacts: ContactCounts { active: c.get("active"), removed: c.get("removed") },
+            messages: MessageCounts {
+                customer: m.get("customer"),
+                phone: m.get("phone"),
+                api: m.get("api"),
+                history: m.get("history"),
+            },
+            journal: JournalCounts {
+                received: j.get("received"),
+                applied: j.get("applied"),
+                failed: j.get("failed"),
+                skipped: j.get("skipped"),
+                pending: j.get("pending"),
+            },
+            history: HistoryStats { state: a.get("history_state"), progress: a.get("history_progress") },
+            link: a.get("link_state"),
+            consent: ConsentCounts { opted_out },
+            reminders_open,
+        })
+    }
+
+    /// Every message, oldest first (ties by wamid, so two mirrors of one journal export alike).
+    pub async fn export_messages(&self) -> Result<Vec<ExportedMessage>> {
+        let sql = format!(
+            "SELECT m.wamid, c.wa_id AS contact_wa_id, c.bsuid AS contact_bsuid, {DISPLAY_NAME} AS contact_name,
+                    m.origin, m.direction, m.type, m.text, m.status, m.status_at, m.timestamp, m.media_id,
+                    m.media_mime, m.edited, m.revoked, m.content_known, m.error_code, m.error,
+                    m.pricing_billable, m.pricing_model, m.pricing_type, m.pricing_category, m.callback_data
+             FROM message m LEFT JOIN contact c ON c.id = m.contact_id
+             ORDER BY m.timestamp, m.wamid"
+        );
+        Ok(sqlx::query_as(&sql).fetch_all(self.pool()).await?)
+    }
+
+    /// A page of the conversation list, newest first.
+    pub async fn list_conversations(&self, limit: i64, offset: i64) -> Result<Vec<ConversationRow>> {
+        let sql = format!(
+            "SELECT c.id AS contact_id, {DISPLAY_NAME} AS display_name, c.wa_id, c.bsuid, c.vip,
+                    v.unread, v.last_message_at, m.text AS last_text, m.type AS last_type, m.origin AS last_origin,
+                    m.direction AS last_direction, m.revoked AS last_revoked,
+                    v.last_inbound_at + {window} AS service_window_open_until, v.automation_paused_until
+             FROM conversation v
+             JOIN contact c ON c.id = v.contact_id
+             LEFT JOIN message m ON m.id = v.last_message_id
+             ORDER BY v.last_message_at DESC, v.contact_id DESC
+             LIMIT ? OFFSET ?",
+            window = crate::policy::SERVICE_WINDOW_SECS
+        );
+        Ok(sqlx::query_as(&sql).bind(limit).bind(offset).fetch_all(self.pool()).await?)
+    }
+}
+
+impl Store {
+    /// Journal rows that could not be applied, newest first, with their reason.
+    pub async fn failed_journal_rows(&self, limit: i64) -> Result<Vec<(i64, String)>> {
+        Ok(sqlx::query_as(
+            "SELECT seq, COALESCE(error, '') FROM journal WHERE outcome = 'failed' ORDER BY seq DESC LIMIT ?",
+        )
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+}

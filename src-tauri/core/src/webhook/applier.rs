@@ -1,0 +1,119 @@
+//! The single applier: takes journaled bodies in order and applies each in its own transaction,
+//! together with marking its journal row, so a crash never leaves a body half-applied.
+
+use super::apply::{apply_body, BodyOutcome, Rules};
+use crate::clock::Clock;
+use crate::error::Result;
+use crate::store::Store;
+use std::sync::Arc;
+use tokio::sync::Notify;
+
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct ApplyReport {
+    pub applied: u64,
+    pub skipped: u64,
+    pub failed: u64,
+}
+
+impl ApplyReport {
+    pub fn total(&self) -> u64 {
+        self.applied + self.skipped + self.failed
+    }
+}
+
+/// Applies every pending journal row, oldest first, and reports what became of them.
+pub async fn apply_pending(store: &Store, rules: &Rules, clock: &dyn Clock) -> Result<ApplyReport> {
+    let mut report = ApplyReport::default();
+    loop {
+        let batch: Vec<(i64, i64, Vec<u8>)> = sqlx::query_as(
+            "SELECT seq, received_at, body FROM journal WHERE outcome = 'pending' ORDER BY seq LIMIT 32",
+        )
+        .fetch_all(store.pool())
+        .await?;
+        if batch.is_empty() {
+            return Ok(report);
+        }
+        for (seq, received_at, body) in batch {
+            let span = tracing::debug_span!("apply", seq);
+            let _enter = span.enter();
+            let mut tx = store.pool().begin().await?;
+            let outcome = match apply_body(&mut tx, &body, received_at, rules).await {
+                Ok(o) => o,
+                Err(e) => {
+                    // A database error: undo the partial work, keep the body, say why.
+                    tx.rollback().await?;
+                    tx = store.pool().begin().await?;
+                    BodyOutcome::Failed(format!("could not be applied: {e}"))
+                }
+            };
+            let (state, error) = match &outcome {
+                BodyOutcome::Applied => {
+                    report.applied += 1;
+                    ("applied", None)
+                }
+                BodyOutcome::Skipped(why) => {
+                    report.skipped += 1;
+                    ("skipped", Some(why.as_str()))
+                }
+                BodyOutcome::Failed(why) => {
+                    tracing::warn!(seq, error = %why, "webhook body kept in the journal but not applied");
+                    report.failed += 1;
+                    ("failed", Some(why.as_str()))
+                }
+            };
+            sqlx::query("UPDATE journal SET outcome = ?, error = ?, applied_at = ? WHERE seq = ?")
+                .bind(state)
+                .bind(error)
+                .bind(clock.now())
+                .bind(seq)
+                .execute(&mut *tx)
+                .await?;
+            tx.commit().await?;
+        }
+    }
+}
+
+/// The applier running in the background, woken whenever a body is journaled. Dropping the
+/// handle stops it; a body being applied then is rolled back and applied on the next start.
+pub struct ApplierHandle {
+    wake: Arc<Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl ApplierHandle {
+    pub fn spawn(store: Store, rules: Rules, clock: Arc<dyn Clock>) -> Self {
+        let wake = Arc::new(Notify::new());
+        let w = wake.clone();
+        let task = tokio::spawn(async move {
+            loop {
+                match apply_pending(&store, &rules, clock.as_ref()).await {
+                    Ok(r) if r.total() > 0 => tracing::info!(?r, "journal applied"),
+                    Ok(_) => {}
+                    Err(e) => {
+                        tracing::error!(error = %e, "applier stopped on a database error; retrying");
+                        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+                        continue;
+                    }
+                }
+                w.notified().await;
+            }
+        });
+        wake.notify_one();
+        Self { wake, task }
+    }
+
+    /// Tells the applier new bodies are waiting.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    pub fn waker(&self) -> Arc<Notify> {
+        self.wake.clone()
+    }
+}
+
+impl Drop for ApplierHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

@@ -1,0 +1,140 @@
+//! Contacts are keyed on a phone number (`wa_id`), a business-scoped user id (`bsuid`), or both:
+//! whichever arrives first creates the contact, and a later message naming both joins them.
+
+use crate::phone::{non_empty, normalize_bsuid, normalize_wa_id};
+use sqlx::SqliteConnection;
+
+/// What a webhook tells about a person.
+#[derive(Debug, Default, Clone)]
+pub struct Who {
+    pub wa_id: Option<String>,
+    pub bsuid: Option<String>,
+    pub name: Option<String>,
+    pub profile_name: Option<String>,
+    pub username: Option<String>,
+    pub country: Option<String>,
+}
+
+impl Who {
+    pub fn new(wa_id: Option<&str>, bsuid: Option<&str>) -> Self {
+        Who { wa_id: normalize_wa_id(wa_id), bsuid: normalize_bsuid(bsuid), ..Default::default() }
+    }
+    pub fn profile(mut self, name: Option<&str>, username: Option<&str>, country: Option<&str>) -> Self {
+        self.profile_name = non_empty(name);
+        self.username = non_empty(username);
+        self.country = non_empty(country);
+        self
+    }
+    pub fn is_empty(&self) -> bool {
+        self.wa_id.is_none() && self.bsuid.is_none()
+    }
+}
+
+/// Finds or creates the contact `who` names, joining two records that turn out to be one person.
+pub async fn upsert(conn: &mut SqliteConnection, who: &Who, source: &str, at: i64) -> sqlx::Result<Option<i64>> {
+    if who.is_empty() {
+        return Ok(None);
+    }
+    let by_wa: Option<i64> = match &who.wa_id {
+        Some(w) => sqlx::query_scalar("SELECT id FROM contact WHERE wa_id = ?").bind(w).fetch_optional(&mut *conn).await?,
+        None => None,
+    };
+    let by_bs: Option<i64> = match &who.bsuid {
+        Some(b) => sqlx::query_scalar("SELECT id FROM contact WHERE bsuid = ?").bind(b).fetch_optional(&mut *conn).await?,
+        None => None,
+    };
+    let id = match (by_wa, by_bs) {
+        (Some(a), Some(b)) if a != b => {
+            merge(conn, a, b).await?;
+            a
+        }
+        (Some(a), _) | (None, Some(a)) => a,
+        (None, None) => {
+            return sqlx::query_scalar(
+                "INSERT INTO contact (wa_id, bsuid, name, profile_name, username, country, source, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+            )
+            .bind(&who.wa_id)
+            .bind(&who.bsuid)
+            .bind(&who.name)
+            .bind(&who.profile_name)
+            .bind(&who.username)
+            .bind(&who.country)
+            .bind(source)
+            .bind(at)
+            .fetch_one(&mut *conn)
+            .await
+            .map(Some);
+        }
+    };
+    // Fill what we did not know; newer names win over older ones.
+    sqlx::query(
+        "UPDATE contact SET wa_id = COALESCE(wa_id, ?), bsuid = COALESCE(bsuid, ?), name = COALESCE(?, name),
+                profile_name = COALESCE(?, profile_name), username = COALESCE(?, username), country = COALESCE(country, ?)
+         WHERE id = ?",
+    )
+    .bind(&who.wa_id)
+    .bind(&who.bsuid)
+    .bind(&who.name)
+    .bind(&who.profile_name)
+    .bind(&who.username)
+    .bind(&who.country)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?;
+    Ok(Some(id))
+}
+
+/// Folds contact `other` into `keep`: its messages, consent and conversation move over.
+async fn merge(conn: &mut SqliteConnection, keep: i64, other: i64) -> sqlx::Result<()> {
+    tracing::debug!(keep, other, "joining two contacts that are one person");
+    sqlx::query("UPDATE message SET contact_id = ? WHERE contact_id = ?").bind(keep).bind(other).execute(&mut *conn).await?;
+    sqlx::query("UPDATE consent SET contact_id = ? WHERE contact_id = ?").bind(keep).bind(other).execute(&mut *conn).await?;
+    sqlx::query(
+        "INSERT INTO conversation (contact_id, last_message_at, last_message_id, last_inbound_at, free_entry_until,
+                                   unread, assignee, automation_paused_until)
+         SELECT ?, last_message_at, last_message_id, last_inbound_at, free_entry_until, unread, assignee, automation_paused_until
+         FROM conversation WHERE contact_id = ?
+         ON CONFLICT(contact_id) DO UPDATE SET
+           last_message_id = CASE WHEN conversation.last_message_at IS NULL
+                                   OR excluded.last_message_at > conversation.last_message_at
+                                  THEN excluded.last_message_id ELSE conversation.last_message_id END,
+           last_message_at = MAX(COALESCE(conversation.last_message_at, excluded.last_message_at), COALESCE(excluded.last_message_at, conversation.last_message_at)),
+           last_inbound_at = MAX(COALESCE(conversation.last_inbound_at, excluded.last_inbound_at), COALESCE(excluded.last_inbound_at, conversation.last_inbound_at)),
+           free_entry_until = MAX(COALESCE(conversation.free_entry_until, excluded.free_entry_until), COALESCE(excluded.free_entry_until, conversation.free_entry_until)),
+           unread = conversation.unread + excluded.unread,
+           assignee = COALESCE(conversation.assignee, excluded.assignee),
+           automation_paused_until = MAX(COALESCE(conversation.automation_paused_until, excluded.automation_paused_until), COALESCE(excluded.automation_paused_until, conversation.automation_paused_until))",
+    )
+    .bind(keep)
+    .bind(other)
+    .execute(&mut *conn)
+    .await?;
+    sqlx::query("DELETE FROM conversation WHERE contact_id = ?").bind(other).execute(&mut *conn).await?;
+    let (bsuid, name, profile_name, username, country, vip): (
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        i64,
+    ) = sqlx::query_as("SELECT bsuid, name, profile_name, username, country, vip FROM contact WHERE id = ?")
+        .bind(other)
+        .fetch_one(&mut *conn)
+        .await?;
+    sqlx::query("DELETE FROM contact WHERE id = ?").bind(other).execute(&mut *conn).await?;
+    sqlx::query(
+        "UPDATE contact SET bsuid = COALESCE(bsuid, ?), name = COALESCE(name, ?), profile_name = COALESCE(profile_name, ?),
+                username = COALESCE(username, ?), country = COALESCE(country, ?), vip = MAX(vip, ?) WHERE id = ?",
+    )
+    .bind(bsuid)
+    .bind(name)
+    .bind(profile_name)
+    .bind(username)
+    .bind(country)
+    .bind(vip)
+    .bind(keep)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}

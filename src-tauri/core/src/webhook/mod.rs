@@ -1,0 +1,14 @@
+//! Webhook intake: the journal (raw bodies, durable first), the applier that turns journaled
+//! bodies into the mirror, signature checks and the HTTP receiver.
+
+mod apply;
+mod applier;
+mod contacts;
+mod journal;
+pub mod model;
+pub mod receiver;
+pub mod signature;
+
+pub use applier::{apply_pending, ApplierHandle, ApplyReport};
+pub use apply::Rules;
+pub use journal::{Appended, SignatureVerdict};

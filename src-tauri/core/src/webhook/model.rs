@@ -1,0 +1,394 @@
+//! Typed shapes of the Cloud API webhook bodies Coexist handles. Lenient on purpose: every field
+//! Meta may omit is optional, unknown keys are ignored, timestamps may be strings or numbers.
+
+use serde::{Deserialize, Deserializer};
+use serde_json::value::RawValue;
+
+#[derive(Debug, Deserialize)]
+pub struct Envelope<'a> {
+    #[serde(default)]
+    pub object: String,
+    #[serde(borrow, default)]
+    pub entry: Vec<Entry<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Entry<'a> {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default, deserialize_with = "opt_ts")]
+    pub time: Option<i64>,
+    #[serde(borrow, default)]
+    pub changes: Vec<Change<'a>>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct Change<'a> {
+    pub field: String,
+    /// Parsed later by field, so an unknown field costs nothing and a bad one names itself.
+    #[serde(borrow)]
+    pub value: &'a RawValue,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Metadata {
+    #[serde(default)]
+    pub display_phone_number: String,
+    #[serde(default)]
+    pub phone_number_id: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Profile {
+    pub name: Option<String>,
+    pub username: Option<String>,
+    pub country_code: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct WaContact {
+    #[serde(default)]
+    pub profile: Profile,
+    pub wa_id: Option<String>,
+    pub user_id: Option<String>,
+}
+
+/// `field = messages`: customer messages and statuses of business-sent messages.
+#[derive(Debug, Default, Deserialize)]
+pub struct MessagesValue {
+    pub metadata: Option<Metadata>,
+    #[serde(default)]
+    pub contacts: Vec<WaContact>,
+    #[serde(default)]
+    pub messages: Vec<WaMessage>,
+    #[serde(default)]
+    pub statuses: Vec<Status>,
+}
+
+/// `field = smb_message_echoes`: what the owner sent from the phone app.
+#[derive(Debug, Default, Deserialize)]
+pub struct EchoesValue {
+    pub metadata: Option<Metadata>,
+    #[serde(default)]
+    pub contacts: Vec<WaContact>,
+    #[serde(default)]
+    pub message_echoes: Vec<WaMessage>,
+}
+
+/// `field = history`: chunks of the up-to-180-day import, a decline, or media follow-ups.
+#[derive(Debug, Default, Deserialize)]
+pub struct HistoryValue {
+    pub metadata: Option<Metadata>,
+    #[serde(default)]
+    pub history: Vec<HistoryItem>,
+    /// Media for earlier `media_placeholder` messages arrives here.
+    #[serde(default)]
+    pub message_echoes: Vec<WaMessage>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct HistoryItem {
+    pub metadata: Option<HistoryMeta>,
+    #[serde(default)]
+    pub threads: Vec<HistoryThread>,
+    #[serde(default)]
+    pub errors: Vec<GraphError>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct HistoryMeta {
+    #[serde(default)]
+    pub phase: i64,
+    #[serde(default)]
+    pub chunk_order: i64,
+    #[serde(default)]
+    pub progress: i64,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct HistoryThread {
+    #[serde(default)]
+    pub id: String,
+    #[serde(default)]
+    pub context: ThreadContext,
+    #[serde(default)]
+    pub messages: Vec<WaMessage>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ThreadContext {
+    pub wa_id: Option<String>,
+    pub user_id: Option<String>,
+    pub username: Option<String>,
+}
+
+/// `field = smb_app_state_sync`: the phone's address book.
+#[derive(Debug, Default, Deserialize)]
+pub struct StateSyncValue {
+    #[serde(default)]
+    pub state_sync: Vec<StateSyncItem>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct StateSyncItem {
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    pub contact: Option<SyncedContact>,
+    #[serde(default)]
+    pub action: String,
+    #[serde(default)]
+    pub metadata: SyncMeta,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SyncedContact {
+    pub full_name: Option<String>,
+    pub first_name: Option<String>,
+    pub phone_number: Option<String>,
+    pub user_id: Option<String>,
+    pub username: Option<String>,
+    pub country_code: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct SyncMeta {
+    #[serde(default, deserialize_with = "opt_ts")]
+    pub timestamp: Option<i64>,
+}
+
+/// `field = account_update`.
+#[derive(Debug, Default, Deserialize)]
+pub struct AccountUpdateValue {
+    pub phone_number: Option<String>,
+    #[serde(default)]
+    pub event: String,
+    pub disconnection_info: Option<DisconnectionInfo>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct DisconnectionInfo {
+    pub reason: Option<String>,
+    pub initiated_by: Option<String>,
+}
+
+/// `field = user_preferences`: a customer stopped or resumed marketing messages.
+#[derive(Debug, Default, Deserialize)]
+pub struct UserPreferencesValue {
+    #[serde(default)]
+    pub contacts: Vec<WaContact>,
+    #[serde(default)]
+    pub user_preferences: Vec<UserPreference>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct UserPreference {
+    pub wa_id: Option<String>,
+    pub user_id: Option<String>,
+    pub detail: Option<String>,
+    pub category: Option<String>,
+    #[serde(default)]
+    pub value: String,
+    #[serde(default, deserialize_with = "opt_ts")]
+    pub timestamp: Option<i64>,
+}
+
+/// One message in any of its envelopes: inbound, echo, history.
+#[derive(Debug, Default, Deserialize)]
+pub struct WaMessage {
+    #[serde(default)]
+    pub from: String,
+    pub from_user_id: Option<String>,
+    pub to: Option<String>,
+    pub to_user_id: Option<String>,
+    pub id: String,
+    #[serde(deserialize_with = "ts")]
+    pub timestamp: i64,
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    pub text: Option<TextBody>,
+    pub image: Option<Media>,
+    pub video: Option<Media>,
+    pub audio: Option<Media>,
+    pub document: Option<Media>,
+    pub sticker: Option<Media>,
+    pub button: Option<Button>,
+    pub interactive: Option<serde_json::Value>,
+    pub location: Option<Location>,
+    pub reaction: Option<Reaction>,
+    pub referral: Option<Referral>,
+    pub edit: Option<Edit>,
+    pub revoke: Option<Revoke>,
+    pub history_context: Option<HistoryContext>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct TextBody {
+    #[serde(default)]
+    pub body: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Media {
+    pub id: Option<String>,
+    pub mime_type: Option<String>,
+    pub sha256: Option<String>,
+    pub caption: Option<String>,
+    pub filename: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Button {
+    pub text: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Location {
+    pub name: Option<String>,
+    pub address: Option<String>,
+    pub latitude: Option<f64>,
+    pub longitude: Option<f64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Reaction {
+    pub message_id: Option<String>,
+    pub emoji: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Referral {
+    pub source_type: Option<String>,
+    pub source_id: Option<String>,
+    pub source_url: Option<String>,
+    pub ctwa_clid: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Edit {
+    pub original_message_id: String,
+    pub text: Option<TextBody>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Revoke {
+    pub original_message_id: String,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct HistoryContext {
+    pub status: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Status {
+    pub id: String,
+    #[serde(default)]
+    pub status: String,
+    #[serde(deserialize_with = "ts")]
+    pub timestamp: i64,
+    pub recipient_id: Option<String>,
+    pub recipient_user_id: Option<String>,
+    pub biz_opaque_callback_data: Option<String>,
+    pub pricing: Option<Pricing>,
+    pub conversation: Option<ConversationInfo>,
+    #[serde(default)]
+    pub errors: Vec<GraphError>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Pricing {
+    pub billable: Option<bool>,
+    pub pricing_model: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+    pub category: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ConversationInfo {
+    pub id: Option<String>,
+    pub origin: Option<ConversationOrigin>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ConversationOrigin {
+    #[serde(rename = "type")]
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct GraphError {
+    #[serde(default)]
+    pub code: i64,
+    pub title: Option<String>,
+    pub message: Option<String>,
+    pub error_data: Option<ErrorData>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct ErrorData {
+    pub details: Option<String>,
+}
+
+impl WaMessage {
+    /// The media part of a media message, whatever its kind.
+    pub fn media(&self) -> Option<&Media> {
+        self.image
+            .as_ref()
+            .or(self.video.as_ref())
+            .or(self.audio.as_ref())
+            .or(self.document.as_ref())
+            .or(self.sticker.as_ref())
+    }
+
+    /// The text a person would read for this message, when it has one.
+    pub fn display_text(&self) -> Option<String> {
+        if let Some(t) = &self.text {
+            return Some(t.body.clone());
+        }
+        if let Some(c) = self.media().and_then(|m| m.caption.clone().or(m.filename.clone())) {
+            return Some(c);
+        }
+        if let Some(t) = self.button.as_ref().and_then(|b| b.text.clone()) {
+            return Some(t);
+        }
+        if let Some(i) = &self.interactive {
+            for path in ["/button_reply/title", "/list_reply/title", "/nfm_reply/body"] {
+                if let Some(s) = i.pointer(path).and_then(|v| v.as_str()) {
+                    return Some(s.to_string());
+                }
+            }
+        }
+        if let Some(l) = &self.location {
+            let parts: Vec<&str> = [l.name.as_deref(), l.address.as_deref()].into_iter().flatten().collect();
+            if !parts.is_empty() {
+                return Some(parts.join(", "));
+            }
+        }
+        self.reaction.as_ref().and_then(|r| r.emoji.clone())
+    }
+}
+
+fn ts<'de, D: Deserializer<'de>>(d: D) -> Result<i64, D::Error> {
+    opt_ts(d)?.ok_or_else(|| serde::de::Error::custom("timestamp is missing or not a number"))
+}
+
+/// Meta sends timestamps as strings of digits; some fields use numbers.
+fn opt_ts<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Ts {
+        Num(i64),
+        Str(String),
+    }
+    match Option::<Ts>::deserialize(d)? {
+        None => Ok(None),
+        Some(Ts::Num(n)) => Ok(Some(n)),
+        Some(Ts::Str(s)) if s.trim().is_empty() => Ok(None),
+        Some(Ts::Str(s)) => s
+            .trim()
+            .parse()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("timestamp {s:?} is not a number"))),
+    }
+}
