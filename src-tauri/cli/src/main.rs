@@ -215,17 +215,21 @@ async fn replay(dir: &Path, into: &Path, clock: &dyn Clock) -> Result<()> {
     Ok(())
 }
 
+/// A secret from the environment or the keyring, or an error that says how to provide it.
+fn required_secret(store: &dyn SecretStore, kind: SecretKind, arg: &str) -> Result<secrets::Sensitive<String>> {
+    let how = format!("set {} or run `coexist --data-dir DIR secret {arg}`", kind.env_var());
+    match secrets::lookup(store, kind) {
+        Ok(Some(v)) => Ok(v),
+        Ok(None) => bail!("no {} is stored: {how}", kind.key().replace('_', " ")),
+        Err(e) => bail!("the OS keyring could not be read ({e}): {how}"),
+    }
+}
+
 async fn serve(dir: &Path, listen: SocketAddr, clock: Arc<dyn Clock>) -> Result<()> {
     let store = open(dir).await?;
     let keyring = keyring_for(dir);
-    let app_secret = secrets::lookup(&keyring, SecretKind::AppSecret)
-        .ok()
-        .flatten()
-        .context("no app secret: set COEXIST_APP_SECRET or run `coexist secret app-secret`")?;
-    let verify_token = secrets::lookup(&keyring, SecretKind::VerifyToken)
-        .ok()
-        .flatten()
-        .context("no verify token: set COEXIST_VERIFY_TOKEN or run `coexist secret verify-token`")?;
+    let app_secret = required_secret(&keyring, SecretKind::AppSecret, "app-secret")?;
+    let verify_token = required_secret(&keyring, SecretKind::VerifyToken, "verify-token")?;
     let applier = ApplierHandle::spawn(store.clone(), Rules::default(), clock.clone());
     let state = receiver::ReceiverState {
         store: store.clone(),

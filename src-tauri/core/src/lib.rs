@@ -4,6 +4,7 @@
 
 pub mod clock;
 pub mod cloud;
+pub mod demo;
 pub mod error;
 pub mod phone;
 pub mod policy;

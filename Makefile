@@ -1,0 +1,15 @@
+# The two commands of the README.
+.PHONY: run test bench
+
+# Build and open the desktop app (a demo workspace until a number is connected).
+run:
+	scripts/setup.sh
+	cargo run -p coexist-app
+
+# Every test: lints, unit, CLI and loopback tests, the real window under Xvfb.
+test:
+	scripts/test.sh
+
+# The history-apply benchmark (release build).
+bench:
+	cargo bench -p coexist-core --bench history_apply

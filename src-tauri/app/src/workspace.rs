@@ -1,0 +1,49 @@
+//! Which workspace the window shows: the one named by `COEXIST_DATA_DIR`, the connected one in
+//! the app-data folder, or — with no Meta account yet — a clearly labelled demo workspace.
+
+use coexist_core::webhook::{apply_pending, Rules, SignatureVerdict};
+use coexist_core::{Clock, CoreError, Store, SystemClock};
+use std::path::{Path, PathBuf};
+
+pub struct Workspace {
+    pub store: Store,
+    pub data_dir: PathBuf,
+    pub label: String,
+    pub demo: bool,
+}
+
+impl Workspace {
+    pub async fn choose_and_open(app_data: &Path) -> Result<Self, CoreError> {
+        if let Some(dir) = std::env::var_os("COEXIST_DATA_DIR").map(PathBuf::from) {
+            let label = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "Workspace".into());
+            return Self::open(dir, label, false).await;
+        }
+        let connected = app_data.join("workspace");
+        if connected.join(coexist_core::store::DB_FILE).exists() {
+            return Self::open(connected, "My business".into(), false).await;
+        }
+        let ws = Self::open(app_data.join("demo"), "Demo shop".into(), true).await?;
+        ws.seed_demo().await?;
+        Ok(ws)
+    }
+
+    async fn open(data_dir: PathBuf, label: String, demo: bool) -> Result<Self, CoreError> {
+        let store = Store::open_dir(&data_dir).await?;
+        // Bodies journaled while no applier ran (e.g. a crash) are applied now.
+        apply_pending(&store, &Rules::default(), &SystemClock).await?;
+        Ok(Self { store, data_dir, label, demo })
+    }
+
+    /// The demo's sample week goes through the real journal and applier, once.
+    async fn seed_demo(&self) -> Result<(), CoreError> {
+        if self.store.stats().await?.journal.received > 0 {
+            return Ok(());
+        }
+        let clock = SystemClock;
+        for body in coexist_core::demo::shop_week(clock.now()) {
+            self.store.journal_append(&body, SignatureVerdict::Imported, clock.now()).await?;
+        }
+        apply_pending(&self.store, &Rules::default(), &clock).await?;
+        Ok(())
+    }
+}

@@ -1,0 +1,65 @@
+//! Helpers shared by the end-to-end tests: the built binaries, the shared fixtures, signing.
+#![allow(dead_code)]
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+/// A binary of this workspace, built by `cargo build --workspace` (the test script does that).
+pub fn bin(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
+    let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
+    assert!(path.exists(), "{} is missing: run `cargo build --workspace` first", path.display());
+    path
+}
+
+pub fn fixtures_dir() -> PathBuf {
+    std::env::var_os("COEXIST_FIXTURES")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/webhooks"))
+}
+
+pub fn fixture(prefix: &str) -> PathBuf {
+    let dir = fixtures_dir();
+    std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("fixtures folder {} unreadable: {e}", dir.display()))
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
+        .unwrap_or_else(|| panic!("no fixture {prefix}"))
+}
+
+pub fn all_fixtures() -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(fixtures_dir())
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Runs `coexist --data-dir DIR ARGS...` and returns its output.
+pub fn coexist(dir: &std::path::Path, args: &[&str]) -> Output {
+    Command::new(bin("coexist"))
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .env("COEXIST_LOG", "warn")
+        .output()
+        .expect("coexist runs")
+}
+
+pub fn stats(dir: &std::path::Path) -> serde_json::Value {
+    let out = coexist(dir, &["stats", "--json"]);
+    assert!(out.status.success(), "stats failed: {}", String::from_utf8_lossy(&out.stderr));
+    serde_json::from_slice(&out.stdout).expect("stats prints JSON")
+}
+
+pub fn sign(secret: &str, body: &[u8]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}

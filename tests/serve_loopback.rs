@@ -1,0 +1,140 @@
+//! `coexist serve` over real HTTP on loopback: signed posts land, unsigned ones are refused and
+//! change nothing, and a process killed right after answering 200 has lost nothing.
+
+mod common;
+use common::*;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "test-app-secret";
+const VERIFY: &str = "test-verify-token";
+
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(dir: &std::path::Path) -> Server {
+        let mut child = Command::new(bin("coexist"))
+            .arg("--data-dir")
+            .arg(dir)
+            .args(["serve", "--listen", "127.0.0.1:0"])
+            .env("COEXIST_APP_SECRET", SECRET)
+            .env("COEXIST_VERIFY_TOKEN", VERIFY)
+            .env("COEXIST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("serve starts");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+        let url = line.trim().strip_prefix("listening on ").expect("serve prints its address").to_string();
+        Server { child, url }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_for(dir: &std::path::Path, what: &str, ok: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let start = Instant::now();
+    loop {
+        let s = stats(dir);
+        if ok(&s) {
+            return s;
+        }
+        assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}: {s}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn signed_land_unsigned_refused_and_nothing_lost_on_kill() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    let http = reqwest::Client::new();
+
+    // Meta's verification handshake.
+    let ok = http
+        .get(format!("{}?hub.mode=subscribe&hub.verify_token={VERIFY}&hub.challenge=1158201444", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ok.status(), 200);
+    assert_eq!(ok.text().await.unwrap(), "1158201444");
+    let wrong = http
+        .get(format!("{}?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), 403);
+
+    // Signed bodies land.
+    for p in ["01_", "07_"] {
+        let body = std::fs::read(fixture(p)).unwrap();
+        let r = http
+            .post(&server.url)
+            .header("X-Hub-Signature-256", sign(SECRET, &body))
+            .body(body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{p}");
+    }
+    let landed = wait_for(dir.path(), "two applied bodies", |s| s["journal"]["applied"] == 2);
+    assert_eq!(landed["messages"]["customer"], 1);
+    assert_eq!(landed["messages"]["phone"], 1);
+
+    // Unsigned, wrongly signed and tampered bodies are refused and change nothing.
+    let body = std::fs::read(fixture("02_")).unwrap();
+    let unsigned = http.post(&server.url).body(body.clone()).send().await.unwrap();
+    assert_eq!(unsigned.status(), 401);
+    let wrong_key = http
+        .post(&server.url)
+        .header("X-Hub-Signature-256", sign("not-the-secret", &body))
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong_key.status(), 401);
+    let mut tampered = body.clone();
+    tampered.extend_from_slice(b" ");
+    let tampered_r = http
+        .post(&server.url)
+        .header("X-Hub-Signature-256", sign(SECRET, &body))
+        .body(tampered)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(tampered_r.status(), 401);
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_eq!(stats(dir.path()), landed);
+
+    // Killed right after the 200: the journal already holds the body.
+    let mut server = server;
+    let body = std::fs::read(fixture("02_")).unwrap();
+    let r = http
+        .post(&server.url)
+        .header("X-Hub-Signature-256", sign(SECRET, &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    server.child.kill().unwrap();
+    server.child.wait().unwrap();
+    let after_kill = stats(dir.path());
+    assert_eq!(after_kill["journal"]["received"], 3, "the acknowledged body is in the journal");
+
+    // The next start applies whatever was still pending.
+    let _server = Server::start(dir.path());
+    let s = wait_for(dir.path(), "the journaled body applied after restart", |s| s["journal"]["applied"] == 3);
+    assert_eq!(s["messages"]["customer"], 2);
+    assert_eq!(s["contacts"]["active"], 2);
+}

@@ -1,0 +1,96 @@
+//! The real Coexist window (Tauri + WebKitGTK) under Xvfb, driven through WebDriver by
+//! tauri-driver: opened on a mirror filled from the fixtures, it lists the conversations newest
+//! first with their origin badges. `scripts/test.sh` runs it inside xvfb-run and dbus-run-session.
+
+mod common;
+use common::*;
+use fantoccini::{ClientBuilder, Locator};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Xvfb, a D-Bus session and tauri-driver: run by scripts/test.sh"]
+async fn window_lists_conversations_from_the_fixtures() {
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("fixtures-shop");
+    let files: Vec<String> = all_fixtures().iter().map(|p| p.display().to_string()).collect();
+    let mut args = vec!["import"];
+    args.extend(files.iter().map(String::as_str));
+    assert!(coexist(&ws, &args).status.success());
+
+    let port = free_port();
+    let _driver = Driver(
+        Command::new("tauri-driver")
+            .args(["--port", &port.to_string()])
+            .env("COEXIST_DATA_DIR", &ws)
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("tauri-driver is installed (scripts/setup.sh --tests)"),
+    );
+    let app = bin("coexist-app");
+    let caps: serde_json::Map<String, serde_json::Value> = serde_json::from_value(serde_json::json!({
+        "browserName": "wry",
+        "tauri:options": {"application": app.display().to_string()}
+    }))
+    .unwrap();
+    let start = Instant::now();
+    let client = loop {
+        match ClientBuilder::native().capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{port}")).await {
+            Ok(c) => break c,
+            Err(e) if start.elapsed() < Duration::from_secs(30) => {
+                let _ = e;
+                tokio::time::sleep(Duration::from_millis(300)).await;
+            }
+            Err(e) => panic!("no WebDriver session: {e}"),
+        }
+    };
+
+    let list = client
+        .wait()
+        .at_most(Duration::from_secs(20))
+        .for_element(Locator::Css("[data-testid=conversation]"))
+        .await
+        .expect("the window lists conversations");
+    let _ = list;
+    let mut rows = Vec::new();
+    for li in client.find_all(Locator::Css("[data-testid=conversation]")).await.unwrap() {
+        let name = li.find(Locator::Css("[data-testid=conversation-name]")).await.unwrap().text().await.unwrap();
+        let badge = li.find(Locator::Css("[data-testid=origin-badge]")).await.unwrap().text().await.unwrap();
+        rows.push((name, badge));
+    }
+    let got: Vec<(&str, &str)> = rows.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("Asha Verma", "API"),
+            ("Budi", "Customer"),
+            ("+5511987654321", "API"),
+            ("@marco.p", "Customer"),
+            ("@lena", "History"),
+        ]
+    );
+    let counts = client.find(Locator::Css("[data-testid=message-counts]")).await.unwrap().text().await.unwrap();
+    assert!(counts.contains("4 from customers") && counts.contains("2 from the phone"), "{counts}");
+    // Not the demo: the demo badge is only for the sample workspace.
+    assert!(client.find(Locator::Css("[data-testid=demo-badge]")).await.is_err());
+
+    if let Ok(path) = std::env::var("COEXIST_SCREENSHOT") {
+        let png = client.screenshot().await.unwrap();
+        std::fs::write(&path, png).unwrap();
+    }
+    client.close().await.unwrap();
+}
