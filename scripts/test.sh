@@ -13,8 +13,9 @@ echo "==> cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "==> building every binary"
 cargo build --workspace
+log=$(mktemp)
 echo "==> tests"
-cargo test --workspace
+cargo test --workspace 2>&1 | tee "$log"
 
 echo "==> the real window, under Xvfb, driven by WebDriver"
 scratch=$(mktemp -d)
@@ -22,5 +23,10 @@ trap 'rm -rf "$scratch"' EXIT
 export XDG_DATA_HOME="$scratch/data" XDG_CACHE_HOME="$scratch/cache" XDG_CONFIG_HOME="$scratch/config"
 export COEXIST_SCREENSHOT="${COEXIST_SCREENSHOT:-$scratch/window.png}"
 xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- \
-  cargo test --test window_e2e -- --ignored --test-threads=1
+  cargo test -p coexist-app --test window_e2e -- --ignored --test-threads=1 2>&1 | tee -a "$log"
 echo "window screenshot: $COEXIST_SCREENSHOT"
+
+# One closing line for the whole run.
+awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }
+     END { printf "all tests: %d passed, %d failed\n", p, f }' "$log"
+rm -f "$log"

@@ -13,11 +13,17 @@ fn import_all_fixtures_then_stats_has_the_contract_shape() {
     let out = coexist(dir.path(), &args);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let summary = String::from_utf8_lossy(&out.stdout);
-    assert!(summary.contains("1 failed"), "summary names the malformed body: {summary}");
+    assert!(
+        summary.contains("1 failed"),
+        "summary names the malformed body: {summary}"
+    );
 
     let s = stats(dir.path());
     assert_eq!(s["contacts"], json!({"active": 5, "removed": 1}));
-    assert_eq!(s["messages"], json!({"customer": 4, "phone": 2, "api": 3, "history": 6}));
+    assert_eq!(
+        s["messages"],
+        json!({"customer": 4, "phone": 2, "api": 3, "history": 6})
+    );
     assert_eq!(s["journal"]["received"], 22);
     assert_eq!(s["journal"]["applied"], 20);
     assert_eq!(s["journal"]["failed"], 1);
@@ -39,13 +45,26 @@ fn export_has_the_contract_keys() {
     assert!(coexist(dir.path(), &["import", &a, &b, &c, &d]).status.success());
     let out = coexist(dir.path(), &["export", "messages", "--format", "jsonl"]);
     assert!(out.status.success());
-    let rows: Vec<serde_json::Value> =
-        String::from_utf8(out.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let rows: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(rows.len(), 3);
     for r in &rows {
         for key in [
-            "wamid", "contact_wa_id", "contact_bsuid", "origin", "direction", "type", "text", "status", "timestamp",
-            "media_id", "edited", "revoked",
+            "wamid",
+            "contact_wa_id",
+            "contact_bsuid",
+            "origin",
+            "direction",
+            "type",
+            "text",
+            "status",
+            "timestamp",
+            "media_id",
+            "edited",
+            "revoked",
         ] {
             assert!(r.get(key).is_some(), "{key} missing in {r}");
         }
@@ -58,9 +77,15 @@ fn export_has_the_contract_keys() {
     assert_eq!(echo1["status"], serde_json::Value::Null);
     assert!(echo1["timestamp"].is_i64());
     let echo2 = rows.iter().find(|r| r["wamid"] == "wamid.ECHO0002").unwrap();
-    assert_eq!((echo2["revoked"].clone(), echo2["media_id"].clone()), (json!(true), json!("1339522734477770")));
+    assert_eq!(
+        (echo2["revoked"].clone(), echo2["media_id"].clone()),
+        (json!(true), json!("1339522734477770"))
+    );
     let failed = rows.iter().find(|r| r["wamid"] == "wamid.OUT0002").unwrap();
-    assert_eq!((failed["origin"].clone(), failed["status"].clone()), (json!("api"), json!("failed")));
+    assert_eq!(
+        (failed["origin"].clone(), failed["status"].clone()),
+        (json!("api"), json!("failed"))
+    );
 }
 
 #[test]
@@ -78,7 +103,10 @@ fn replay_rebuilds_an_equal_mirror() {
     let export = |d: &std::path::Path| coexist(d, &["export", "messages", "--format", "jsonl"]).stdout;
     let (original, replayed) = (export(dir.path()), export(&into));
     assert!(!original.is_empty());
-    assert_eq!(String::from_utf8(replayed).unwrap(), String::from_utf8(original).unwrap());
+    assert_eq!(
+        String::from_utf8(replayed).unwrap(),
+        String::from_utf8(original).unwrap()
+    );
 
     // Replaying onto an existing workspace is refused rather than mixed in.
     let again = coexist(dir.path(), &["replay", "--into", into.to_str().unwrap()]);

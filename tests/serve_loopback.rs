@@ -29,8 +29,14 @@ impl Server {
             .spawn()
             .expect("serve starts");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.trim().strip_prefix("listening on ").expect("serve prints its address").to_string();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("listening on ")
+            .expect("serve prints its address")
+            .to_string();
         Server { child, url }
     }
 }
@@ -49,7 +55,10 @@ fn wait_for(dir: &std::path::Path, what: &str, ok: impl Fn(&serde_json::Value) -
         if ok(&s) {
             return s;
         }
-        assert!(start.elapsed() < Duration::from_secs(20), "timed out waiting for {what}: {s}");
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "timed out waiting for {what}: {s}"
+        );
         std::thread::sleep(Duration::from_millis(100));
     }
 }
@@ -62,14 +71,20 @@ async fn signed_land_unsigned_refused_and_nothing_lost_on_kill() {
 
     // Meta's verification handshake.
     let ok = http
-        .get(format!("{}?hub.mode=subscribe&hub.verify_token={VERIFY}&hub.challenge=1158201444", server.url))
+        .get(format!(
+            "{}?hub.mode=subscribe&hub.verify_token={VERIFY}&hub.challenge=1158201444",
+            server.url
+        ))
         .send()
         .await
         .unwrap();
     assert_eq!(ok.status(), 200);
     assert_eq!(ok.text().await.unwrap(), "1158201444");
     let wrong = http
-        .get(format!("{}?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1", server.url))
+        .get(format!(
+            "{}?hub.mode=subscribe&hub.verify_token=nope&hub.challenge=1",
+            server.url
+        ))
         .send()
         .await
         .unwrap();
@@ -130,11 +145,16 @@ async fn signed_land_unsigned_refused_and_nothing_lost_on_kill() {
     server.child.kill().unwrap();
     server.child.wait().unwrap();
     let after_kill = stats(dir.path());
-    assert_eq!(after_kill["journal"]["received"], 3, "the acknowledged body is in the journal");
+    assert_eq!(
+        after_kill["journal"]["received"], 3,
+        "the acknowledged body is in the journal"
+    );
 
     // The next start applies whatever was still pending.
     let _server = Server::start(dir.path());
-    let s = wait_for(dir.path(), "the journaled body applied after restart", |s| s["journal"]["applied"] == 3);
+    let s = wait_for(dir.path(), "the journaled body applied after restart", |s| {
+        s["journal"]["applied"] == 3
+    });
     assert_eq!(s["messages"]["customer"], 2);
     assert_eq!(s["contacts"]["active"], 2);
 }

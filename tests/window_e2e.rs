@@ -18,7 +18,11 @@ impl Drop for Driver {
 }
 
 fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -49,7 +53,11 @@ async fn window_lists_conversations_from_the_fixtures() {
     .unwrap();
     let start = Instant::now();
     let client = loop {
-        match ClientBuilder::native().capabilities(caps.clone()).connect(&format!("http://127.0.0.1:{port}")).await {
+        match ClientBuilder::native()
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
             Ok(c) => break c,
             Err(e) if start.elapsed() < Duration::from_secs(30) => {
                 let _ = e;
@@ -67,9 +75,26 @@ async fn window_lists_conversations_from_the_fixtures() {
         .expect("the window lists conversations");
     let _ = list;
     let mut rows = Vec::new();
-    for li in client.find_all(Locator::Css("[data-testid=conversation]")).await.unwrap() {
-        let name = li.find(Locator::Css("[data-testid=conversation-name]")).await.unwrap().text().await.unwrap();
-        let badge = li.find(Locator::Css("[data-testid=origin-badge]")).await.unwrap().text().await.unwrap();
+    for li in client
+        .find_all(Locator::Css("[data-testid=conversation]"))
+        .await
+        .unwrap()
+    {
+        // textContent: WebKit's driver reports clipped (ellipsis) text as empty.
+        let text_of = |css: &'static str| {
+            let li = li.clone();
+            async move {
+                let el = li.find(Locator::Css(css)).await.unwrap();
+                el.prop("textContent")
+                    .await
+                    .unwrap()
+                    .unwrap_or_default()
+                    .trim()
+                    .to_string()
+            }
+        };
+        let name = text_of("[data-testid=conversation-name]").await;
+        let badge = text_of("[data-testid=origin-badge]").await;
         rows.push((name, badge));
     }
     let got: Vec<(&str, &str)> = rows.iter().map(|(a, b)| (a.as_str(), b.as_str())).collect();
@@ -83,8 +108,17 @@ async fn window_lists_conversations_from_the_fixtures() {
             ("@lena", "History"),
         ]
     );
-    let counts = client.find(Locator::Css("[data-testid=message-counts]")).await.unwrap().text().await.unwrap();
-    assert!(counts.contains("4 from customers") && counts.contains("2 from the phone"), "{counts}");
+    let counts = client
+        .find(Locator::Css("[data-testid=message-counts]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        counts.contains("4 from customers") && counts.contains("2 from the phone"),
+        "{counts}"
+    );
     // Not the demo: the demo badge is only for the sample workspace.
     assert!(client.find(Locator::Css("[data-testid=demo-badge]")).await.is_err());
 

@@ -9,7 +9,11 @@ pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let dir = exe.parent().and_then(|d| d.parent()).expect("target/<profile>");
     let path = dir.join(format!("{name}{}", std::env::consts::EXE_SUFFIX));
-    assert!(path.exists(), "{} is missing: run `cargo build --workspace` first", path.display());
+    assert!(
+        path.exists(),
+        "{} is missing: run `cargo build --workspace` first",
+        path.display()
+    );
     path
 }
 
@@ -53,7 +57,11 @@ pub fn coexist(dir: &std::path::Path, args: &[&str]) -> Output {
 
 pub fn stats(dir: &std::path::Path) -> serde_json::Value {
     let out = coexist(dir, &["stats", "--json"]);
-    assert!(out.status.success(), "stats failed: {}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stats failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).expect("stats prints JSON")
 }
 

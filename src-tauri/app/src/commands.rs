@@ -32,6 +32,10 @@ pub async fn stats(ws: State<'_, Workspace>) -> Result<Stats, UiError> {
 }
 
 #[tauri::command]
-pub async fn list_conversations(ws: State<'_, Workspace>, limit: i64, offset: i64) -> Result<Vec<ConversationRow>, UiError> {
+pub async fn list_conversations(
+    ws: State<'_, Workspace>,
+    limit: i64,
+    offset: i64,
+) -> Result<Vec<ConversationRow>, UiError> {
     Ok(ws.store.list_conversations(limit.clamp(1, 500), offset.max(0)).await?)
 }

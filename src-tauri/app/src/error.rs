@@ -25,6 +25,9 @@ impl From<CoreError> for UiError {
             _ => Code::Internal,
         };
         tracing::warn!(error = %e, "command failed");
-        UiError { code, message: e.to_string() }
+        UiError {
+            code,
+            message: e.to_string(),
+        }
     }
 }

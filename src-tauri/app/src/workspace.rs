@@ -15,7 +15,10 @@ pub struct Workspace {
 impl Workspace {
     pub async fn choose_and_open(app_data: &Path) -> Result<Self, CoreError> {
         if let Some(dir) = std::env::var_os("COEXIST_DATA_DIR").map(PathBuf::from) {
-            let label = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "Workspace".into());
+            let label = dir
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| "Workspace".into());
             return Self::open(dir, label, false).await;
         }
         let connected = app_data.join("workspace");
@@ -31,7 +34,12 @@ impl Workspace {
         let store = Store::open_dir(&data_dir).await?;
         // Bodies journaled while no applier ran (e.g. a crash) are applied now.
         apply_pending(&store, &Rules::default(), &SystemClock).await?;
-        Ok(Self { store, data_dir, label, demo })
+        Ok(Self {
+            store,
+            data_dir,
+            label,
+            demo,
+        })
     }
 
     /// The demo's sample week goes through the real journal and applier, once.
@@ -41,7 +49,9 @@ impl Workspace {
         }
         let clock = SystemClock;
         for body in coexist_core::demo::shop_week(clock.now()) {
-            self.store.journal_append(&body, SignatureVerdict::Imported, clock.now()).await?;
+            self.store
+                .journal_append(&body, SignatureVerdict::Imported, clock.now())
+                .await?;
         }
         apply_pending(&self.store, &Rules::default(), &clock).await?;
         Ok(())

@@ -12,7 +12,11 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 #[derive(Parser)]
-#[command(name = "coexist", version, about = "Coexist: a local mirror and admin for a WhatsApp Business number in coexistence mode")]
+#[command(
+    name = "coexist",
+    version,
+    about = "Coexist: a local mirror and admin for a WhatsApp Business number in coexistence mode"
+)]
 struct Cli {
     /// The workspace folder (holds the mirror database).
     #[arg(long, global = true, env = "COEXIST_DATA_DIR")]
@@ -112,7 +116,9 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Export { what: ExportWhat::Messages { format: Format::Jsonl } } => {
+        Command::Export {
+            what: ExportWhat::Messages { format: Format::Jsonl },
+        } => {
             let store = open(&data_dir(&cli)?).await?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
@@ -143,7 +149,9 @@ async fn run(cli: Cli) -> Result<()> {
 }
 
 async fn open(dir: &Path) -> Result<Store> {
-    Store::open_dir(dir).await.with_context(|| format!("could not open the workspace in {}", dir.display()))
+    Store::open_dir(dir)
+        .await
+        .with_context(|| format!("could not open the workspace in {}", dir.display()))
 }
 
 fn keyring_for(dir: &Path) -> KeyringStore {
@@ -172,7 +180,9 @@ async fn import(dir: &Path, files: &[PathBuf], clock: &dyn Clock) -> Result<()> 
             chunks.push(std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?);
         }
         for body in chunks {
-            let appended = store.journal_append(&body, SignatureVerdict::Imported, clock.now()).await?;
+            let appended = store
+                .journal_append(&body, SignatureVerdict::Imported, clock.now())
+                .await?;
             bodies += 1;
             duplicates += u64::from(appended.duplicate);
         }
@@ -199,7 +209,10 @@ async fn sqlx_failed(store: &Store) -> Result<Vec<(i64, String)>> {
 async fn replay(dir: &Path, into: &Path, clock: &dyn Clock) -> Result<()> {
     let source = open(dir).await?;
     if into.join(coexist_core::store::DB_FILE).exists() {
-        bail!("{} already holds a workspace; replay needs an empty folder", into.display());
+        bail!(
+            "{} already holds a workspace; replay needs an empty folder",
+            into.display()
+        );
     }
     let target = open(into).await?;
     let copied = target.journal_copy_from(&source).await?;
@@ -238,7 +251,9 @@ async fn serve(dir: &Path, listen: SocketAddr, clock: Arc<dyn Clock>) -> Result<
         clock,
         applied_wake: applier.waker(),
     };
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("cannot listen on {listen}"))?;
+    let listener = tokio::net::TcpListener::bind(listen)
+        .await
+        .with_context(|| format!("cannot listen on {listen}"))?;
     let local = listener.local_addr()?;
     tracing::info!(%local, "receiving webhooks at /webhook");
     println!("listening on http://{local}/webhook");

@@ -14,7 +14,10 @@ const CHUNK: usize = 2_000;
 const BATCH: usize = 400;
 
 fn main() {
-    let total: usize = std::env::var("COEXIST_BENCH_MESSAGES").ok().and_then(|v| v.parse().ok()).unwrap_or(200_000);
+    let total: usize = std::env::var("COEXIST_BENCH_MESSAGES")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(200_000);
     let threads = total.div_ceil(PER_THREAD);
     let runtime = tokio::runtime::Runtime::new().unwrap();
     runtime.block_on(run(threads));
@@ -33,7 +36,11 @@ async fn run(threads: usize) {
     let bodies = demo::history_import(threads, PER_THREAD, CHUNK, start_ts);
     let messages = threads * PER_THREAD;
     let bytes: usize = bodies.iter().map(Vec::len).sum();
-    println!("history import: {messages} messages in {} chunks ({:.1} MB of JSON)", bodies.len(), bytes as f64 / 1e6);
+    println!(
+        "history import: {messages} messages in {} chunks ({:.1} MB of JSON)",
+        bodies.len(),
+        bytes as f64 / 1e6
+    );
 
     // 1. Through Coexist: journal, then the applier (parse, contacts, upserts, conversations).
     let dir = tempfile::tempdir().unwrap();
@@ -41,7 +48,10 @@ async fn run(threads: usize) {
     let clock = FixedClock::new(start_ts + 1_000_000);
     let t = Instant::now();
     for b in &bodies {
-        store.journal_append(b, SignatureVerdict::Imported, start_ts).await.unwrap();
+        store
+            .journal_append(b, SignatureVerdict::Imported, start_ts)
+            .await
+            .unwrap();
     }
     let journal_secs = t.elapsed().as_secs_f64();
     let t = Instant::now();
@@ -103,13 +113,20 @@ async fn run(threads: usize) {
 
     let apply_rate = messages as f64 / apply_secs;
     let bare_rate = messages as f64 / bare_secs;
-    println!("journal append:        {:>10.0} bodies/s ({journal_secs:.2} s)", bodies.len() as f64 / journal_secs);
+    println!(
+        "journal append:        {:>10.0} bodies/s ({journal_secs:.2} s)",
+        bodies.len() as f64 / journal_secs
+    );
     println!("apply (Coexist):       {apply_rate:>10.0} messages/s ({apply_secs:.2} s)");
     println!("bare batched insert:   {bare_rate:>10.0} messages/s ({bare_secs:.2} s)");
     println!("ratio apply / bare:    {:>10.2}", apply_rate / bare_rate);
     println!(
         "targets: >= 50000 messages/s [{}], ratio >= 0.50 [{}]",
         if apply_rate >= 50_000.0 { "met" } else { "NOT met" },
-        if apply_rate / bare_rate >= 0.5 { "met" } else { "NOT met" }
+        if apply_rate / bare_rate >= 0.5 {
+            "met"
+        } else {
+            "NOT met"
+        }
     );
 }

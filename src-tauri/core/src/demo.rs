@@ -64,20 +64,72 @@ pub fn shop_week(now: i64) -> Vec<Vec<u8>> {
                  "text": {"body": "Danke, die Torte war wunderbar!"}, "history_context": {"status": "READ"}}]}
         ]}]}),
     )];
-    out.push(inbound("Priya Nair", "919800012345", "IN.demo03", "wamid.DEMO.1", now - 3 * h, "Hi! Do you have the chocolate box for Saturday?"));
-    out.push(echo("+919800012345", "wamid.DEMO.2", now - 3 * h + 240, "Yes, we do. Shall I reserve one for you?"));
-    out.push(inbound("Priya Nair", "919800012345", "IN.demo03", "wamid.DEMO.3", now - 2 * h, "Yes please, pick-up at 11."));
-    out.push(inbound("Lucas Souza", "5511900001111", "BR.demo04", "wamid.DEMO.4", now - 26 * h, "Vocês fazem entrega em Pinheiros?"));
-    out.push(status("wamid.DEMO.5", "447700900123", now - 5 * d, "delivered", "marketing", "regular"));
-    out.push(status("wamid.DEMO.5", "447700900123", now - 5 * d + 300, "read", "marketing", "regular"));
-    out.push(inbound("Amelia Hart", "447700900123", "GB.demo01", "wamid.DEMO.6", now - 30 * 60, "Is the order ready to collect?"));
+    out.push(inbound(
+        "Priya Nair",
+        "919800012345",
+        "IN.demo03",
+        "wamid.DEMO.1",
+        now - 3 * h,
+        "Hi! Do you have the chocolate box for Saturday?",
+    ));
+    out.push(echo(
+        "+919800012345",
+        "wamid.DEMO.2",
+        now - 3 * h + 240,
+        "Yes, we do. Shall I reserve one for you?",
+    ));
+    out.push(inbound(
+        "Priya Nair",
+        "919800012345",
+        "IN.demo03",
+        "wamid.DEMO.3",
+        now - 2 * h,
+        "Yes please, pick-up at 11.",
+    ));
+    out.push(inbound(
+        "Lucas Souza",
+        "5511900001111",
+        "BR.demo04",
+        "wamid.DEMO.4",
+        now - 26 * h,
+        "Vocês fazem entrega em Pinheiros?",
+    ));
+    out.push(status(
+        "wamid.DEMO.5",
+        "447700900123",
+        now - 5 * d,
+        "delivered",
+        "marketing",
+        "regular",
+    ));
+    out.push(status(
+        "wamid.DEMO.5",
+        "447700900123",
+        now - 5 * d + 300,
+        "read",
+        "marketing",
+        "regular",
+    ));
+    out.push(inbound(
+        "Amelia Hart",
+        "447700900123",
+        "GB.demo01",
+        "wamid.DEMO.6",
+        now - 30 * 60,
+        "Is the order ready to collect?",
+    ));
     out.push(envelope(
         "messages",
         json!({"contacts": [{"profile": {"name": "", "username": "@kenji.t"}, "wa_id": "", "user_id": "JP.demo05"}],
                "messages": [{"from": "", "from_user_id": "JP.demo05", "id": "wamid.DEMO.7", "timestamp": (now - 50 * h).to_string(),
                              "type": "text", "text": {"body": "Are you open on Sunday?"}}]}),
     ));
-    out.push(echo("81900000000", "wamid.DEMO.8", now - 4 * d, "Thank you for your order!"));
+    out.push(echo(
+        "81900000000",
+        "wamid.DEMO.8",
+        now - 4 * d,
+        "Thank you for your order!",
+    ));
     out
 }
 
@@ -90,7 +142,11 @@ pub fn history_import(threads: usize, per_thread: usize, chunk_size: usize, star
     let mut in_chunk = 0usize;
     let mut done = 0usize;
     let flush = |threads_json: &mut Vec<Value>, done: usize, order: usize, chunks: &mut Vec<Vec<u8>>| {
-        let progress = if done >= total { 100 } else { (done * 100 / total.max(1)).min(99) };
+        let progress = if done >= total {
+            100
+        } else {
+            (done * 100 / total.max(1)).min(99)
+        };
         chunks.push(envelope(
             "history",
             json!({"history": [{"metadata": {"phase": (order * 3 / 1000).min(2), "chunk_order": order + 1, "progress": progress},
@@ -141,10 +197,15 @@ mod tests {
     async fn demo_week_and_generated_history_apply_cleanly() {
         let store = Store::open_in_memory().await.unwrap();
         let now = 1_800_000_000;
-        for b in shop_week(now).iter().chain(history_import(3, 50, 40, 1_700_000_000).iter()) {
+        for b in shop_week(now)
+            .iter()
+            .chain(history_import(3, 50, 40, 1_700_000_000).iter())
+        {
             store.journal_append(b, SignatureVerdict::Imported, now).await.unwrap();
         }
-        let report = apply_pending(&store, &Rules::default(), &FixedClock::new(now)).await.unwrap();
+        let report = apply_pending(&store, &Rules::default(), &FixedClock::new(now))
+            .await
+            .unwrap();
         assert_eq!(report.failed, 0);
         let s = store.stats().await.unwrap();
         assert_eq!(s.messages.history, 3 + 150);

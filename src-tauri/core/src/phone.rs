@@ -25,7 +25,10 @@ mod tests {
 
     #[test]
     fn plus_and_empty_are_normalised() {
-        assert_eq!(normalize_wa_id(Some("+91 98765-43210")).as_deref(), Some("919876543210"));
+        assert_eq!(
+            normalize_wa_id(Some("+91 98765-43210")).as_deref(),
+            Some("919876543210")
+        );
         assert_eq!(normalize_wa_id(Some("")), None);
         assert_eq!(normalize_bsuid(Some("  ")), None);
         assert_eq!(normalize_bsuid(Some("BR.99zz")).as_deref(), Some("BR.99zz"));

@@ -3,8 +3,25 @@
 /// Words that, alone in a customer message, withdraw marketing consent. Configurable later; these
 /// cover the languages our first users write in.
 pub const DEFAULT_OPT_OUT_KEYWORDS: &[&str] = &[
-    "stop", "unsubscribe", "stop all", "cancel", "end", "quit", "parar", "pare", "sair", "berhenti",
-    "baja", "alto", "detener", "arrêter", "arreter", "stopp", "abmelden", "annulla", "basta",
+    "stop",
+    "unsubscribe",
+    "stop all",
+    "cancel",
+    "end",
+    "quit",
+    "parar",
+    "pare",
+    "sair",
+    "berhenti",
+    "baja",
+    "alto",
+    "detener",
+    "arrêter",
+    "arreter",
+    "stopp",
+    "abmelden",
+    "annulla",
+    "basta",
 ];
 
 /// Is this message text an opt-out keyword? Case and surrounding punctuation are ignored.

@@ -93,7 +93,9 @@ pub struct KeyringStore {
 impl KeyringStore {
     /// `workspace` separates the secrets of several workspaces on one desktop.
     pub fn new(workspace: &str) -> Self {
-        Self { service: format!("coexist:{workspace}") }
+        Self {
+            service: format!("coexist:{workspace}"),
+        }
     }
     fn entry(&self, kind: SecretKind) -> Result<keyring::Entry> {
         keyring::Entry::new(&self.service, kind.key()).map_err(|e| CoreError::Secret(e.to_string()))

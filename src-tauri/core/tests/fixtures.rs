@@ -38,7 +38,10 @@ const NOW: i64 = 1_762_100_000;
 async fn feed(store: &Store, names: &[&str]) {
     let clock = FixedClock::new(NOW);
     for n in names {
-        store.journal_append(&body(n), SignatureVerdict::Imported, NOW).await.unwrap();
+        store
+            .journal_append(&body(n), SignatureVerdict::Imported, NOW)
+            .await
+            .unwrap();
     }
     apply_pending(store, &Rules::default(), &clock).await.unwrap();
 }
@@ -99,9 +102,15 @@ async fn snapshot(store: &Store) -> String {
             .await
             .unwrap();
     let reminders: Vec<(String, String, i64)> =
-        sqlx::query_as("SELECT kind, urgency, due_at FROM reminder ORDER BY due_at").fetch_all(pool).await.unwrap();
+        sqlx::query_as("SELECT kind, urgency, due_at FROM reminder ORDER BY due_at")
+            .fetch_all(pool)
+            .await
+            .unwrap();
     let account: (String, Option<String>, String, i64) =
-        sqlx::query_as("SELECT link_state, link_reason, history_state, history_progress FROM account").fetch_one(pool).await.unwrap();
+        sqlx::query_as("SELECT link_state, link_reason, history_state, history_progress FROM account")
+            .fetch_one(pool)
+            .await
+            .unwrap();
     out.push_str(&format!("\n{consent:?}\n{reminders:?}\n{account:?}"));
     out
 }
@@ -122,8 +131,24 @@ async fn all_together_in_file_order() {
     let store = mirror(&refs).await;
     let s = store.stats().await.unwrap();
     assert_eq!((s.contacts.active, s.contacts.removed), (5, 1));
-    assert_eq!((s.messages.customer, s.messages.phone, s.messages.api, s.messages.history), (4, 2, 3, 6));
-    assert_eq!((s.journal.received, s.journal.applied, s.journal.failed, s.journal.skipped), (22, 20, 1, 1));
+    assert_eq!(
+        (
+            s.messages.customer,
+            s.messages.phone,
+            s.messages.api,
+            s.messages.history
+        ),
+        (4, 2, 3, 6)
+    );
+    assert_eq!(
+        (
+            s.journal.received,
+            s.journal.applied,
+            s.journal.failed,
+            s.journal.skipped
+        ),
+        (22, 20, 1, 1)
+    );
     assert_eq!(s.history.progress, 100);
     assert_eq!(s.link, "connected");
 }
@@ -157,8 +182,14 @@ async fn each_fixture_alone_applied_twice_is_stable() {
         let mut b = body(&name);
         b.extend_from_slice(b" ");
         store.journal_append(&b, SignatureVerdict::Imported, NOW).await.unwrap();
-        apply_pending(&store, &Rules::default(), &FixedClock::new(NOW)).await.unwrap();
-        assert_eq!(snapshot(&store).await, once, "{name} changed the mirror when applied twice");
+        apply_pending(&store, &Rules::default(), &FixedClock::new(NOW))
+            .await
+            .unwrap();
+        assert_eq!(
+            snapshot(&store).await,
+            once,
+            "{name} changed the mirror when applied twice"
+        );
     }
 }
 
@@ -187,8 +218,14 @@ async fn inbound_text_opens_the_service_window() {
 async fn bsuid_only_contact() {
     let store = mirror(&["02_"]).await;
     let (wa, bsuid, username): (Option<String>, Option<String>, Option<String>) =
-        sqlx::query_as("SELECT wa_id, bsuid, username FROM contact").fetch_one(store.pool()).await.unwrap();
-    assert_eq!((wa, bsuid.as_deref(), username.as_deref()), (None, Some("BR.99zz88yy77"), Some("@marco.p")));
+        sqlx::query_as("SELECT wa_id, bsuid, username FROM contact")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        (wa, bsuid.as_deref(), username.as_deref()),
+        (None, Some("BR.99zz88yy77"), Some("@marco.p"))
+    );
 }
 
 #[tokio::test]
@@ -196,7 +233,10 @@ async fn ctwa_referral_opens_free_entry_point() {
     let store = mirror(&["03_"]).await;
     let until = scalar_i64(&store, "SELECT free_entry_until FROM conversation").await;
     assert_eq!(until, Some(1_761_900_200 + 72 * 3600));
-    assert_eq!(scalar_i64(&store, "SELECT last_inbound_at FROM conversation").await, Some(1_761_900_200));
+    assert_eq!(
+        scalar_i64(&store, "SELECT last_inbound_at FROM conversation").await,
+        Some(1_761_900_200)
+    );
 }
 
 #[tokio::test]
@@ -230,14 +270,19 @@ async fn read_stays_read_when_delivered_arrives_later() {
     assert_eq!(category.as_deref(), Some("marketing"));
     // 05 alone, too.
     let store = mirror(&["05_"]).await;
-    assert_eq!(scalar_str(&store, "SELECT status FROM message").await.as_deref(), Some("read"));
+    assert_eq!(
+        scalar_str(&store, "SELECT status FROM message").await.as_deref(),
+        Some("read")
+    );
 }
 
 #[tokio::test]
 async fn failed_status_keeps_a_readable_reason() {
     let store = mirror(&["06_"]).await;
-    let (status, code, error): (String, i64, String) =
-        sqlx::query_as("SELECT status, error_code, error FROM message").fetch_one(store.pool()).await.unwrap();
+    let (status, code, error): (String, i64, String) = sqlx::query_as("SELECT status, error_code, error FROM message")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
     assert_eq!((status.as_str(), code), ("failed", 131047));
     assert!(error.contains("24 hours") && error.contains("template"), "{error}");
 }
@@ -246,9 +291,17 @@ async fn failed_status_keeps_a_readable_reason() {
 async fn failed_never_overrides_delivery() {
     let store = mirror(&["05_"]).await;
     let failed = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"statuses":[{"id":"wamid.OUT0001","status":"failed","timestamp":"1761900999","recipient_id":"919876543210","errors":[{"code":131026}]}]}}]}]}"#;
-    store.journal_append(failed, SignatureVerdict::Imported, NOW).await.unwrap();
-    apply_pending(&store, &Rules::default(), &FixedClock::new(NOW)).await.unwrap();
-    assert_eq!(scalar_str(&store, "SELECT status FROM message").await.as_deref(), Some("read"));
+    store
+        .journal_append(failed, SignatureVerdict::Imported, NOW)
+        .await
+        .unwrap();
+    apply_pending(&store, &Rules::default(), &FixedClock::new(NOW))
+        .await
+        .unwrap();
+    assert_eq!(
+        scalar_str(&store, "SELECT status FROM message").await.as_deref(),
+        Some("read")
+    );
 }
 
 #[tokio::test]
@@ -264,18 +317,29 @@ async fn echo_is_phone_origin_and_leaves_the_window_alone() {
     assert_eq!(r.get::<String, _>(2), "919876543210");
     assert_eq!(r.get::<Option<i64>, _>(3), None);
     assert_eq!(r.get::<i64, _>(4), 0);
-    assert_eq!(r.get::<Option<i64>, _>(5), Some(1_761_900_600 + Rules::default().automation_pause_secs));
+    assert_eq!(
+        r.get::<Option<i64>, _>(5),
+        Some(1_761_900_600 + Rules::default().automation_pause_secs)
+    );
     // An echo after a customer message keeps the window where the customer opened it.
     let store = mirror(&["01_", "07_"]).await;
-    assert_eq!(scalar_i64(&store, "SELECT last_inbound_at FROM conversation").await, Some(1_761_900_000));
+    assert_eq!(
+        scalar_i64(&store, "SELECT last_inbound_at FROM conversation").await,
+        Some(1_761_900_000)
+    );
 }
 
 #[tokio::test]
 async fn echo_image_keeps_media_id() {
     let store = mirror(&["08_"]).await;
-    let (kind, media, text): (String, String, String) =
-        sqlx::query_as("SELECT type, media_id, text FROM message").fetch_one(store.pool()).await.unwrap();
-    assert_eq!((kind.as_str(), media.as_str(), text.as_str()), ("image", "1339522734477770", "Here it is"));
+    let (kind, media, text): (String, String, String) = sqlx::query_as("SELECT type, media_id, text FROM message")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        (kind.as_str(), media.as_str(), text.as_str()),
+        ("image", "1339522734477770", "Here it is")
+    );
 }
 
 #[tokio::test]
@@ -283,11 +347,28 @@ async fn edit_and_revoke_apply_in_either_order() {
     for order in [["07_", "08_", "09_"], ["09_", "07_", "08_"]] {
         let store = mirror(&order).await;
         let (text, edited): (String, bool) =
-            sqlx::query_as("SELECT text, edited FROM message WHERE wamid = 'wamid.ECHO0001'").fetch_one(store.pool()).await.unwrap();
-        assert_eq!((text.as_str(), edited), ("Yes! M and L are in stock.", true), "order {order:?}");
-        let previous = scalar_str(&store, "SELECT previous_text FROM message_edit WHERE original_wamid = 'wamid.ECHO0001'").await;
-        assert_eq!(previous.as_deref(), Some("Yes! M is in stock, shall I keep one aside for you?"));
-        assert_eq!(scalar_i64(&store, "SELECT revoked FROM message WHERE wamid = 'wamid.ECHO0002'").await, Some(1));
+            sqlx::query_as("SELECT text, edited FROM message WHERE wamid = 'wamid.ECHO0001'")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(
+            (text.as_str(), edited),
+            ("Yes! M and L are in stock.", true),
+            "order {order:?}"
+        );
+        let previous = scalar_str(
+            &store,
+            "SELECT previous_text FROM message_edit WHERE original_wamid = 'wamid.ECHO0001'",
+        )
+        .await;
+        assert_eq!(
+            previous.as_deref(),
+            Some("Yes! M is in stock, shall I keep one aside for you?")
+        );
+        assert_eq!(
+            scalar_i64(&store, "SELECT revoked FROM message WHERE wamid = 'wamid.ECHO0002'").await,
+            Some(1)
+        );
         assert_eq!(store.stats().await.unwrap().messages.phone, 2);
     }
 }
@@ -299,11 +380,27 @@ async fn history_out_of_order_lands_as_read_past() {
     assert_eq!((s.history.state.as_str(), s.history.progress), ("in_progress", 80));
     feed(&store, &["12_"]).await;
     let s = store.stats().await.unwrap();
-    assert_eq!((s.history.state.as_str(), s.history.progress, s.messages.history), ("complete", 100, 6));
-    assert_eq!(scalar_i64(&store, "SELECT SUM(unread) FROM conversation").await, Some(0));
-    assert_eq!(scalar_i64(&store, "SELECT COUNT(*) FROM conversation WHERE last_inbound_at IS NOT NULL").await, Some(0));
+    assert_eq!(
+        (s.history.state.as_str(), s.history.progress, s.messages.history),
+        ("complete", 100, 6)
+    );
+    assert_eq!(
+        scalar_i64(&store, "SELECT SUM(unread) FROM conversation").await,
+        Some(0)
+    );
+    assert_eq!(
+        scalar_i64(
+            &store,
+            "SELECT COUNT(*) FROM conversation WHERE last_inbound_at IS NOT NULL"
+        )
+        .await,
+        Some(0)
+    );
     let statuses: Vec<(String, Option<String>, String)> =
-        sqlx::query_as("SELECT wamid, status, direction FROM message ORDER BY wamid").fetch_all(store.pool()).await.unwrap();
+        sqlx::query_as("SELECT wamid, status, direction FROM message ORDER BY wamid")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
     let expect = [
         ("wamid.H0001", Some("read"), "inbound"),
         ("wamid.H0002", Some("sent"), "outbound"),
@@ -312,11 +409,16 @@ async fn history_out_of_order_lands_as_read_past() {
         ("wamid.H0005", Some("delivered"), "outbound"),
         ("wamid.H0006", Some("read"), "inbound"),
     ];
-    let got: Vec<(&str, Option<&str>, &str)> =
-        statuses.iter().map(|(a, b, c)| (a.as_str(), b.as_deref(), c.as_str())).collect();
+    let got: Vec<(&str, Option<&str>, &str)> = statuses
+        .iter()
+        .map(|(a, b, c)| (a.as_str(), b.as_deref(), c.as_str()))
+        .collect();
     assert_eq!(got, expect);
     let lena: (Option<String>, String, Option<String>) =
-        sqlx::query_as("SELECT wa_id, bsuid, username FROM contact WHERE bsuid = 'US.4f4f4f'").fetch_one(store.pool()).await.unwrap();
+        sqlx::query_as("SELECT wa_id, bsuid, username FROM contact WHERE bsuid = 'US.4f4f4f'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
     assert_eq!(lena, (None, "US.4f4f4f".into(), Some("@lena".into())));
 }
 
@@ -336,11 +438,19 @@ async fn media_followup_fills_the_placeholder() {
             .fetch_one(store.pool())
             .await
             .unwrap();
-    assert_eq!((kind.as_str(), media.as_str(), available), ("image", "24230790383178626", true));
+    assert_eq!(
+        (kind.as_str(), media.as_str(), available),
+        ("image", "24230790383178626", true)
+    );
     assert_eq!(store.stats().await.unwrap().messages.history, 3);
     // Follow-up first, placeholder later: the media is not overwritten.
     let store = mirror(&["14_", "10_"]).await;
-    assert_eq!(scalar_str(&store, "SELECT media_id FROM message WHERE wamid = 'wamid.H0005'").await.as_deref(), Some("24230790383178626"));
+    assert_eq!(
+        scalar_str(&store, "SELECT media_id FROM message WHERE wamid = 'wamid.H0005'")
+            .await
+            .as_deref(),
+        Some("24230790383178626")
+    );
     assert_eq!(store.stats().await.unwrap().messages.history, 3);
 }
 
@@ -350,7 +460,10 @@ async fn state_sync_adds_and_removes_contacts() {
     let s = store.stats().await.unwrap();
     assert_eq!((s.contacts.active, s.contacts.removed), (1, 1));
     let ravi: (Option<String>, Option<i64>) =
-        sqlx::query_as("SELECT name, removed_at FROM contact WHERE wa_id = '919812345678'").fetch_one(store.pool()).await.unwrap();
+        sqlx::query_as("SELECT name, removed_at FROM contact WHERE wa_id = '919812345678'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
     assert_eq!(ravi, (Some("Ravi (supplier)".into()), Some(1_761_700_500)));
 }
 
@@ -359,11 +472,17 @@ async fn account_updates_move_the_link() {
     let store = mirror(&["16_"]).await;
     assert_eq!(store.stats().await.unwrap().link, "dropped");
     let (urgency, detail): (String, String) =
-        sqlx::query_as("SELECT urgency, detail FROM reminder WHERE kind = 'link_dropped'").fetch_one(store.pool()).await.unwrap();
+        sqlx::query_as("SELECT urgency, detail FROM reminder WHERE kind = 'link_dropped'")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
     assert_eq!(urgency, "urgent");
     assert!(detail.contains("14 days"), "{detail}");
     assert_eq!(mirror(&["17_"]).await.stats().await.unwrap().link, "offboarded");
-    assert_eq!(mirror(&["16_", "17_", "18_"]).await.stats().await.unwrap().link, "connected");
+    assert_eq!(
+        mirror(&["16_", "17_", "18_"]).await.stats().await.unwrap().link,
+        "connected"
+    );
     // A late, older event does not undo a newer one.
     assert_eq!(mirror(&["18_", "16_"]).await.stats().await.unwrap().link, "connected");
 }
@@ -372,14 +491,28 @@ async fn account_updates_move_the_link() {
 async fn stop_keyword_records_an_opt_out_and_sends_nothing() {
     let store = mirror(&["19_"]).await;
     let (kind, source, source_ref): (String, String, String) =
-        sqlx::query_as("SELECT kind, source, source_ref FROM consent").fetch_one(store.pool()).await.unwrap();
-    assert_eq!((kind.as_str(), source.as_str(), source_ref.as_str()), ("opt_out", "keyword", "wamid.ID0002"));
-    assert_eq!(scalar_i64(&store, "SELECT COUNT(*) FROM message WHERE direction = 'outbound'").await, Some(0));
+        sqlx::query_as("SELECT kind, source, source_ref FROM consent")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        (kind.as_str(), source.as_str(), source_ref.as_str()),
+        ("opt_out", "keyword", "wamid.ID0002")
+    );
+    assert_eq!(
+        scalar_i64(&store, "SELECT COUNT(*) FROM message WHERE direction = 'outbound'").await,
+        Some(0)
+    );
     // Echoes and history never count as opt-outs.
     let echo_stop = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"smb_message_echoes","value":{"message_echoes":[{"from":"15550783881","to":"6281234567890","id":"wamid.E9","timestamp":"1761901000","type":"text","text":{"body":"STOP"}}]}}]}]}"#;
     let store = Store::open_in_memory().await.unwrap();
-    store.journal_append(echo_stop, SignatureVerdict::Imported, NOW).await.unwrap();
-    apply_pending(&store, &Rules::default(), &FixedClock::new(NOW)).await.unwrap();
+    store
+        .journal_append(echo_stop, SignatureVerdict::Imported, NOW)
+        .await
+        .unwrap();
+    apply_pending(&store, &Rules::default(), &FixedClock::new(NOW))
+        .await
+        .unwrap();
     assert_eq!(scalar_i64(&store, "SELECT COUNT(*) FROM consent").await, Some(0));
 }
 
@@ -387,8 +520,14 @@ async fn stop_keyword_records_an_opt_out_and_sends_nothing() {
 async fn free_customer_service_delivery_keeps_reported_type() {
     let store = mirror(&["20_"]).await;
     let (billable, kind, category, status): (bool, String, String, String) =
-        sqlx::query_as("SELECT pricing_billable, pricing_type, pricing_category, status FROM message").fetch_one(store.pool()).await.unwrap();
-    assert_eq!((billable, kind.as_str(), category.as_str(), status.as_str()), (false, "free_customer_service", "utility", "delivered"));
+        sqlx::query_as("SELECT pricing_billable, pricing_type, pricing_category, status FROM message")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        (billable, kind.as_str(), category.as_str(), status.as_str()),
+        (false, "free_customer_service", "utility", "delivered")
+    );
 }
 
 #[tokio::test]
@@ -397,8 +536,10 @@ async fn malformed_is_journaled_with_its_error_and_nothing_else_lost() {
     let s = store.stats().await.unwrap();
     assert_eq!((s.journal.received, s.journal.applied, s.journal.failed), (3, 2, 1));
     assert_eq!(s.messages.customer, 2);
-    let (body, error): (Vec<u8>, String) =
-        sqlx::query_as("SELECT body, error FROM journal WHERE outcome = 'failed'").fetch_one(store.pool()).await.unwrap();
+    let (body, error): (Vec<u8>, String) = sqlx::query_as("SELECT body, error FROM journal WHERE outcome = 'failed'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
     assert_eq!(body, self::body("90_"));
     assert!(error.contains("not a readable webhook body"), "{error}");
 }
@@ -423,21 +564,35 @@ async fn status_then_history_joins_contact_by_phone_and_bsuid() {
     let c = br#"{"object":"whatsapp_business_account","entry":[{"id":"1","changes":[{"field":"messages","value":{"contacts":[{"profile":{"name":"X"},"wa_id":"15551230000","user_id":"US.j1"}],"messages":[{"from":"15551230000","from_user_id":"US.j1","id":"wamid.J3","timestamp":"300","type":"text","text":{"body":"c"}}]}}]}]}"#;
     let store = Store::open_in_memory().await.unwrap();
     for body in [&a[..], &b[..], &c[..]] {
-        store.journal_append(body, SignatureVerdict::Imported, NOW).await.unwrap();
+        store
+            .journal_append(body, SignatureVerdict::Imported, NOW)
+            .await
+            .unwrap();
     }
-    apply_pending(&store, &Rules::default(), &FixedClock::new(NOW)).await.unwrap();
+    apply_pending(&store, &Rules::default(), &FixedClock::new(NOW))
+        .await
+        .unwrap();
     assert_eq!(store.stats().await.unwrap().contacts.active, 1);
     assert_eq!(scalar_i64(&store, "SELECT unread FROM conversation").await, Some(3));
-    assert_eq!(scalar_i64(&store, "SELECT COUNT(DISTINCT contact_id) FROM message").await, Some(1));
+    assert_eq!(
+        scalar_i64(&store, "SELECT COUNT(DISTINCT contact_id) FROM message").await,
+        Some(1)
+    );
 }
 
 #[tokio::test]
 async fn conversation_list_is_newest_first_with_origin() {
     let store = mirror(&["01_", "02_", "07_", "11_"]).await;
     let list = store.list_conversations(50, 0).await.unwrap();
-    let got: Vec<(String, Option<String>)> = list.iter().map(|c| (c.display_name.clone(), c.last_origin.clone())).collect();
+    let got: Vec<(String, Option<String>)> = list
+        .iter()
+        .map(|c| (c.display_name.clone(), c.last_origin.clone()))
+        .collect();
     assert_eq!(
         got,
-        vec![("Asha Verma".to_string(), Some("phone".to_string())), ("@marco.p".to_string(), Some("customer".to_string()))]
+        vec![
+            ("Asha Verma".to_string(), Some("phone".to_string())),
+            ("@marco.p".to_string(), Some("customer".to_string()))
+        ]
     );
 }

@@ -47,7 +47,10 @@ impl Store {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool, path: Some(path.to_path_buf()) })
+        Ok(Self {
+            pool,
+            path: Some(path.to_path_buf()),
+        })
     }
 
     /// A private in-memory mirror (one connection, so every query sees the same database).

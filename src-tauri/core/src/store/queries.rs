@@ -105,39 +105,46 @@ const DISPLAY_NAME: &str = "COALESCE(NULLIF(c.name, ''), NULLIF(c.profile_name, 
      CASE WHEN c.wa_id IS NOT NULL THEN '+' || c.wa_id END, c.bsuid)";
 
 impl Store {
+    /// All counts from one read transaction, so they agree with each other while the applier runs.
     pub async fn stats(&self) -> Result<Stats> {
-        let pool = self.pool();
+        let mut tx = self.pool().begin().await?;
+        let pool = &mut *tx;
         let c = sqlx::query(
             "SELECT COALESCE(SUM(removed_at IS NULL), 0) AS active, COALESCE(SUM(removed_at IS NOT NULL), 0) AS removed FROM contact",
         )
-        .fetch_one(pool)
+        .fetch_one(&mut *pool)
         .await?;
         let m = sqlx::query(
             "SELECT COALESCE(SUM(origin = 'customer'), 0) AS customer, COALESCE(SUM(origin = 'phone'), 0) AS phone,
                     COALESCE(SUM(origin = 'api'), 0) AS api, COALESCE(SUM(origin = 'history'), 0) AS history FROM message",
         )
-        .fetch_one(pool)
+        .fetch_one(&mut *pool)
         .await?;
         let j = sqlx::query(
             "SELECT COUNT(*) AS received, COALESCE(SUM(outcome = 'applied'), 0) AS applied,
                     COALESCE(SUM(outcome = 'failed'), 0) AS failed, COALESCE(SUM(outcome = 'skipped'), 0) AS skipped,
                     COALESCE(SUM(outcome = 'pending'), 0) AS pending FROM journal",
         )
-        .fetch_one(pool)
+        .fetch_one(&mut *pool)
         .await?;
         let a = sqlx::query("SELECT link_state, history_state, history_progress FROM account WHERE id = 1")
-            .fetch_one(pool)
+            .fetch_one(&mut *pool)
             .await?;
         let opted_out: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM consent c WHERE c.kind = 'opt_out' AND c.id = (
                  SELECT c2.id FROM consent c2 WHERE c2.contact_id = c.contact_id ORDER BY c2.at DESC, c2.id DESC LIMIT 1)",
         )
-        .fetch_one(pool)
+        .fetch_one(&mut *pool)
         .await?;
-        let reminders_open: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM reminder WHERE acknowledged_at IS NULL").fetch_one(pool).await?;
+        let reminders_open: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM reminder WHERE acknowledged_at IS NULL")
+            .fetch_one(&mut *pool)
+            .await?;
+        drop(tx);
         Ok(Stats {
-            contacts: ContactCounts { active: c.get("active"), removed: c.get("removed") },
+            contacts: ContactCounts {
+                active: c.get("active"),
+                removed: c.get("removed"),
+            },
             messages: MessageCounts {
                 customer: m.get("customer"),
                 phone: m.get("phone"),
@@ -151,7 +158,10 @@ impl Store {
                 skipped: j.get("skipped"),
                 pending: j.get("pending"),
             },
-            history: HistoryStats { state: a.get("history_state"), progress: a.get("history_progress") },
+            history: HistoryStats {
+                state: a.get("history_state"),
+                progress: a.get("history_progress"),
+            },
             link: a.get("link_state"),
             consent: ConsentCounts { opted_out },
             reminders_open,
@@ -185,7 +195,11 @@ impl Store {
              LIMIT ? OFFSET ?",
             window = crate::policy::SERVICE_WINDOW_SECS
         );
-        Ok(sqlx::query_as(&sql).bind(limit).bind(offset).fetch_all(self.pool()).await?)
+        Ok(sqlx::query_as(&sql)
+            .bind(limit)
+            .bind(offset)
+            .fetch_all(self.pool())
+            .await?)
     }
 }
 

@@ -107,9 +107,16 @@ pub(crate) async fn apply_body(
 }
 
 /// Remembers which business number and account the webhooks are about.
-async fn note_account(conn: &mut SqliteConnection, waba_id: &str, metadata: Option<&Metadata>) -> sqlx::Result<Option<String>> {
+async fn note_account(
+    conn: &mut SqliteConnection,
+    waba_id: &str,
+    metadata: Option<&Metadata>,
+) -> sqlx::Result<Option<String>> {
     let (display, phone_id) = match metadata {
-        Some(m) => (normalize_wa_id(Some(&m.display_phone_number)), crate::phone::non_empty(Some(&m.phone_number_id))),
+        Some(m) => (
+            normalize_wa_id(Some(&m.display_phone_number)),
+            crate::phone::non_empty(Some(&m.phone_number_id)),
+        ),
         None => (None, None),
     };
     sqlx::query(
@@ -124,7 +131,9 @@ async fn note_account(conn: &mut SqliteConnection, waba_id: &str, metadata: Opti
     if display.is_some() {
         return Ok(display);
     }
-    sqlx::query_scalar("SELECT display_number FROM account WHERE id = 1").fetch_one(&mut *conn).await
+    sqlx::query_scalar("SELECT display_number FROM account WHERE id = 1")
+        .fetch_one(&mut *conn)
+        .await
 }
 
 /// Profile data from `contacts[]` for the person a message names.
@@ -140,10 +149,16 @@ fn who_from(contacts: &[WaContact], wa_id: Option<&str>, bsuid: Option<&str>) ->
         Some(c) => {
             let mut who = Who {
                 wa_id: base.wa_id.or_else(|| normalize_wa_id(c.wa_id.as_deref())),
-                bsuid: base.bsuid.or_else(|| crate::phone::normalize_bsuid(c.user_id.as_deref())),
+                bsuid: base
+                    .bsuid
+                    .or_else(|| crate::phone::normalize_bsuid(c.user_id.as_deref())),
                 ..Default::default()
             };
-            who = who.profile(c.profile.name.as_deref(), c.profile.username.as_deref(), c.profile.country_code.as_deref());
+            who = who.profile(
+                c.profile.name.as_deref(),
+                c.profile.username.as_deref(),
+                c.profile.country_code.as_deref(),
+            );
             who
         }
         None => base,
@@ -250,7 +265,10 @@ async fn apply_messages(conn: &mut SqliteConnection, waba: &str, v: MessagesValu
             record_edit(conn, m, edit_target).await?;
             continue;
         }
-        let referral = m.referral.as_ref().map(|r| r.source_type.clone().unwrap_or_else(|| "ad".into()));
+        let referral = m
+            .referral
+            .as_ref()
+            .map(|r| r.source_type.clone().unwrap_or_else(|| "ad".into()));
         let row = Row {
             wamid: &m.id,
             contact_id: contact,
@@ -263,7 +281,9 @@ async fn apply_messages(conn: &mut SqliteConnection, waba: &str, v: MessagesValu
             status: None,
             referral: referral.clone(),
         };
-        let Some(id) = insert_message(conn, &row).await? else { continue };
+        let Some(id) = insert_message(conn, &row).await? else {
+            continue;
+        };
         apply_pending_edits(conn, &m.id).await?;
         let Some(contact_id) = contact else { continue };
         let touch = Touch {
@@ -275,7 +295,16 @@ async fn apply_messages(conn: &mut SqliteConnection, waba: &str, v: MessagesValu
         if m.kind == "text" {
             let keywords: Vec<&str> = rules.opt_out_keywords.iter().map(String::as_str).collect();
             if row.text.as_deref().is_some_and(|t| policy::is_opt_out(t, &keywords)) {
-                record_consent(conn, contact_id, "opt_out", "keyword", &m.id, row.text.as_deref(), m.timestamp).await?;
+                record_consent(
+                    conn,
+                    contact_id,
+                    "opt_out",
+                    "keyword",
+                    &m.id,
+                    row.text.as_deref(),
+                    m.timestamp,
+                )
+                .await?;
             }
         }
     }
@@ -306,12 +335,17 @@ async fn apply_echoes(conn: &mut SqliteConnection, waba: &str, v: EchoesValue, r
             status: None,
             referral: None,
         };
-        let Some(id) = insert_message(conn, &row).await? else { continue };
+        let Some(id) = insert_message(conn, &row).await? else {
+            continue;
+        };
         apply_pending_edits(conn, &m.id).await?;
         if let Some(contact_id) = contact {
             // A person answered from the phone: automation steps back in this chat. Echoes do
             // not open or extend the customer-service window.
-            let touch = Touch { pause_until: Some(m.timestamp + rules.automation_pause_secs), ..Default::default() };
+            let touch = Touch {
+                pause_until: Some(m.timestamp + rules.automation_pause_secs),
+                ..Default::default()
+            };
             touch_conversation(conn, contact_id, id, m.timestamp, touch).await?;
         }
     }
@@ -320,13 +354,23 @@ async fn apply_echoes(conn: &mut SqliteConnection, waba: &str, v: EchoesValue, r
 
 fn edit_target(m: &WaMessage) -> Option<(&'static str, &str, Option<&str>)> {
     if let Some(e) = &m.edit {
-        return Some(("edit", e.original_message_id.as_str(), e.text.as_ref().map(|t| t.body.as_str())));
+        return Some((
+            "edit",
+            e.original_message_id.as_str(),
+            e.text.as_ref().map(|t| t.body.as_str()),
+        ));
     }
-    m.revoke.as_ref().map(|r| ("revoke", r.original_message_id.as_str(), None))
+    m.revoke
+        .as_ref()
+        .map(|r| ("revoke", r.original_message_id.as_str(), None))
 }
 
 /// Keeps an edit or revoke as an event, then applies it if its original is in the mirror.
-async fn record_edit(conn: &mut SqliteConnection, m: &WaMessage, (kind, original, text): (&str, &str, Option<&str>)) -> sqlx::Result<()> {
+async fn record_edit(
+    conn: &mut SqliteConnection,
+    m: &WaMessage,
+    (kind, original, text): (&str, &str, Option<&str>),
+) -> sqlx::Result<()> {
     let inserted = sqlx::query(
         "INSERT INTO message_edit (wamid, original_wamid, kind, new_text, at) VALUES (?, ?, ?, ?, ?)
          ON CONFLICT(wamid) DO NOTHING",
@@ -371,8 +415,14 @@ async fn apply_pending_edits(conn: &mut SqliteConnection, original: &str) -> sql
             .execute(&mut *conn)
             .await?;
         } else {
-            sqlx::query("UPDATE message_edit SET applied = 1 WHERE wamid = ?").bind(&wamid).execute(&mut *conn).await?;
-            sqlx::query("UPDATE message SET revoked = 1 WHERE wamid = ?").bind(original).execute(&mut *conn).await?;
+            sqlx::query("UPDATE message_edit SET applied = 1 WHERE wamid = ?")
+                .bind(&wamid)
+                .execute(&mut *conn)
+                .await?;
+            sqlx::query("UPDATE message SET revoked = 1 WHERE wamid = ?")
+                .bind(original)
+                .execute(&mut *conn)
+                .await?;
         }
     }
     Ok(())
@@ -473,7 +523,10 @@ async fn apply_status(conn: &mut SqliteConnection, s: &Status) -> sqlx::Result<(
                     e.error_data.as_ref().and_then(|d| d.details.as_deref()),
                 )),
             ),
-            ("failed", None) => (None, Some("Meta reported the message as failed without a reason.".to_string())),
+            ("failed", None) => (
+                None,
+                Some("Meta reported the message as failed without a reason.".to_string()),
+            ),
             _ => (None, None),
         };
         sqlx::query(
@@ -508,7 +561,11 @@ async fn apply_status(conn: &mut SqliteConnection, s: &Status) -> sqlx::Result<(
     .bind(pricing.and_then(|p| p.kind.clone()))
     .bind(pricing.and_then(|p| p.category.clone()))
     .bind(conversation.and_then(|c| c.id.clone()))
-    .bind(conversation.and_then(|c| c.origin.as_ref()).and_then(|o| o.kind.clone()))
+    .bind(
+        conversation
+            .and_then(|c| c.origin.as_ref())
+            .and_then(|o| o.kind.clone()),
+    )
     .bind(&s.biz_opaque_callback_data)
     .bind(id)
     .execute(&mut *conn)
@@ -523,27 +580,39 @@ async fn apply_history(conn: &mut SqliteConnection, waba: &str, v: HistoryValue)
     let business = note_account(conn, waba, v.metadata.as_ref()).await?;
     for item in &v.history {
         for e in &item.errors {
-            let detail = e.error_data.as_ref().and_then(|d| d.details.clone()).or(e.title.clone());
+            let detail = e
+                .error_data
+                .as_ref()
+                .and_then(|d| d.details.clone())
+                .or(e.title.clone());
             if e.code == policy::HISTORY_DECLINED_CODE {
-                sqlx::query("UPDATE account SET history_error = ? WHERE id = 1").bind(&detail).execute(&mut *conn).await?;
+                sqlx::query("UPDATE account SET history_error = ? WHERE id = 1")
+                    .bind(&detail)
+                    .execute(&mut *conn)
+                    .await?;
                 sqlx::query("UPDATE account SET history_state = 'declined' WHERE id = 1 AND history_state = 'none'")
                     .execute(&mut *conn)
                     .await?;
             } else {
                 let reason = plain_reason(e.code, e.title.as_deref(), detail.as_deref());
-                sqlx::query("UPDATE account SET history_error = ? WHERE id = 1").bind(reason).execute(&mut *conn).await?;
+                sqlx::query("UPDATE account SET history_error = ? WHERE id = 1")
+                    .bind(reason)
+                    .execute(&mut *conn)
+                    .await?;
             }
         }
         for thread in &item.threads {
             apply_history_thread(conn, business.as_deref(), thread).await?;
         }
         if let Some(meta) = &item.metadata {
-            sqlx::query("INSERT INTO history_chunk (phase, chunk_order, progress) VALUES (?, ?, ?) ON CONFLICT DO NOTHING")
-                .bind(meta.phase)
-                .bind(meta.chunk_order)
-                .bind(meta.progress.clamp(0, 100))
-                .execute(&mut *conn)
-                .await?;
+            sqlx::query(
+                "INSERT INTO history_chunk (phase, chunk_order, progress) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
+            )
+            .bind(meta.phase)
+            .bind(meta.chunk_order)
+            .bind(meta.progress.clamp(0, 100))
+            .execute(&mut *conn)
+            .await?;
             // Chunks arrive in any order: progress is the furthest seen, complete once 100 arrived.
             sqlx::query(
                 "UPDATE account SET
@@ -568,9 +637,17 @@ fn is_business(business: Option<&str>, from: &str) -> bool {
     }
 }
 
-async fn apply_history_thread(conn: &mut SqliteConnection, business: Option<&str>, thread: &HistoryThread) -> sqlx::Result<()> {
+async fn apply_history_thread(
+    conn: &mut SqliteConnection,
+    business: Option<&str>,
+    thread: &HistoryThread,
+) -> sqlx::Result<()> {
     let ctx = &thread.context;
-    let wa = ctx.wa_id.as_deref().filter(|s| !s.is_empty()).or(Some(thread.id.as_str()));
+    let wa = ctx
+        .wa_id
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .or(Some(thread.id.as_str()));
     let who = Who::new(wa, ctx.user_id.as_deref()).profile(None, ctx.username.as_deref(), None);
     let first_at = thread.messages.iter().map(|m| m.timestamp).min().unwrap_or(0);
     let contact = contacts::upsert(conn, &who, "history", first_at).await?;
@@ -582,11 +659,19 @@ async fn apply_history_thread(conn: &mut SqliteConnection, business: Option<&str
         qb.push_values(batch, |mut b, m| {
             let media = m.media();
             let media_id = media.and_then(|x| x.id.clone());
-            let status = m.history_context.as_ref().and_then(|h| h.status.as_deref()).map(str::to_ascii_lowercase);
+            let status = m
+                .history_context
+                .as_ref()
+                .and_then(|h| h.status.as_deref())
+                .map(str::to_ascii_lowercase);
             let status = status.as_deref().and_then(known_status);
             b.push_bind(&m.id)
                 .push_bind(contact)
-                .push_bind(if is_business(business, &m.from) { "outbound" } else { "inbound" })
+                .push_bind(if is_business(business, &m.from) {
+                    "outbound"
+                } else {
+                    "inbound"
+                })
                 .push_bind("history")
                 .push_bind(&m.kind)
                 .push_bind(m.display_text())
@@ -644,7 +729,11 @@ async fn apply_media_followup(conn: &mut SqliteConnection, business: Option<&str
     }
     // The placeholder has not arrived (yet): keep the message so nothing is lost.
     let outbound = is_business(business, &m.from);
-    let who = if outbound { Who::new(m.to.as_deref(), m.to_user_id.as_deref()) } else { Who::new(Some(&m.from), m.from_user_id.as_deref()) };
+    let who = if outbound {
+        Who::new(m.to.as_deref(), m.to_user_id.as_deref())
+    } else {
+        Who::new(Some(&m.from), m.from_user_id.as_deref())
+    };
     let contact = contacts::upsert(conn, &who, "history", m.timestamp).await?;
     let row = Row {
         wamid: &m.id,
@@ -666,25 +755,45 @@ async fn apply_media_followup(conn: &mut SqliteConnection, business: Option<&str
 
 async fn apply_state_sync(conn: &mut SqliteConnection, v: StateSyncValue, at: i64) -> sqlx::Result<()> {
     for item in &v.state_sync {
-        let Some(c) = item.contact.as_ref().filter(|_| item.kind == "contact") else { continue };
+        let Some(c) = item.contact.as_ref().filter(|_| item.kind == "contact") else {
+            continue;
+        };
         let ts = item.metadata.timestamp.unwrap_or(at);
-        let mut who = Who::new(c.phone_number.as_deref(), c.user_id.as_deref())
-            .profile(None, c.username.as_deref(), c.country_code.as_deref());
+        let mut who = Who::new(c.phone_number.as_deref(), c.user_id.as_deref()).profile(
+            None,
+            c.username.as_deref(),
+            c.country_code.as_deref(),
+        );
         who.name = crate::phone::non_empty(c.full_name.as_deref()).or(crate::phone::non_empty(c.first_name.as_deref()));
-        let Some(id) = contacts::upsert(conn, &who, "state_sync", ts).await? else { continue };
+        let Some(id) = contacts::upsert(conn, &who, "state_sync", ts).await? else {
+            continue;
+        };
         match item.action.as_str() {
             "remove" => {
-                sqlx::query("UPDATE contact SET removed_at = ? WHERE id = ? AND removed_at IS NULL").bind(ts).bind(id).execute(&mut *conn).await?;
+                sqlx::query("UPDATE contact SET removed_at = ? WHERE id = ? AND removed_at IS NULL")
+                    .bind(ts)
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await?;
             }
             _ => {
-                sqlx::query("UPDATE contact SET removed_at = NULL WHERE id = ? AND removed_at < ?").bind(id).bind(ts).execute(&mut *conn).await?;
+                sqlx::query("UPDATE contact SET removed_at = NULL WHERE id = ? AND removed_at < ?")
+                    .bind(id)
+                    .bind(ts)
+                    .execute(&mut *conn)
+                    .await?;
             }
         }
     }
     Ok(())
 }
 
-async fn apply_account_update(conn: &mut SqliteConnection, waba: &str, v: AccountUpdateValue, at: i64) -> sqlx::Result<()> {
+async fn apply_account_update(
+    conn: &mut SqliteConnection,
+    waba: &str,
+    v: AccountUpdateValue,
+    at: i64,
+) -> sqlx::Result<()> {
     note_account(conn, waba, None).await?;
     let reason = v.disconnection_info.as_ref().and_then(|d| d.reason.clone());
     let state = match v.event.as_str() {
@@ -735,14 +844,25 @@ async fn apply_user_preferences(conn: &mut SqliteConnection, v: UserPreferencesV
         };
         let who = who_from(&v.contacts, p.wa_id.as_deref(), p.user_id.as_deref());
         let ts = p.timestamp.unwrap_or(at);
-        let Some(contact) = contacts::upsert(conn, &who, "message", ts).await? else { continue };
+        let Some(contact) = contacts::upsert(conn, &who, "message", ts).await? else {
+            continue;
+        };
         let source_ref = format!(
             "user_preferences:{}:{}:{ts}:{kind}",
             who.wa_id.as_deref().unwrap_or(""),
             who.bsuid.as_deref().unwrap_or("")
         );
         let detail = p.detail.clone().or(p.category.clone());
-        record_consent(conn, contact, kind, "user_preferences", &source_ref, detail.as_deref(), ts).await?;
+        record_consent(
+            conn,
+            contact,
+            kind,
+            "user_preferences",
+            &source_ref,
+            detail.as_deref(),
+            ts,
+        )
+        .await?;
     }
     Ok(())
 }

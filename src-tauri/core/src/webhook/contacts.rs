@@ -17,7 +17,11 @@ pub struct Who {
 
 impl Who {
     pub fn new(wa_id: Option<&str>, bsuid: Option<&str>) -> Self {
-        Who { wa_id: normalize_wa_id(wa_id), bsuid: normalize_bsuid(bsuid), ..Default::default() }
+        Who {
+            wa_id: normalize_wa_id(wa_id),
+            bsuid: normalize_bsuid(bsuid),
+            ..Default::default()
+        }
     }
     pub fn profile(mut self, name: Option<&str>, username: Option<&str>, country: Option<&str>) -> Self {
         self.profile_name = non_empty(name);
@@ -36,11 +40,21 @@ pub async fn upsert(conn: &mut SqliteConnection, who: &Who, source: &str, at: i6
         return Ok(None);
     }
     let by_wa: Option<i64> = match &who.wa_id {
-        Some(w) => sqlx::query_scalar("SELECT id FROM contact WHERE wa_id = ?").bind(w).fetch_optional(&mut *conn).await?,
+        Some(w) => {
+            sqlx::query_scalar("SELECT id FROM contact WHERE wa_id = ?")
+                .bind(w)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
         None => None,
     };
     let by_bs: Option<i64> = match &who.bsuid {
-        Some(b) => sqlx::query_scalar("SELECT id FROM contact WHERE bsuid = ?").bind(b).fetch_optional(&mut *conn).await?,
+        Some(b) => {
+            sqlx::query_scalar("SELECT id FROM contact WHERE bsuid = ?")
+                .bind(b)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
         None => None,
     };
     let id = match (by_wa, by_bs) {
@@ -88,8 +102,16 @@ pub async fn upsert(conn: &mut SqliteConnection, who: &Who, source: &str, at: i6
 /// Folds contact `other` into `keep`: its messages, consent and conversation move over.
 async fn merge(conn: &mut SqliteConnection, keep: i64, other: i64) -> sqlx::Result<()> {
     tracing::debug!(keep, other, "joining two contacts that are one person");
-    sqlx::query("UPDATE message SET contact_id = ? WHERE contact_id = ?").bind(keep).bind(other).execute(&mut *conn).await?;
-    sqlx::query("UPDATE consent SET contact_id = ? WHERE contact_id = ?").bind(keep).bind(other).execute(&mut *conn).await?;
+    sqlx::query("UPDATE message SET contact_id = ? WHERE contact_id = ?")
+        .bind(keep)
+        .bind(other)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE consent SET contact_id = ? WHERE contact_id = ?")
+        .bind(keep)
+        .bind(other)
+        .execute(&mut *conn)
+        .await?;
     sqlx::query(
         "INSERT INTO conversation (contact_id, last_message_at, last_message_id, last_inbound_at, free_entry_until,
                                    unread, assignee, automation_paused_until)
@@ -110,31 +132,36 @@ async fn merge(conn: &mut SqliteConnection, keep: i64, other: i64) -> sqlx::Resu
     .bind(other)
     .execute(&mut *conn)
     .await?;
-    sqlx::query("DELETE FROM conversation WHERE contact_id = ?").bind(other).execute(&mut *conn).await?;
-    let (bsuid, name, profile_name, username, country, vip): (
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        Option<String>,
-        i64,
-    ) = sqlx::query_as("SELECT bsuid, name, profile_name, username, country, vip FROM contact WHERE id = ?")
+    sqlx::query("DELETE FROM conversation WHERE contact_id = ?")
+        .bind(other)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query(
+        "UPDATE contact SET
+           name = COALESCE(name, (SELECT name FROM contact WHERE id = ?2)),
+           profile_name = COALESCE(profile_name, (SELECT profile_name FROM contact WHERE id = ?2)),
+           username = COALESCE(username, (SELECT username FROM contact WHERE id = ?2)),
+           country = COALESCE(country, (SELECT country FROM contact WHERE id = ?2)),
+           vip = MAX(vip, (SELECT vip FROM contact WHERE id = ?2))
+         WHERE id = ?1",
+    )
+    .bind(keep)
+    .bind(other)
+    .execute(&mut *conn)
+    .await?;
+    // The BSUID is unique: it can move only once the other record is gone.
+    let bsuid: Option<String> = sqlx::query_scalar("SELECT bsuid FROM contact WHERE id = ?")
         .bind(other)
         .fetch_one(&mut *conn)
         .await?;
-    sqlx::query("DELETE FROM contact WHERE id = ?").bind(other).execute(&mut *conn).await?;
-    sqlx::query(
-        "UPDATE contact SET bsuid = COALESCE(bsuid, ?), name = COALESCE(name, ?), profile_name = COALESCE(profile_name, ?),
-                username = COALESCE(username, ?), country = COALESCE(country, ?), vip = MAX(vip, ?) WHERE id = ?",
-    )
-    .bind(bsuid)
-    .bind(name)
-    .bind(profile_name)
-    .bind(username)
-    .bind(country)
-    .bind(vip)
-    .bind(keep)
-    .execute(&mut *conn)
-    .await?;
+    sqlx::query("DELETE FROM contact WHERE id = ?")
+        .bind(other)
+        .execute(&mut *conn)
+        .await?;
+    sqlx::query("UPDATE contact SET bsuid = COALESCE(bsuid, ?) WHERE id = ?")
+        .bind(bsuid)
+        .bind(keep)
+        .execute(&mut *conn)
+        .await?;
     Ok(())
 }

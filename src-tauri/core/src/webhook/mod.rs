@@ -1,8 +1,8 @@
 //! Webhook intake: the journal (raw bodies, durable first), the applier that turns journaled
 //! bodies into the mirror, signature checks and the HTTP receiver.
 
-mod apply;
 mod applier;
+mod apply;
 mod contacts;
 mod journal;
 pub mod model;

@@ -360,7 +360,10 @@ impl WaMessage {
             }
         }
         if let Some(l) = &self.location {
-            let parts: Vec<&str> = [l.name.as_deref(), l.address.as_deref()].into_iter().flatten().collect();
+            let parts: Vec<&str> = [l.name.as_deref(), l.address.as_deref()]
+                .into_iter()
+                .flatten()
+                .collect();
             if !parts.is_empty() {
                 return Some(parts.join(", "));
             }

@@ -53,7 +53,11 @@ async fn receive(State(s): State<ReceiverState>, headers: HeaderMap, body: Bytes
         tracing::warn!(bytes = body.len(), "refused a webhook post without a valid signature");
         return (StatusCode::UNAUTHORIZED, "invalid signature");
     }
-    match s.store.journal_append(&body, SignatureVerdict::Valid, s.clock.now()).await {
+    match s
+        .store
+        .journal_append(&body, SignatureVerdict::Valid, s.clock.now())
+        .await
+    {
         Ok(a) => {
             if !a.duplicate {
                 s.applied_wake.notify_one();
