@@ -7,6 +7,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 scripts/setup.sh --tests
 
+echo "==> UI type check"
+(cd ui && npm run --silent check)
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
@@ -21,7 +23,7 @@ echo "==> the real window, under Xvfb, driven by WebDriver"
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 export XDG_DATA_HOME="$scratch/data" XDG_CACHE_HOME="$scratch/cache" XDG_CONFIG_HOME="$scratch/config"
-export COEXIST_SCREENSHOT="${COEXIST_SCREENSHOT:-$scratch/window.png}"
+export COEXIST_SCREENSHOT="${COEXIST_SCREENSHOT:-${CARGO_TARGET_DIR:-$PWD/target}/window-e2e.png}"
 xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- \
   cargo test -p coexist-app --test window_e2e -- --ignored --test-threads=1 2>&1 | tee -a "$log"
 echo "window screenshot: $COEXIST_SCREENSHOT"

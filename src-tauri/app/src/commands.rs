@@ -2,7 +2,7 @@
 
 use crate::error::UiError;
 use crate::workspace::Workspace;
-use coexist_core::store::{ConversationRow, Stats};
+use coexist_core::store::{ConversationRow, Stats, ThreadMessage};
 use coexist_core::{Clock, SystemClock};
 use serde::Serialize;
 use tauri::State;
@@ -38,4 +38,19 @@ pub async fn list_conversations(
     offset: i64,
 ) -> Result<Vec<ConversationRow>, UiError> {
     Ok(ws.store.list_conversations(limit.clamp(1, 500), offset.max(0)).await?)
+}
+
+/// A page of one conversation; opening it marks it read.
+#[tauri::command]
+pub async fn thread(
+    ws: State<'_, Workspace>,
+    contact_id: i64,
+    before: Option<i64>,
+    limit: i64,
+) -> Result<Vec<ThreadMessage>, UiError> {
+    let page = ws.store.thread(contact_id, before, limit.clamp(1, 500)).await?;
+    if before.is_none() {
+        ws.store.mark_read(contact_id).await?;
+    }
+    Ok(page)
 }

@@ -23,7 +23,8 @@ pub fn run() {
         .invoke_handler(tauri::generate_handler![
             commands::workspace_info,
             commands::stats,
-            commands::list_conversations
+            commands::list_conversations,
+            commands::thread
         ])
         .run(tauri::generate_context!())
         .expect("the Coexist window could not start");

@@ -596,3 +596,21 @@ async fn conversation_list_is_newest_first_with_origin() {
         ]
     );
 }
+
+#[tokio::test]
+async fn thread_pages_oldest_first_and_reading_clears_unread() {
+    let store = mirror(&["11_", "01_", "07_", "08_", "09_"]).await;
+    let asha: i64 = scalar_i64(&store, "SELECT id FROM contact WHERE wa_id = '919876543210'")
+        .await
+        .unwrap();
+    let page = store.thread(asha, None, 3).await.unwrap();
+    let ids: Vec<&str> = page.iter().map(|m| m.wamid.as_str()).collect();
+    assert_eq!(ids, ["wamid.IN0001", "wamid.ECHO0001", "wamid.ECHO0002"]);
+    assert!(page[1].edited && page[2].revoked);
+    let older = store.thread(asha, Some(page[0].id), 10).await.unwrap();
+    let ids: Vec<&str> = older.iter().map(|m| m.wamid.as_str()).collect();
+    assert_eq!(ids, ["wamid.H0001", "wamid.H0002"]);
+    assert_eq!(scalar_i64(&store, "SELECT unread FROM conversation").await, Some(1));
+    store.mark_read(asha).await.unwrap();
+    assert_eq!(scalar_i64(&store, "SELECT unread FROM conversation").await, Some(0));
+}

@@ -1,6 +1,6 @@
 // The one way the UI talks to the core: typed calls to the Tauri shell's commands.
 import { invoke } from "@tauri-apps/api/core";
-import type { BackendError, ConversationRow, Stats, WorkspaceInfo } from "./types";
+import type { BackendError, ConversationRow, Stats, ThreadMessage, WorkspaceInfo } from "./types";
 
 async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
   try {
@@ -18,4 +18,6 @@ export const backend = {
   workspace: () => call<WorkspaceInfo>("workspace_info"),
   stats: () => call<Stats>("stats"),
   conversations: (limit = 100, offset = 0) => call<ConversationRow[]>("list_conversations", { limit, offset }),
+  thread: (contactId: number, before: number | null = null, limit = 100) =>
+    call<ThreadMessage[]>("thread", { contactId, before, limit }),
 };

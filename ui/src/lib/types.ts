@@ -41,3 +41,21 @@ export interface BackendError {
   code: string;
   message: string;
 }
+
+export interface ThreadMessage {
+  id: number;
+  wamid: string;
+  direction: "inbound" | "outbound";
+  origin: Origin;
+  type: string;
+  text: string | null;
+  media_id: string | null;
+  media_mime: string | null;
+  media_available: boolean;
+  timestamp: number;
+  status: "sent" | "delivered" | "read" | "played" | "failed" | null;
+  edited: boolean;
+  revoked: boolean;
+  content_known: boolean;
+  error: string | null;
+}

@@ -214,3 +214,56 @@ impl Store {
         .await?)
     }
 }
+
+/// A message as the thread view shows it.
+#[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+pub struct ThreadMessage {
+    pub id: i64,
+    pub wamid: String,
+    pub direction: String,
+    pub origin: String,
+    #[serde(rename = "type")]
+    #[sqlx(rename = "type")]
+    pub kind: String,
+    pub text: Option<String>,
+    pub media_id: Option<String>,
+    pub media_mime: Option<String>,
+    pub media_available: bool,
+    pub timestamp: i64,
+    pub status: Option<String>,
+    pub edited: bool,
+    pub revoked: bool,
+    pub content_known: bool,
+    pub error: Option<String>,
+}
+
+impl Store {
+    /// The newest `limit` messages of a conversation older than `before` (a message id), returned
+    /// oldest first for display.
+    pub async fn thread(&self, contact_id: i64, before: Option<i64>, limit: i64) -> Result<Vec<ThreadMessage>> {
+        let mut rows: Vec<ThreadMessage> = sqlx::query_as(
+            "SELECT id, wamid, direction, origin, type, text, media_id, media_mime, media_available, timestamp, status,
+                    edited, revoked, content_known, error
+             FROM message
+             WHERE contact_id = ?1
+               AND (?2 IS NULL OR (timestamp, id) < (SELECT timestamp, id FROM message WHERE id = ?2))
+             ORDER BY timestamp DESC, id DESC LIMIT ?3",
+        )
+        .bind(contact_id)
+        .bind(before)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?;
+        rows.reverse();
+        Ok(rows)
+    }
+
+    /// Opening a conversation reads it: its unread count goes to zero.
+    pub async fn mark_read(&self, contact_id: i64) -> Result<()> {
+        sqlx::query("UPDATE conversation SET unread = 0 WHERE contact_id = ?")
+            .bind(contact_id)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}
