@@ -158,3 +158,35 @@ async fn signed_land_unsigned_refused_and_nothing_lost_on_kill() {
     assert_eq!(s["messages"]["customer"], 2);
     assert_eq!(s["contacts"]["active"], 2);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_large_history_chunk_is_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Server::start(dir.path());
+    // ~6 MB: far above axum's default body limit, well within what Meta may send.
+    let messages: Vec<serde_json::Value> = (0..30_000)
+        .map(|i| {
+            serde_json::json!({"from": "15550001111", "id": format!("wamid.BIG.{i}"), "timestamp": (1_750_000_000 + i).to_string(),
+                               "type": "text", "text": {"body": "a fairly ordinary message body of some length, like people write"},
+                               "history_context": {"status": "READ"}})
+        })
+        .collect();
+    let body = serde_json::to_vec(
+        &serde_json::json!({"object": "whatsapp_business_account", "entry": [{"id": "1", "changes": [
+        {"field": "history", "value": {"history": [{"metadata": {"phase": 0, "chunk_order": 1, "progress": 100},
+            "threads": [{"id": "15550001111", "context": {"wa_id": "15550001111"}, "messages": messages}]}]}}]}]}),
+    )
+    .unwrap();
+    assert!(body.len() > 4 * 1024 * 1024);
+    let r = reqwest::Client::new()
+        .post(&server.url)
+        .header("X-Hub-Signature-256", sign(SECRET, &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let s = wait_for(dir.path(), "the big chunk applied", |s| s["journal"]["applied"] == 1);
+    assert_eq!(s["messages"]["history"], 30_000);
+    assert_eq!(s["history"]["state"], "complete");
+}

@@ -7,7 +7,7 @@ use crate::clock::Clock;
 use crate::secrets::Sensitive;
 use crate::store::Store;
 use axum::body::Bytes;
-use axum::extract::{Query, State};
+use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::Router;
@@ -25,10 +25,14 @@ pub struct ReceiverState {
     pub applied_wake: Arc<Notify>,
 }
 
+/// History chunks can be large; axum's 2 MB default would refuse them and Meta would retry forever.
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
 pub fn router(state: ReceiverState) -> Router {
     Router::new()
         .route("/webhook", get(verify).post(receive))
         .route("/healthz", get(|| async { "ok" }))
+        .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .with_state(state)
 }
 
