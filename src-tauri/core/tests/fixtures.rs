@@ -614,3 +614,36 @@ async fn thread_pages_oldest_first_and_reading_clears_unread() {
     store.mark_read(asha).await.unwrap();
     assert_eq!(scalar_i64(&store, "SELECT unread FROM conversation").await, Some(0));
 }
+
+#[tokio::test]
+async fn two_appliers_on_one_workspace_apply_each_body_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = Store::open_dir(dir.path()).await.unwrap();
+    let b = Store::open_dir(dir.path()).await.unwrap();
+    let names = all_names();
+    for n in &names {
+        a.journal_append(&body(n), SignatureVerdict::Imported, NOW)
+            .await
+            .unwrap();
+    }
+    let clock = FixedClock::new(NOW);
+    let rules = Rules::default();
+    let (ra, rb) = tokio::join!(apply_pending(&a, &rules, &clock), apply_pending(&b, &rules, &clock));
+    let (ra, rb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!(
+        ra.total() + rb.total(),
+        22,
+        "every body applied exactly once: {ra:?} {rb:?}"
+    );
+    assert_eq!(ra.failed + rb.failed, 1, "only the malformed body fails");
+    let s = a.stats().await.unwrap();
+    assert_eq!(
+        (
+            s.messages.customer,
+            s.messages.phone,
+            s.messages.api,
+            s.messages.history
+        ),
+        (4, 2, 3, 6)
+    );
+}

@@ -25,24 +25,33 @@ impl ApplyReport {
 pub async fn apply_pending(store: &Store, rules: &Rules, clock: &dyn Clock) -> Result<ApplyReport> {
     let mut report = ApplyReport::default();
     loop {
-        let batch: Vec<(i64, i64, Vec<u8>)> = sqlx::query_as(
-            "SELECT seq, received_at, body FROM journal WHERE outcome = 'pending' ORDER BY seq LIMIT 32",
-        )
-        .fetch_all(store.pool())
-        .await?;
+        let batch: Vec<i64> =
+            sqlx::query_scalar("SELECT seq FROM journal WHERE outcome = 'pending' ORDER BY seq LIMIT 64")
+                .fetch_all(store.pool())
+                .await?;
         if batch.is_empty() {
             return Ok(report);
         }
-        for (seq, received_at, body) in batch {
+        for seq in batch {
             let span = tracing::debug_span!("apply", seq);
             let _enter = span.enter();
-            let mut tx = store.pool().begin().await?;
+            // IMMEDIATE takes the write lock first, so two appliers on one workspace (the app and
+            // `coexist import`, say) never apply the same body twice or trip over each other.
+            let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
+            let row: Option<(i64, Vec<u8>)> =
+                sqlx::query_as("SELECT received_at, body FROM journal WHERE seq = ? AND outcome = 'pending'")
+                    .bind(seq)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+            let Some((received_at, body)) = row else {
+                continue;
+            };
             let outcome = match apply_body(&mut tx, &body, received_at, rules).await {
                 Ok(o) => o,
                 Err(e) => {
                     // A database error: undo the partial work, keep the body, say why.
                     tx.rollback().await?;
-                    tx = store.pool().begin().await?;
+                    tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
                     BodyOutcome::Failed(format!("could not be applied: {e}"))
                 }
             };
