@@ -1,0 +1,45 @@
+//! The mirror as a real file: pragmas, reopening, and refusing a database from a newer Coexist.
+
+use coexist_core::{CoreError, Store};
+
+#[tokio::test]
+async fn file_store_uses_wal_and_foreign_keys_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_dir(dir.path()).await.unwrap();
+    let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    let fk: i64 = sqlx::query_scalar("PRAGMA foreign_keys")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    let sync: i64 = sqlx::query_scalar("PRAGMA synchronous")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!((mode.as_str(), fk, sync), ("wal", 1, 1));
+    store.close().await;
+    let again = Store::open_dir(dir.path()).await.unwrap();
+    assert_eq!(again.stats().await.unwrap().link, "connected");
+}
+
+#[tokio::test]
+async fn a_database_from_a_newer_coexist_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_dir(dir.path()).await.unwrap();
+    sqlx::query(
+        "INSERT INTO _sqlx_migrations (version, description, success, checksum, execution_time)
+         VALUES (99990101000000, 'from the future', 1, x'00', 0)",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
+    store.close().await;
+    match Store::open_dir(dir.path()).await {
+        Err(CoreError::NewerDatabase(v)) => assert_eq!(v, 99990101000000),
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    let message = CoreError::NewerDatabase(1).to_string();
+    assert!(message.contains("newer version"), "{message}");
+}
