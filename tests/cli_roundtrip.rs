@@ -7,10 +7,7 @@ use serde_json::json;
 #[test]
 fn import_all_fixtures_then_stats_has_the_contract_shape() {
     let dir = tempfile::tempdir().unwrap();
-    let files: Vec<String> = all_fixtures().iter().map(|p| p.display().to_string()).collect();
-    let mut args = vec!["import"];
-    args.extend(files.iter().map(String::as_str));
-    let out = coexist(dir.path(), &args);
+    let out = import_all_fixtures(dir.path());
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let summary = String::from_utf8_lossy(&out.stdout);
     assert!(
@@ -32,7 +29,7 @@ fn import_all_fixtures_then_stats_has_the_contract_shape() {
     assert_eq!(s["link"], "connected");
 
     // Importing everything again changes nothing.
-    let again = coexist(dir.path(), &args);
+    let again = import_all_fixtures(dir.path());
     assert!(again.status.success());
     assert_eq!(stats(dir.path()), s);
 }
@@ -91,10 +88,7 @@ fn export_has_the_contract_keys() {
 #[test]
 fn replay_rebuilds_an_equal_mirror() {
     let dir = tempfile::tempdir().unwrap();
-    let files: Vec<String> = all_fixtures().iter().map(|p| p.display().to_string()).collect();
-    let mut args = vec!["import"];
-    args.extend(files.iter().map(String::as_str));
-    assert!(coexist(dir.path(), &args).status.success());
+    assert!(import_all_fixtures(dir.path()).status.success());
 
     let into = dir.path().join("replayed");
     let out = coexist(dir.path(), &["replay", "--into", into.to_str().unwrap()]);

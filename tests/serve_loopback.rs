@@ -48,6 +48,16 @@ impl Drop for Server {
     }
 }
 
+async fn post_signed(http: &reqwest::Client, url: &str, signature: String, body: Vec<u8>) -> reqwest::StatusCode {
+    http.post(url)
+        .header("X-Hub-Signature-256", signature)
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
 fn wait_for(dir: &std::path::Path, what: &str, ok: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
     let start = Instant::now();
     loop {
@@ -93,14 +103,11 @@ async fn signed_land_unsigned_refused_and_nothing_lost_on_kill() {
     // Signed bodies land.
     for p in ["01_", "07_"] {
         let body = std::fs::read(fixture(p)).unwrap();
-        let r = http
-            .post(&server.url)
-            .header("X-Hub-Signature-256", sign(SECRET, &body))
-            .body(body)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(r.status(), 200, "{p}");
+        assert_eq!(
+            post_signed(&http, &server.url, sign(SECRET, &body), body).await,
+            200,
+            "{p}"
+        );
     }
     let landed = wait_for(dir.path(), "two applied bodies", |s| s["journal"]["applied"] == 2);
     assert_eq!(landed["messages"]["customer"], 1);
@@ -110,38 +117,21 @@ async fn signed_land_unsigned_refused_and_nothing_lost_on_kill() {
     let body = std::fs::read(fixture("02_")).unwrap();
     let unsigned = http.post(&server.url).body(body.clone()).send().await.unwrap();
     assert_eq!(unsigned.status(), 401);
-    let wrong_key = http
-        .post(&server.url)
-        .header("X-Hub-Signature-256", sign("not-the-secret", &body))
-        .body(body.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(wrong_key.status(), 401);
+    let wrong_key = post_signed(&http, &server.url, sign("not-the-secret", &body), body.clone()).await;
+    assert_eq!(wrong_key, 401);
     let mut tampered = body.clone();
     tampered.extend_from_slice(b" ");
-    let tampered_r = http
-        .post(&server.url)
-        .header("X-Hub-Signature-256", sign(SECRET, &body))
-        .body(tampered)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(tampered_r.status(), 401);
+    assert_eq!(
+        post_signed(&http, &server.url, sign(SECRET, &body), tampered).await,
+        401
+    );
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(stats(dir.path()), landed);
 
     // Killed right after the 200: the journal already holds the body.
     let mut server = server;
     let body = std::fs::read(fixture("02_")).unwrap();
-    let r = http
-        .post(&server.url)
-        .header("X-Hub-Signature-256", sign(SECRET, &body))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    assert_eq!(post_signed(&http, &server.url, sign(SECRET, &body), body).await, 200);
     server.child.kill().unwrap();
     server.child.wait().unwrap();
     let after_kill = stats(dir.path());
@@ -178,14 +168,8 @@ async fn a_large_history_chunk_is_accepted() {
     )
     .unwrap();
     assert!(body.len() > 4 * 1024 * 1024);
-    let r = reqwest::Client::new()
-        .post(&server.url)
-        .header("X-Hub-Signature-256", sign(SECRET, &body))
-        .body(body)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let status = post_signed(&reqwest::Client::new(), &server.url, sign(SECRET, &body), body).await;
+    assert_eq!(status, 200);
     let s = wait_for(dir.path(), "the big chunk applied", |s| s["journal"]["applied"] == 1);
     assert_eq!(s["messages"]["history"], 30_000);
     assert_eq!(s["history"]["state"], "complete");

@@ -30,10 +30,7 @@ fn free_port() -> u16 {
 async fn window_lists_conversations_from_the_fixtures() {
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path().join("fixtures-shop");
-    let files: Vec<String> = all_fixtures().iter().map(|p| p.display().to_string()).collect();
-    let mut args = vec!["import"];
-    args.extend(files.iter().map(String::as_str));
-    assert!(coexist(&ws, &args).status.success());
+    assert!(import_all_fixtures(&ws).status.success());
 
     let port = free_port();
     let _driver = Driver(

@@ -71,3 +71,11 @@ pub fn sign(secret: &str, body: &[u8]) -> String {
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
+
+/// Imports every fixture into the workspace `dir` through the CLI.
+pub fn import_all_fixtures(dir: &std::path::Path) -> Output {
+    let files: Vec<String> = all_fixtures().iter().map(|p| p.display().to_string()).collect();
+    let mut args = vec!["import"];
+    args.extend(files.iter().map(String::as_str));
+    coexist(dir, &args)
+}

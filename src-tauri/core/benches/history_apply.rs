@@ -11,7 +11,7 @@ use std::time::Instant;
 
 const PER_THREAD: usize = 500;
 const CHUNK: usize = 2_000;
-const BATCH: usize = 400;
+const BATCH: usize = 1000;
 
 fn main() {
     let total: usize = std::env::var("COEXIST_BENCH_MESSAGES")

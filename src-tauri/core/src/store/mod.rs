@@ -40,7 +40,9 @@ impl Store {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .foreign_keys(true)
-            .busy_timeout(Duration::from_secs(10));
+            .busy_timeout(Duration::from_secs(10))
+            // 16 MB of page cache per connection: large imports and list queries stay in memory.
+            .pragma("cache_size", "-16000");
         let pool = SqlitePoolOptions::new()
             .max_connections(4)
             .min_connections(1)

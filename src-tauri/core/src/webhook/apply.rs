@@ -573,8 +573,8 @@ async fn apply_status(conn: &mut SqliteConnection, s: &Status) -> sqlx::Result<(
     Ok(())
 }
 
-/// Rows per multi-row insert of history messages (14 columns each, well under SQLite's limit).
-const HISTORY_BATCH: usize = 400;
+/// Rows per multi-row insert of history messages (13 columns each, under SQLite's 32,766 variables).
+const HISTORY_BATCH: usize = 1000;
 
 async fn apply_history(conn: &mut SqliteConnection, waba: &str, v: HistoryValue) -> sqlx::Result<()> {
     let business = note_account(conn, waba, v.metadata.as_ref()).await?;
