@@ -10,6 +10,7 @@ run:
 test:
 	scripts/test.sh
 
-# The history-apply benchmark (release build).
+# The benchmarks (release build): history apply rate, webhook intake latency.
 bench:
 	cargo bench -p coexist-core --bench history_apply
+	cargo bench -p coexist-core --bench intake_latency

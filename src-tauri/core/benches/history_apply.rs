@@ -12,6 +12,7 @@ use std::time::Instant;
 const PER_THREAD: usize = 500;
 const CHUNK: usize = 2_000;
 const BATCH: usize = 1000;
+const ROUNDS: usize = 3;
 
 fn main() {
     let total: usize = std::env::var("COEXIST_BENCH_MESSAGES")
@@ -41,29 +42,6 @@ async fn run(threads: usize) {
         bodies.len(),
         bytes as f64 / 1e6
     );
-
-    // 1. Through Coexist: journal, then the applier (parse, contacts, upserts, conversations).
-    let dir = tempfile::tempdir().unwrap();
-    let store = Store::open_dir(&dir.path().join("applied")).await.unwrap();
-    let clock = FixedClock::new(start_ts + 1_000_000);
-    let t = Instant::now();
-    for b in &bodies {
-        store
-            .journal_append(b, SignatureVerdict::Imported, start_ts)
-            .await
-            .unwrap();
-    }
-    let journal_secs = t.elapsed().as_secs_f64();
-    let t = Instant::now();
-    let report = apply_pending(&store, &Rules::default(), &clock).await.unwrap();
-    let apply_secs = t.elapsed().as_secs_f64();
-    assert_eq!(report.failed, 0);
-    let stats = store.stats().await.unwrap();
-    assert_eq!(stats.messages.history as usize, messages);
-    store.close().await;
-
-    // 2. Bare: the same rows, already in memory, inserted in batches of the same size and
-    //    transactions of the same chunking, into the same schema.
     let rows: Vec<BareRow> = (0..threads)
         .flat_map(|t| {
             (0..PER_THREAD).map(move |i| BareRow {
@@ -75,7 +53,75 @@ async fn run(threads: usize) {
             })
         })
         .collect();
-    let bare = Store::open_dir(&dir.path().join("bare")).await.unwrap();
+
+    // How much of the apply is only reading the JSON (both passes the applier makes).
+    let t = Instant::now();
+    let mut parsed = 0usize;
+    for b in &bodies {
+        let env: coexist_core::webhook::model::Envelope = serde_json::from_slice(b).unwrap();
+        for c in env.entry.iter().flat_map(|e| e.changes.iter()) {
+            let v: coexist_core::webhook::model::HistoryValue = serde_json::from_str(c.value.get()).unwrap();
+            parsed += v
+                .history
+                .iter()
+                .flat_map(|h| h.threads.iter())
+                .map(|t| t.messages.len())
+                .sum::<usize>();
+        }
+    }
+    assert_eq!(parsed, messages);
+    println!("JSON parse alone: {:.2} s", t.elapsed().as_secs_f64());
+
+    let mut results = Vec::new();
+    for round in 1..=ROUNDS {
+        let dir = tempfile::tempdir().unwrap();
+        let apply_secs = through_coexist(&dir.path().join("applied"), &bodies, messages, start_ts).await;
+        let bare_secs = bare_insert(&dir.path().join("bare"), &rows, threads).await;
+        let (apply_rate, bare_rate) = (messages as f64 / apply_secs, messages as f64 / bare_secs);
+        println!(
+            "round {round}: apply {apply_rate:>8.0} msg/s ({apply_secs:.2} s) | bare insert {bare_rate:>8.0} msg/s ({bare_secs:.2} s) | ratio {:.2}",
+            apply_rate / bare_rate
+        );
+        results.push((apply_rate, bare_rate, apply_rate / bare_rate));
+    }
+    let median = |f: fn(&(f64, f64, f64)) -> f64| {
+        let mut v: Vec<f64> = results.iter().map(f).collect();
+        v.sort_by(|a, b| a.total_cmp(b));
+        v[v.len() / 2]
+    };
+    let (apply, bare, ratio) = (median(|r| r.0), median(|r| r.1), median(|r| r.2));
+    println!("median of {ROUNDS}: apply (Coexist) {apply:.0} messages/s, bare batched insert {bare:.0} messages/s, ratio {ratio:.2}");
+    println!(
+        "targets: >= 50000 messages/s [{}], ratio >= 0.50 [{}]",
+        if apply >= 50_000.0 { "met" } else { "NOT met" },
+        if ratio >= 0.5 { "met" } else { "NOT met" }
+    );
+}
+
+/// Journal every chunk, then time the applier (parse, contacts, upserts, conversations).
+async fn through_coexist(dir: &std::path::Path, bodies: &[Vec<u8>], messages: usize, start_ts: i64) -> f64 {
+    let store = Store::open_dir(dir).await.unwrap();
+    for b in bodies {
+        store
+            .journal_append(b, SignatureVerdict::Imported, start_ts)
+            .await
+            .unwrap();
+    }
+    let t = Instant::now();
+    let report = apply_pending(&store, &Rules::default(), &FixedClock::new(start_ts + 1_000_000))
+        .await
+        .unwrap();
+    let secs = t.elapsed().as_secs_f64();
+    assert_eq!(report.failed, 0);
+    assert_eq!(store.stats().await.unwrap().messages.history as usize, messages);
+    store.close().await;
+    secs
+}
+
+/// The same rows, already in memory, inserted with multi-row INSERTs of the same batch size in
+/// transactions of the same chunking, into the same schema.
+async fn bare_insert(dir: &std::path::Path, rows: &[BareRow], threads: usize) -> f64 {
+    let bare = Store::open_dir(dir).await.unwrap();
     let mut tx = bare.pool().begin().await.unwrap();
     for t in 0..threads {
         sqlx::query("INSERT INTO contact (id, wa_id, source, created_at) VALUES (?, ?, 'history', 0)")
@@ -108,25 +154,7 @@ async fn run(threads: usize) {
         }
         tx.commit().await.unwrap();
     }
-    let bare_secs = t.elapsed().as_secs_f64();
+    let secs = t.elapsed().as_secs_f64();
     bare.close().await;
-
-    let apply_rate = messages as f64 / apply_secs;
-    let bare_rate = messages as f64 / bare_secs;
-    println!(
-        "journal append:        {:>10.0} bodies/s ({journal_secs:.2} s)",
-        bodies.len() as f64 / journal_secs
-    );
-    println!("apply (Coexist):       {apply_rate:>10.0} messages/s ({apply_secs:.2} s)");
-    println!("bare batched insert:   {bare_rate:>10.0} messages/s ({bare_secs:.2} s)");
-    println!("ratio apply / bare:    {:>10.2}", apply_rate / bare_rate);
-    println!(
-        "targets: >= 50000 messages/s [{}], ratio >= 0.50 [{}]",
-        if apply_rate >= 50_000.0 { "met" } else { "NOT met" },
-        if apply_rate / bare_rate >= 0.5 {
-            "met"
-        } else {
-            "NOT met"
-        }
-    );
+    secs
 }

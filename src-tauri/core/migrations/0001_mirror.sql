@@ -29,19 +29,23 @@ CREATE TABLE sync_request (
     result      TEXT
 );
 
--- Every webhook body exactly as received. The applier never deletes from it.
+-- Every webhook body exactly as received. Written once, never updated or deleted by the applier.
 CREATE TABLE journal (
     seq          INTEGER PRIMARY KEY,
     received_at  INTEGER NOT NULL,
     sha256       TEXT NOT NULL UNIQUE,
     body         BLOB NOT NULL,
-    signature    TEXT NOT NULL CHECK (signature IN ('valid', 'imported')),
-    outcome      TEXT NOT NULL DEFAULT 'pending'
-                 CHECK (outcome IN ('pending', 'applied', 'failed', 'skipped')),
-    applied_at   INTEGER,
+    signature    TEXT NOT NULL CHECK (signature IN ('valid', 'imported'))
+);
+
+-- What the applier made of each journaled body, in journal order. Kept apart from the body so
+-- recording an outcome never rewrites a (possibly megabytes large) body.
+CREATE TABLE journal_apply (
+    seq          INTEGER PRIMARY KEY REFERENCES journal (seq),
+    outcome      TEXT NOT NULL CHECK (outcome IN ('applied', 'failed', 'skipped')),
+    applied_at   INTEGER NOT NULL,
     error        TEXT
 );
-CREATE INDEX journal_pending ON journal (seq) WHERE outcome = 'pending';
 
 -- History chunks seen, so progress and completeness do not depend on arrival order.
 CREATE TABLE history_chunk (

@@ -121,9 +121,10 @@ impl Store {
         .fetch_one(&mut *pool)
         .await?;
         let j = sqlx::query(
-            "SELECT COUNT(*) AS received, COALESCE(SUM(outcome = 'applied'), 0) AS applied,
+            "SELECT (SELECT COUNT(*) FROM journal) AS received, COALESCE(SUM(outcome = 'applied'), 0) AS applied,
                     COALESCE(SUM(outcome = 'failed'), 0) AS failed, COALESCE(SUM(outcome = 'skipped'), 0) AS skipped,
-                    COALESCE(SUM(outcome = 'pending'), 0) AS pending FROM journal",
+                    (SELECT COUNT(*) FROM journal) - COUNT(*) AS pending
+             FROM journal_apply",
         )
         .fetch_one(&mut *pool)
         .await?;
@@ -207,7 +208,7 @@ impl Store {
     /// Journal rows that could not be applied, newest first, with their reason.
     pub async fn failed_journal_rows(&self, limit: i64) -> Result<Vec<(i64, String)>> {
         Ok(sqlx::query_as(
-            "SELECT seq, COALESCE(error, '') FROM journal WHERE outcome = 'failed' ORDER BY seq DESC LIMIT ?",
+            "SELECT seq, COALESCE(error, '') FROM journal_apply WHERE outcome = 'failed' ORDER BY seq DESC LIMIT ?",
         )
         .bind(limit)
         .fetch_all(self.pool())

@@ -25,10 +25,12 @@ impl ApplyReport {
 pub async fn apply_pending(store: &Store, rules: &Rules, clock: &dyn Clock) -> Result<ApplyReport> {
     let mut report = ApplyReport::default();
     loop {
-        let batch: Vec<i64> =
-            sqlx::query_scalar("SELECT seq FROM journal WHERE outcome = 'pending' ORDER BY seq LIMIT 64")
-                .fetch_all(store.pool())
-                .await?;
+        // Bodies are applied in journal order, so everything after the last outcome is pending.
+        let batch: Vec<i64> = sqlx::query_scalar(
+            "SELECT seq FROM journal WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM journal_apply) ORDER BY seq LIMIT 64",
+        )
+        .fetch_all(store.pool())
+        .await?;
         if batch.is_empty() {
             return Ok(report);
         }
@@ -38,11 +40,13 @@ pub async fn apply_pending(store: &Store, rules: &Rules, clock: &dyn Clock) -> R
             // IMMEDIATE takes the write lock first, so two appliers on one workspace (the app and
             // `coexist import`, say) never apply the same body twice or trip over each other.
             let mut tx = store.pool().begin_with("BEGIN IMMEDIATE").await?;
-            let row: Option<(i64, Vec<u8>)> =
-                sqlx::query_as("SELECT received_at, body FROM journal WHERE seq = ? AND outcome = 'pending'")
-                    .bind(seq)
-                    .fetch_optional(&mut *tx)
-                    .await?;
+            let row: Option<(i64, Vec<u8>)> = sqlx::query_as(
+                "SELECT received_at, body FROM journal WHERE seq = ?1
+                       AND NOT EXISTS (SELECT 1 FROM journal_apply WHERE seq = ?1)",
+            )
+            .bind(seq)
+            .fetch_optional(&mut *tx)
+            .await?;
             let Some((received_at, body)) = row else {
                 continue;
             };
@@ -70,11 +74,11 @@ pub async fn apply_pending(store: &Store, rules: &Rules, clock: &dyn Clock) -> R
                     ("failed", Some(why.as_str()))
                 }
             };
-            sqlx::query("UPDATE journal SET outcome = ?, error = ?, applied_at = ? WHERE seq = ?")
-                .bind(state)
-                .bind(error)
-                .bind(clock.now())
+            sqlx::query("INSERT INTO journal_apply (seq, outcome, applied_at, error) VALUES (?, ?, ?, ?)")
                 .bind(seq)
+                .bind(state)
+                .bind(clock.now())
+                .bind(error)
                 .execute(&mut *tx)
                 .await?;
             tx.commit().await?;

@@ -8,6 +8,7 @@ use crate::cloud::plain_reason;
 use crate::phone::normalize_wa_id;
 use crate::policy;
 use sqlx::{QueryBuilder, SqliteConnection};
+use std::borrow::Cow;
 
 /// Settings the applier honours.
 #[derive(Debug, Clone)]
@@ -275,7 +276,7 @@ async fn apply_messages(conn: &mut SqliteConnection, waba: &str, v: MessagesValu
             direction: "inbound",
             origin: "customer",
             kind: &m.kind,
-            text: m.display_text(),
+            text: m.display_text().map(Cow::into_owned),
             media: m.media(),
             timestamp: m.timestamp,
             status: None,
@@ -329,7 +330,7 @@ async fn apply_echoes(conn: &mut SqliteConnection, waba: &str, v: EchoesValue, r
             direction: "outbound",
             origin: "phone",
             kind: &m.kind,
-            text: m.display_text(),
+            text: m.display_text().map(Cow::into_owned),
             media: m.media(),
             timestamp: m.timestamp,
             status: None,
@@ -462,15 +463,12 @@ fn status_rank(s: &str) -> Option<i32> {
     }
 }
 
+/// A status as the mirror stores it (lowercase; history sends `READ`, statuses `read`).
 fn known_status(s: &str) -> Option<&'static str> {
-    match s {
-        "sent" => Some("sent"),
-        "delivered" => Some("delivered"),
-        "read" => Some("read"),
-        "played" => Some("played"),
-        "failed" | "error" => Some("failed"),
-        _ => None,
-    }
+    ["sent", "delivered", "read", "played", "failed"]
+        .into_iter()
+        .find(|k| s.eq_ignore_ascii_case(k))
+        .or_else(|| s.eq_ignore_ascii_case("error").then_some("failed"))
 }
 
 /// Should `new` replace `current`? `failed` stands only while nothing was delivered or read.
@@ -741,7 +739,7 @@ async fn apply_media_followup(conn: &mut SqliteConnection, business: Option<&str
         direction: if outbound { "outbound" } else { "inbound" },
         origin: "history",
         kind: &m.kind,
-        text: m.display_text(),
+        text: m.display_text().map(Cow::into_owned),
         media,
         timestamp: m.timestamp,
         status: None,

@@ -3,6 +3,7 @@
 
 use serde::{Deserialize, Deserializer};
 use serde_json::value::RawValue;
+use std::borrow::Cow;
 
 #[derive(Debug, Deserialize)]
 pub struct Envelope<'a> {
@@ -341,21 +342,25 @@ impl WaMessage {
             .or(self.sticker.as_ref())
     }
 
-    /// The text a person would read for this message, when it has one.
-    pub fn display_text(&self) -> Option<String> {
+    /// The text a person would read for this message, when it has one (borrowed when it can be:
+    /// history imports run this for every message).
+    pub fn display_text(&self) -> Option<Cow<'_, str>> {
         if let Some(t) = &self.text {
-            return Some(t.body.clone());
+            return Some(Cow::Borrowed(t.body.as_str()));
         }
-        if let Some(c) = self.media().and_then(|m| m.caption.clone().or(m.filename.clone())) {
-            return Some(c);
+        if let Some(c) = self
+            .media()
+            .and_then(|m| m.caption.as_deref().or(m.filename.as_deref()))
+        {
+            return Some(Cow::Borrowed(c));
         }
-        if let Some(t) = self.button.as_ref().and_then(|b| b.text.clone()) {
-            return Some(t);
+        if let Some(t) = self.button.as_ref().and_then(|b| b.text.as_deref()) {
+            return Some(Cow::Borrowed(t));
         }
         if let Some(i) = &self.interactive {
             for path in ["/button_reply/title", "/list_reply/title", "/nfm_reply/body"] {
                 if let Some(s) = i.pointer(path).and_then(|v| v.as_str()) {
-                    return Some(s.to_string());
+                    return Some(Cow::Borrowed(s));
                 }
             }
         }
@@ -365,10 +370,13 @@ impl WaMessage {
                 .flatten()
                 .collect();
             if !parts.is_empty() {
-                return Some(parts.join(", "));
+                return Some(Cow::Owned(parts.join(", ")));
             }
         }
-        self.reaction.as_ref().and_then(|r| r.emoji.clone())
+        self.reaction
+            .as_ref()
+            .and_then(|r| r.emoji.as_deref())
+            .map(Cow::Borrowed)
     }
 }
 
