@@ -1,0 +1,265 @@
+//! coexist-sim: a faithful loopback stand-in for Meta's WhatsApp Cloud API and for the owner's
+//! phone. It enforces the documented limits and errors, posts signed webhooks (with faults when
+//! asked), runs named scenarios on a virtual clock, and exposes the ground truth at `/_sim/stats`
+//! so tests can compare a Coexist mirror with what "Meta" really sent.
+//!
+//! It shares no code with coexist-core on purpose: each checks the other.
+
+mod graph;
+mod hooks;
+mod pricing;
+mod scenario;
+mod truth;
+
+use axum::routing::{get, post};
+use axum::Router;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap};
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+
+pub use scenario::Scenario;
+pub use truth::Truth;
+
+/// Fault rates (0.0–1.0) and sizes. Webhook faults change how deliveries reach the receiver;
+/// API faults change how the Graph API answers.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Faults {
+    /// A webhook delivered twice.
+    pub duplicate: f64,
+    /// A webhook held back and delivered after the next one.
+    pub reorder: f64,
+    /// A webhook delayed by `delay_ms` before delivery.
+    pub delay: f64,
+    pub delay_ms: u64,
+    /// An API call answered with HTTP 500 (code 2) and not processed.
+    pub server_error: f64,
+    /// An API call processed, but its answer held for `timeout_ms` (the client gives up first).
+    pub timeout: f64,
+    pub timeout_ms: u64,
+    /// An API call whose connection is dropped without an answer (not processed).
+    pub drop_connection: f64,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimConfig {
+    /// Where webhooks go (Coexist's `/webhook`); none: webhooks are only counted.
+    pub webhook_url: Option<String>,
+    pub app_secret: String,
+    pub access_token: String,
+    pub waba_id: String,
+    pub phone_number_id: String,
+    pub display_number: String,
+    pub verified_name: String,
+    /// Messages per second for this number (20 for coexistence; some operators run 5).
+    pub throughput: u32,
+    pub seed: u64,
+    /// The virtual clock's start (unix seconds).
+    pub start_time: i64,
+    /// When the number was onboarded (the 24 h sync window counts from here).
+    pub onboarded_at: i64,
+    /// The owner turned history sharing off on the phone: a history request is declined.
+    pub history_declined: bool,
+    pub faults: Faults,
+}
+
+impl Default for SimConfig {
+    fn default() -> Self {
+        let start = 1_763_712_000; // 2025-11-21 08:00 UTC: per-message pricing applies.
+        SimConfig {
+            webhook_url: None,
+            app_secret: "sim-app-secret".into(),
+            access_token: "sim-access-token".into(),
+            waba_id: "102290129340398".into(),
+            phone_number_id: "106540352242922".into(),
+            display_number: "15550783881".into(),
+            verified_name: "Sim Shop".into(),
+            throughput: 20,
+            seed: 1,
+            start_time: start,
+            onboarded_at: start - 3600,
+            history_declined: false,
+            faults: Faults::default(),
+        }
+    }
+}
+
+/// A customer the simulated WhatsApp knows.
+#[derive(Debug, Clone, Serialize)]
+pub struct Customer {
+    pub wa_id: String,
+    pub bsuid: String,
+    pub name: String,
+    pub country: String,
+    /// Last message from the customer (opens the 24 h window).
+    pub last_inbound_at: Option<i64>,
+    /// End of a 72 h free-entry-point window (ad / CTA referral).
+    pub free_entry_until: Option<i64>,
+    /// Whether this customer's phone sends read receipts.
+    pub reads: bool,
+    pub opted_in_marketing: bool,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Template {
+    pub id: String,
+    pub name: String,
+    pub language: String,
+    pub category: String,
+    pub status: String,
+    #[serde(default)]
+    pub components: serde_json::Value,
+    /// Virtual time after which a PENDING template is reviewed.
+    #[serde(skip)]
+    pub review_at: Option<i64>,
+}
+
+/// A message the API accepted.
+#[derive(Debug, Clone, Serialize)]
+pub struct Accepted {
+    pub wamid: String,
+    pub to: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub template: Option<String>,
+    pub category: Option<String>,
+    pub callback: Option<String>,
+    pub at: i64,
+    pub pricing_type: String,
+    pub billable: bool,
+}
+
+/// Counters a test or benchmark compares against.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Counters {
+    pub api_calls: u64,
+    pub accepted: u64,
+    pub errors_by_code: BTreeMap<i64, u64>,
+    pub delivered_per_recipient: BTreeMap<String, u64>,
+    pub webhooks_queued: u64,
+    pub webhook_posts: u64,
+    pub webhook_retries: u64,
+    pub webhooks_by_field: BTreeMap<String, u64>,
+    pub faults_injected: BTreeMap<String, u64>,
+}
+
+pub(crate) struct State {
+    pub cfg: SimConfig,
+    pub now: i64,
+    pub rng: StdRng,
+    pub customers: BTreeMap<String, Customer>,
+    pub templates: Vec<Template>,
+    pub accepted: Vec<Accepted>,
+    pub syncs: HashMap<String, String>,
+    pub phone_opened_at: i64,
+    pub partner_removed: bool,
+    pub next_id: u64,
+    pub counters: Counters,
+    pub truth: Truth,
+}
+
+impl State {
+    pub fn new_id(&mut self, prefix: &str) -> String {
+        self.next_id += 1;
+        format!("{prefix}{:012}", self.next_id)
+    }
+}
+
+/// The running simulator: shared state, limiters, and the webhook poster.
+pub struct Sim {
+    pub(crate) state: Mutex<State>,
+    pub(crate) limits: graph::Limits,
+    pub(crate) hooks: hooks::Poster,
+}
+
+impl Sim {
+    pub fn new(cfg: SimConfig) -> Arc<Sim> {
+        let limits = graph::Limits::new(cfg.throughput);
+        let hooks = hooks::Poster::new(
+            cfg.webhook_url.clone(),
+            cfg.app_secret.clone(),
+            cfg.seed,
+            cfg.faults.clone(),
+        );
+        let state = State {
+            now: cfg.start_time,
+            rng: StdRng::seed_from_u64(cfg.seed),
+            customers: BTreeMap::new(),
+            templates: scenario::default_templates(),
+            accepted: Vec::new(),
+            syncs: HashMap::new(),
+            phone_opened_at: cfg.start_time,
+            partner_removed: false,
+            next_id: 0,
+            counters: Counters::default(),
+            truth: Truth::default(),
+            cfg,
+        };
+        Arc::new(Sim {
+            state: Mutex::new(state),
+            limits,
+            hooks,
+        })
+    }
+
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, State> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The HTTP surface: the Graph API subset and `/_sim/*` control.
+    pub fn router(self: &Arc<Self>) -> Router {
+        Router::new()
+            .route("/_sim/clock", get(graph::clock_get).post(graph::clock_post))
+            .route("/_sim/stats", get(graph::stats))
+            .route("/_sim/scenario", post(graph::scenario_post))
+            .route("/_sim/faults", post(graph::faults_post))
+            .route("/_sim/phone/open", post(graph::phone_open))
+            .route("/_sim/customers", get(graph::customers_get).post(graph::customers_post))
+            .route("/_sim/customer_message", post(graph::customer_message))
+            .route("/{ver}/{id}", get(graph::node_get))
+            .route("/{ver}/{id}/messages", post(graph::send_message))
+            .route(
+                "/{ver}/{id}/message_templates",
+                get(graph::templates_get).post(graph::templates_post),
+            )
+            .route("/{ver}/{id}/smb_app_data", post(graph::smb_app_data))
+            .with_state(self.clone())
+    }
+
+    /// Serves on `addr` (port 0 picks one) in the background; returns the bound address.
+    pub async fn serve(self: &Arc<Self>, addr: SocketAddr) -> std::io::Result<SocketAddr> {
+        let listener = tokio::net::TcpListener::bind(addr).await?;
+        let local = listener.local_addr()?;
+        let router = self.router();
+        tokio::spawn(async move {
+            if let Err(e) = axum::serve(listener, router).await {
+                tracing::error!(error = %e, "simulator server stopped");
+            }
+        });
+        Ok(local)
+    }
+
+    /// Runs a scenario now (its events are queued as webhooks in order).
+    pub fn run_scenario(&self, scenario: &Scenario) {
+        scenario::run(self, scenario);
+    }
+
+    /// Webhooks not yet delivered (queued, held back or being retried).
+    pub fn webhooks_pending(&self) -> u64 {
+        self.hooks.pending()
+    }
+
+    pub fn truth(&self) -> Truth {
+        self.lock().truth.clone()
+    }
+
+    /// Advances the virtual clock, reviewing templates and checking the phone-app rule.
+    pub fn advance(&self, secs: i64) {
+        let mut st = self.lock();
+        st.now += secs.max(0);
+        graph::on_clock(self, &mut st);
+    }
+}
