@@ -681,12 +681,20 @@ async fn apply_history_thread(
                 .push_bind(status)
                 .push_bind(status.map(|_| m.timestamp));
         });
-        // A status seen before the history named this message only left a stub: fill it in.
+        // A status seen before the history named this message left only a stub: fill it in. A
+        // media follow-up that arrived before its chunk left no status: take the chunk's.
         qb.push(
-            " ON CONFLICT(wamid) DO UPDATE SET origin = 'history', direction = excluded.direction, type = excluded.type,
-                text = excluded.text, timestamp = excluded.timestamp, content_known = 1,
-                contact_id = COALESCE(message.contact_id, excluded.contact_id)
-              WHERE message.content_known = 0",
+            " ON CONFLICT(wamid) DO UPDATE SET
+                origin = CASE WHEN message.content_known = 0 THEN 'history' ELSE message.origin END,
+                direction = CASE WHEN message.content_known = 0 THEN excluded.direction ELSE message.direction END,
+                type = CASE WHEN message.content_known = 0 THEN excluded.type ELSE message.type END,
+                text = CASE WHEN message.content_known = 0 THEN excluded.text ELSE message.text END,
+                timestamp = CASE WHEN message.content_known = 0 THEN excluded.timestamp ELSE message.timestamp END,
+                contact_id = COALESCE(message.contact_id, excluded.contact_id),
+                status = COALESCE(message.status, excluded.status),
+                status_at = COALESCE(message.status_at, excluded.status_at),
+                content_known = 1
+              WHERE message.content_known = 0 OR message.status IS NULL",
         );
         qb.build().execute(&mut *conn).await?;
     }
