@@ -451,6 +451,8 @@ async fn media_followup_fills_the_placeholder() {
             .as_deref(),
         Some("24230790383178626")
     );
+    let status = scalar_str(&store, "SELECT status FROM message WHERE wamid = 'wamid.H0005'").await;
+    assert_eq!(status.as_deref(), Some("delivered"));
     assert_eq!(store.stats().await.unwrap().messages.history, 3);
 }
 
