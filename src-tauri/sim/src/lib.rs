@@ -40,8 +40,6 @@ pub struct Faults {
     /// An API call processed, but its answer held for `timeout_ms` (the client gives up first).
     pub timeout: f64,
     pub timeout_ms: u64,
-    /// An API call whose connection is dropped without an answer (not processed).
-    pub drop_connection: f64,
 }
 
 #[derive(Debug, Clone)]

@@ -395,3 +395,33 @@ async fn fourteen_days_without_the_phone_app_drops_the_link() {
     assert!(dropped);
     assert_eq!(h.sim.truth().link, "dropped");
 }
+
+#[tokio::test]
+async fn api_faults_server_error_and_timeout() {
+    let h = harness(20).await;
+    h.post("/_sim/faults", json!({"server_error": 1.0}), None).await;
+    let (s, b) = h.send(template_to(CUSTOMER, "hello_world", "en_US")).await;
+    assert_eq!((s, b["error"]["code"].clone()), (500, json!(2)));
+    assert_eq!(
+        h.get("/_sim/stats").await.1["counters"]["accepted"],
+        0,
+        "a 5xx processed nothing"
+    );
+    // A timeout: the message is accepted, but the answer comes too late for the client.
+    h.post("/_sim/faults", json!({"timeout": 1.0, "timeout_ms": 3000}), None)
+        .await;
+    let late = h
+        .http
+        .post(format!("{}/v21.0/{PHONE}/messages", h.base))
+        .bearer_auth("sim-access-token")
+        .json(&template_to(CUSTOMER, "hello_world", "en_US"))
+        .timeout(Duration::from_millis(300))
+        .send()
+        .await;
+    assert!(late.unwrap_err().is_timeout());
+    assert_eq!(
+        h.get("/_sim/stats").await.1["counters"]["accepted"],
+        1,
+        "a timed-out send was still accepted"
+    );
+}
