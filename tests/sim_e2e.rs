@@ -92,7 +92,8 @@ async fn mirror_equals_ground_truth_under_faults() {
                 .bearer_auth("sim-access-token")
                 .json(
                     &json!({"messaging_product": "whatsapp", "to": c["wa_id"], "type": "template",
-                              "template": {"name": "order_update", "language": {"code": "en"}},
+                              "template": {"name": "order_update", "language": {"code": "en"}, "components": [
+                                  {"type": "body", "parameters": [{"type": "text", "text": c["name"]}, {"type": "text", "text": format!("#{i}")}]}]},
                               "biz_opaque_callback_data": format!("outbox:{i}")}),
                 )
                 .send()

@@ -87,6 +87,24 @@ enum ApiFault {
     None,
     ServerError,
     Timeout(u64),
+    Drop,
+}
+
+/// A response body that fails on first read: the client sees the connection break mid-answer.
+struct BrokenBody;
+
+impl http_body::Body for BrokenBody {
+    type Data = bytes::Bytes;
+    type Error = std::io::Error;
+    fn poll_frame(
+        self: std::pin::Pin<&mut Self>,
+        _: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        std::task::Poll::Ready(Some(Err(std::io::Error::new(
+            std::io::ErrorKind::ConnectionReset,
+            "simulated drop",
+        ))))
+    }
 }
 
 fn api_fault(sim: &Sim) -> ApiFault {
@@ -96,6 +114,10 @@ fn api_fault(sim: &Sim) -> ApiFault {
     if st.rng.random_bool(faults.server_error.clamp(0.0, 1.0)) {
         *st.counters.faults_injected.entry("server_error".into()).or_default() += 1;
         return ApiFault::ServerError;
+    }
+    if st.rng.random_bool(faults.drop_connection.clamp(0.0, 1.0)) {
+        *st.counters.faults_injected.entry("drop_connection".into()).or_default() += 1;
+        return ApiFault::Drop;
     }
     if st.rng.random_bool(faults.timeout.clamp(0.0, 1.0)) {
         *st.counters.faults_injected.entry("timeout".into()).or_default() += 1;
@@ -224,6 +246,14 @@ fn process_send(sim: &Sim, id: &str, body: &[u8]) -> Response {
             let lang = req["template"]["language"]["code"].as_str().unwrap_or_default();
             match st.templates.iter().find(|t| t.name == name && t.language == lang) {
                 Some(t) if t.status == "APPROVED" => {
+                    let (expected, given) = (
+                        placeholders(&t.components),
+                        body_parameters(&req["template"]["components"]),
+                    );
+                    if expected != given {
+                        drop(st);
+                        return fail(sim, StatusCode::BAD_REQUEST, 132000, "Number of parameters does not match the expected number of params", &format!("body: number of localizable_params ({given}) does not match the expected number of params ({expected})"));
+                    }
                     template_category = Some(t.category.to_lowercase());
                     template_name = Some(t.name.clone());
                 }
@@ -325,6 +355,37 @@ fn process_send(sim: &Sim, id: &str, body: &[u8]) -> Response {
     let body = json!({"messaging_product": "whatsapp", "contacts": [{"input": req["to"], "wa_id": to}],
                       "messages": [{"id": wamid, "message_status": "accepted"}]});
     (StatusCode::OK, Json(body)).into_response()
+}
+
+/// How many `{{1}}` / `{{name}}` placeholders a template's BODY has.
+fn placeholders(components: &Value) -> usize {
+    let body = components
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case("body")))
+        .and_then(|c| c["text"].as_str())
+        .unwrap_or_default();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut rest = body;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else { break };
+        seen.insert(after[..end].trim().to_string());
+        rest = &after[end + 2..];
+    }
+    seen.len()
+}
+
+/// How many parameters (positional, or named with `parameter_name`) a send gives the BODY.
+fn body_parameters(components: &Value) -> usize {
+    components
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case("body")))
+        .map(|c| c["parameters"].as_array().map_or(0, Vec::len))
+        .sum()
 }
 
 #[derive(Deserialize)]

@@ -40,6 +40,8 @@ pub struct Faults {
     /// An API call processed, but its answer held for `timeout_ms` (the client gives up first).
     pub timeout: f64,
     pub timeout_ms: u64,
+    /// An API call whose connection breaks before a complete answer (not processed).
+    pub drop_connection: f64,
 }
 
 #[derive(Debug, Clone)]

@@ -38,23 +38,72 @@ impl Scenario {
 }
 
 pub fn default_templates() -> Vec<Template> {
-    let t = |id: &str, name: &str, lang: &str, category: &str, status: &str| Template {
+    let t = |id: &str, name: &str, lang: &str, category: &str, status: &str, body: &str| Template {
         id: id.into(),
         name: name.into(),
         language: lang.into(),
         category: category.into(),
         status: status.into(),
-        components: json!([{"type": "BODY", "text": "Hello {{1}}, this is {{2}}."}]),
+        components: json!([{"type": "BODY", "text": body}]),
         review_at: None,
     };
     vec![
-        t("9000000001", "hello_world", "en_US", "UTILITY", "APPROVED"),
-        t("9000000002", "order_update", "en", "UTILITY", "APPROVED"),
-        t("9000000003", "order_update", "pt_BR", "UTILITY", "APPROVED"),
-        t("9000000004", "spring_sale", "en_US", "MARKETING", "APPROVED"),
-        t("9000000005", "login_code", "en", "AUTHENTICATION", "APPROVED"),
-        t("9000000006", "old_promo", "en_US", "MARKETING", "PAUSED"),
-        t("9000000007", "bad_promo", "en_US", "MARKETING", "REJECTED"),
+        t(
+            "9000000001",
+            "hello_world",
+            "en_US",
+            "UTILITY",
+            "APPROVED",
+            "Hello World",
+        ),
+        t(
+            "9000000002",
+            "order_update",
+            "en",
+            "UTILITY",
+            "APPROVED",
+            "Hi {{1}}, your order {{2}} is ready.",
+        ),
+        t(
+            "9000000003",
+            "order_update",
+            "pt_BR",
+            "UTILITY",
+            "APPROVED",
+            "Oi {{1}}, seu pedido {{2}} está pronto.",
+        ),
+        t(
+            "9000000004",
+            "spring_sale",
+            "en_US",
+            "MARKETING",
+            "APPROVED",
+            "{{first_name}}, 20% off this weekend only!",
+        ),
+        t(
+            "9000000005",
+            "login_code",
+            "en",
+            "AUTHENTICATION",
+            "APPROVED",
+            "{{1}} is your verification code.",
+        ),
+        t(
+            "9000000006",
+            "old_promo",
+            "en_US",
+            "MARKETING",
+            "PAUSED",
+            "Old promotion",
+        ),
+        t(
+            "9000000007",
+            "bad_promo",
+            "en_US",
+            "MARKETING",
+            "REJECTED",
+            "Bad promotion",
+        ),
     ]
 }
 

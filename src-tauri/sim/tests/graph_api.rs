@@ -204,7 +204,32 @@ async fn templates_unknown_paused_and_approved() {
         h.send(template_to(CUSTOMER, "bad_promo", "en_US")).await.1["error"]["code"],
         132001
     );
-    assert_eq!(h.send(template_to(CUSTOMER, "spring_sale", "en_US")).await.0, 200);
+    // Parameters must match the template's placeholders (named ones here).
+    let (s, b) = h.send(template_to(CUSTOMER, "spring_sale", "en_US")).await;
+    assert_eq!(
+        (s, b),
+        (
+            400,
+            graph_error(
+                132000,
+                "Number of parameters does not match the expected number of params",
+                "body: number of localizable_params (0) does not match the expected number of params (1)",
+                "GraphMethodException"
+            )
+        )
+    );
+    assert_eq!(h.send(spring_sale_to(CUSTOMER)).await.0, 200);
+    let mut positional = template_to(CUSTOMER, "order_update", "en");
+    positional["template"]["components"] =
+        json!([{"type": "body", "parameters": [{"type": "text", "text": "Asha"}, {"type": "text", "text": "#118"}]}]);
+    assert_eq!(h.send(positional).await.0, 200);
+}
+
+fn spring_sale_to(to: &str) -> Value {
+    let mut t = template_to(to, "spring_sale", "en_US");
+    t["template"]["components"] =
+        json!([{"type": "body", "parameters": [{"type": "text", "parameter_name": "first_name", "text": "Asha"}]}]);
+    t
 }
 
 #[tokio::test]
@@ -272,7 +297,7 @@ async fn pair_limit_is_131056_for_that_recipient_only() {
 #[tokio::test]
 async fn accepted_message_gets_signed_statuses_with_pricing_and_token() {
     let h = harness(20).await;
-    let mut body = template_to(CUSTOMER, "spring_sale", "en_US");
+    let mut body = spring_sale_to(CUSTOMER);
     body["biz_opaque_callback_data"] = json!("outbox:42");
     let (s, b) = h.send(body).await;
     assert_eq!(s, 200);
