@@ -137,14 +137,18 @@ pub async fn send_message(
         return unauthorised(&sim);
     }
     let fault = api_fault(&sim);
-    if matches!(fault, ApiFault::ServerError) {
-        return fail(
-            &sim,
-            StatusCode::INTERNAL_SERVER_ERROR,
-            2,
-            "Service temporarily unavailable",
-            "An unexpected error has occurred. Please retry your request later.",
-        );
+    match fault {
+        ApiFault::ServerError => {
+            return fail(
+                &sim,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                2,
+                "Service temporarily unavailable",
+                "An unexpected error has occurred. Please retry your request later.",
+            );
+        }
+        ApiFault::Drop => return Response::new(axum::body::Body::new(BrokenBody)),
+        ApiFault::None | ApiFault::Timeout(_) => {}
     }
     let response = process_send(&sim, &id, &body);
     if let ApiFault::Timeout(ms) = fault {

@@ -449,4 +449,19 @@ async fn api_faults_server_error_and_timeout() {
         1,
         "a timed-out send was still accepted"
     );
+    // A dropped connection: no complete answer, nothing processed.
+    h.post("/_sim/faults", json!({"drop_connection": 1.0}), None).await;
+    let dropped = h
+        .http
+        .post(format!("{}/v21.0/{PHONE}/messages", h.base))
+        .bearer_auth("sim-access-token")
+        .json(&template_to(CUSTOMER, "hello_world", "en_US"))
+        .send()
+        .await;
+    let failed = match dropped {
+        Err(_) => true,
+        Ok(r) => r.bytes().await.is_err(),
+    };
+    assert!(failed, "the client never gets a complete answer");
+    assert_eq!(h.get("/_sim/stats").await.1["counters"]["accepted"], 1);
 }
