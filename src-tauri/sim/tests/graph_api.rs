@@ -465,3 +465,155 @@ async fn api_faults_server_error_and_timeout() {
     assert!(failed, "the client never gets a complete answer");
     assert_eq!(h.get("/_sim/stats").await.1["counters"]["accepted"], 1);
 }
+
+#[tokio::test]
+async fn webhooks_are_retried_until_accepted() {
+    // A receiver that refuses the first three posts with a 500.
+    let seen: Arc<Mutex<u32>> = Arc::default();
+    let s2 = seen.clone();
+    let app = axum::Router::new().route(
+        "/webhook",
+        axum::routing::post(move || {
+            let s2 = s2.clone();
+            async move {
+                let mut n = s2.lock().unwrap();
+                *n += 1;
+                if *n <= 3 {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                } else {
+                    StatusCode::OK
+                }
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
+    let sim = Sim::new(SimConfig {
+        webhook_url: Some(url),
+        ..SimConfig::default()
+    });
+    let addr = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let http = reqwest::Client::new();
+    http.post(format!("http://{addr}/_sim/customer_message"))
+        .json(&json!({"from": CUSTOMER, "text": "hi"}))
+        .send()
+        .await
+        .unwrap();
+    for _ in 0..200 {
+        if sim.webhooks_pending() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(sim.webhooks_pending(), 0);
+    assert_eq!(*seen.lock().unwrap(), 4, "three refusals, then delivered");
+    let stats: Value = http
+        .get(format!("http://{addr}/_sim/stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        (
+            stats["counters"]["webhook_retries"].clone(),
+            stats["counters"]["webhook_posts"].clone()
+        ),
+        (json!(3), json!(1))
+    );
+}
+
+#[tokio::test]
+async fn declined_history_sharing_comes_as_error_2593109() {
+    let (url, hooks) = capture("sim-app-secret").await;
+    let sim = Sim::new(SimConfig {
+        webhook_url: Some(url),
+        history_declined: true,
+        ..SimConfig::default()
+    });
+    let addr = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let r = reqwest::Client::new()
+        .post(format!("http://{addr}/v21.0/{PHONE}/smb_app_data"))
+        .bearer_auth("sim-access-token")
+        .json(&json!({"messaging_product": "whatsapp", "sync_type": "history"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    for _ in 0..100 {
+        if sim.webhooks_pending() == 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let got = hooks.lock().unwrap().clone();
+    assert_eq!(got.len(), 1);
+    assert_eq!(
+        got[0]["entry"][0]["changes"][0]["value"]["history"][0]["errors"][0]["code"],
+        2_593_109
+    );
+    assert_eq!(sim.truth().history_state, "declined");
+}
+
+#[tokio::test]
+async fn the_same_seed_gives_the_same_story() {
+    let story = |seed: u64| async move {
+        let sim = Sim::new(SimConfig {
+            seed,
+            ..SimConfig::default()
+        });
+        sim.run_scenario(&coexist_sim::Scenario::ShopDay { customers: 12 });
+        sim.run_scenario(&coexist_sim::Scenario::HistoryImport { messages: 200 });
+        serde_json::to_string(&sim.truth()).unwrap()
+    };
+    assert_eq!(story(5).await, story(5).await);
+    assert_ne!(story(5).await, story(6).await);
+}
+
+#[tokio::test]
+async fn template_submission_is_validated_and_media_needs_id_or_link() {
+    let h = harness(20).await;
+    let path = format!("/v21.0/{WABA}/message_templates");
+    let (s, b) = h
+        .post(
+            &path,
+            json!({"name": "Bad Name", "language": "en", "category": "MARKETING"}),
+            Some("sim-access-token"),
+        )
+        .await;
+    assert_eq!((s, b["error"]["code"].clone()), (400, json!(100)));
+    let (s, b) = h
+        .post(
+            &path,
+            json!({"name": "hello_world", "language": "en_US", "category": "UTILITY"}),
+            Some("sim-access-token"),
+        )
+        .await;
+    assert_eq!(
+        (s, b["error"]["error_data"]["details"].clone()),
+        (
+            400,
+            json!("Message template already exists with this name and language.")
+        )
+    );
+    h.post(
+        "/_sim/customer_message",
+        json!({"from": CUSTOMER, "text": "send me the menu"}),
+        None,
+    )
+    .await;
+    let no_media = json!({"messaging_product": "whatsapp", "to": CUSTOMER, "type": "document", "document": {}});
+    assert_eq!(
+        h.send(no_media).await.1,
+        graph_error(
+            100,
+            "Invalid parameter",
+            "document needs an id or a link.",
+            "GraphMethodException"
+        )
+    );
+    let by_link = json!({"messaging_product": "whatsapp", "to": CUSTOMER, "type": "document", "document": {"link": "https://example.com/menu.pdf"}});
+    assert_eq!(h.send(by_link).await.0, 200);
+}
