@@ -22,6 +22,13 @@ pub enum CoreError {
     Secret(String),
     #[error("{0}")]
     Invalid(String),
+    /// A free-form message outside the 24-hour customer-service window.
+    #[error("the 24-hour reply window with {contact} is closed{since}: only an approved template can reach them now (use --template)")]
+    WindowClosed { contact: String, since: String },
+    #[error("{0}")]
+    CannotSend(String),
+    #[error("Coexist is not connected to the Cloud API: {0}")]
+    NotConfigured(String),
 }
 
 impl From<sqlx::migrate::MigrateError> for CoreError {

@@ -9,6 +9,7 @@ pub mod error;
 pub mod phone;
 pub mod policy;
 pub mod secrets;
+pub mod send;
 pub mod store;
 pub mod webhook;
 

@@ -217,14 +217,14 @@ async fn insert_message(conn: &mut SqliteConnection, r: &Row<'_>) -> sqlx::Resul
 
 /// How a new message changes its conversation.
 #[derive(Default)]
-struct Touch {
+pub(crate) struct Touch {
     /// A customer message received live: opens the service window and counts as unread.
     inbound_live: bool,
     free_entry_until: Option<i64>,
     pause_until: Option<i64>,
 }
 
-async fn touch_conversation(
+pub(crate) async fn touch_conversation(
     conn: &mut SqliteConnection,
     contact_id: i64,
     message_id: i64,
@@ -568,6 +568,31 @@ async fn apply_status(conn: &mut SqliteConnection, s: &Status) -> sqlx::Result<(
     .bind(id)
     .execute(&mut *conn)
     .await?;
+    // A status carrying an outbox token settles a send whose answer was lost (`uncertain`).
+    if let Some(outbox_id) = s
+        .biz_opaque_callback_data
+        .as_deref()
+        .and_then(|t| t.strip_prefix("outbox:"))
+        .and_then(|n| n.parse::<i64>().ok())
+    {
+        let settled = sqlx::query(
+            "UPDATE outbox SET state = 'accepted', wamid = COALESCE(wamid, ?), last_error = NULL
+             WHERE id = ? AND state IN ('uncertain', 'dispatching')",
+        )
+        .bind(&s.id)
+        .bind(outbox_id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+        if settled > 0 {
+            sqlx::query("UPDATE message SET outbox_id = ? WHERE id = ? AND EXISTS (SELECT 1 FROM outbox WHERE id = ?)")
+                .bind(outbox_id)
+                .bind(id)
+                .bind(outbox_id)
+                .execute(&mut *conn)
+                .await?;
+        }
+    }
     Ok(())
 }
 

@@ -10,5 +10,6 @@ pub mod receiver;
 pub mod signature;
 
 pub use applier::{apply_pending, ApplierHandle, ApplyReport};
+pub(crate) use apply::touch_conversation;
 pub use apply::Rules;
 pub use journal::{Appended, SignatureVerdict};

@@ -1,0 +1,171 @@
+//! The Cloud API over HTTP: sending messages and reading templates. Answers are sorted into
+//! what the dispatcher must do next, by Meta's error `code` rather than the HTTP status.
+
+use crate::secrets::Sensitive;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::time::Duration;
+
+#[derive(Clone)]
+pub struct CloudClient {
+    http: reqwest::Client,
+    base: String,
+    version: String,
+    token: Sensitive<String>,
+}
+
+/// A Graph API error as Meta describes it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct GraphError {
+    pub http_status: u16,
+    pub code: i64,
+    pub message: String,
+    pub details: Option<String>,
+}
+
+/// What became of one send request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SendOutcome {
+    Accepted {
+        wamid: String,
+    },
+    Rejected(GraphError),
+    /// No connection was made: Meta cannot have seen the request, so it is safe to try again.
+    Unreachable(String),
+    /// The request may have reached Meta (timeout, connection lost mid-answer): do not resend blindly.
+    Uncertain(String),
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct TemplateInfo {
+    pub id: String,
+    pub name: String,
+    pub language: String,
+    pub category: String,
+    pub status: String,
+    #[serde(default)]
+    pub components: Value,
+}
+
+impl CloudClient {
+    /// `base` is e.g. `https://graph.facebook.com` or the simulator's address.
+    pub fn new(base: &str, version: &str, token: Sensitive<String>, timeout: Duration) -> Self {
+        let http = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(Duration::from_secs(5))
+            .build()
+            .expect("HTTP client builds");
+        CloudClient {
+            http,
+            base: base.trim_end_matches('/').to_string(),
+            version: version.into(),
+            token,
+        }
+    }
+
+    pub async fn send(&self, phone_number_id: &str, payload: &Value) -> SendOutcome {
+        let url = format!("{}/{}/{}/messages", self.base, self.version, phone_number_id);
+        let response = match self
+            .http
+            .post(&url)
+            .bearer_auth(self.token.expose())
+            .json(payload)
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e) if e.is_connect() => return SendOutcome::Unreachable(e.to_string()),
+            Err(e) => return SendOutcome::Uncertain(e.to_string()),
+        };
+        let status = response.status().as_u16();
+        let body: Value = match response.json().await {
+            Ok(v) => v,
+            // The answer broke off: Meta may well have taken the message.
+            Err(e) => return SendOutcome::Uncertain(format!("the answer could not be read: {e}")),
+        };
+        if let Some(wamid) = body.pointer("/messages/0/id").and_then(Value::as_str) {
+            return SendOutcome::Accepted {
+                wamid: wamid.to_string(),
+            };
+        }
+        SendOutcome::Rejected(graph_error(status, &body))
+    }
+
+    /// Every template of the account, following Graph paging.
+    pub async fn templates(&self, waba_id: &str) -> Result<Vec<TemplateInfo>, GraphError> {
+        let mut out = Vec::new();
+        let mut url = format!("{}/{}/{}/message_templates?limit=100", self.base, self.version, waba_id);
+        loop {
+            let r = self
+                .http
+                .get(&url)
+                .bearer_auth(self.token.expose())
+                .send()
+                .await
+                .map_err(transport)?;
+            let status = r.status().as_u16();
+            let body: Value = r.json().await.map_err(transport)?;
+            if status != 200 {
+                return Err(graph_error(status, &body));
+            }
+            let page: Vec<TemplateInfo> = serde_json::from_value(body["data"].clone()).map_err(|e| GraphError {
+                http_status: status,
+                code: 0,
+                message: format!("unexpected template list: {e}"),
+                details: None,
+            })?;
+            out.extend(page);
+            match body.pointer("/paging/next").and_then(Value::as_str) {
+                Some(next) if next.starts_with("http") => url = next.to_string(),
+                Some(next) => url = format!("{}{}", self.base, next),
+                None => return Ok(out),
+            }
+        }
+    }
+}
+
+fn transport(e: reqwest::Error) -> GraphError {
+    GraphError {
+        http_status: 0,
+        code: 0,
+        message: format!("Meta could not be reached: {e}"),
+        details: None,
+    }
+}
+
+fn graph_error(status: u16, body: &Value) -> GraphError {
+    let e = &body["error"];
+    GraphError {
+        http_status: status,
+        code: e["code"].as_i64().unwrap_or(0),
+        message: e["message"].as_str().unwrap_or("unknown error").to_string(),
+        details: e
+            .pointer("/error_data/details")
+            .and_then(Value::as_str)
+            .map(String::from),
+    }
+}
+
+/// What to do about a rejected send.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorClass {
+    /// Throughput, API rate, Meta's own trouble: try again later.
+    RetryLater,
+    /// Too many messages to this one recipient: try them again later, others are unaffected.
+    RetryRecipient,
+    /// This message will not go through as it is.
+    Permanent,
+    /// The account is being limited: stop campaigns and alert the owner.
+    Stop,
+}
+
+pub fn classify(e: &GraphError) -> ErrorClass {
+    match e.code {
+        130429 | 4 | 80007 | 1 | 2 | 131000 => ErrorClass::RetryLater,
+        131056 => ErrorClass::RetryRecipient,
+        131048 | 368 => ErrorClass::Stop,
+        0 if e.http_status >= 500 || e.http_status == 0 => ErrorClass::RetryLater,
+        _ if e.http_status >= 500 => ErrorClass::RetryLater,
+        _ => ErrorClass::Permanent,
+    }
+}

@@ -1,0 +1,170 @@
+//! What may be sent to whom, decided before anything reaches the network: free-form messages
+//! only inside the 24-hour window, marketing only with a current opt-in, templates only when
+//! approved.
+
+use crate::error::{CoreError, Result};
+use crate::phone::{normalize_bsuid, normalize_wa_id};
+use crate::policy::SERVICE_WINDOW_SECS;
+use crate::store::Store;
+use serde_json::{json, Value};
+
+/// A send that passed the rules, ready for the outbox.
+#[derive(Debug, Clone)]
+pub struct Compose {
+    pub contact_id: i64,
+    pub recipient: String,
+    pub kind: &'static str,
+    pub payload: Value,
+    pub text: Option<String>,
+    pub template_name: Option<String>,
+    pub template_category: Option<String>,
+}
+
+struct Recipient {
+    id: i64,
+    wa_id: String,
+    label: String,
+    last_inbound_at: Option<i64>,
+}
+
+/// Finds (or, for a new phone number, creates) the contact `to` names: a phone number or a BSUID.
+async fn recipient(store: &Store, to: &str, create: bool, now: i64) -> Result<Recipient> {
+    let wa = normalize_wa_id(Some(to)).filter(|_| !to.contains('.'));
+    let bsuid = normalize_bsuid(Some(to)).filter(|b| b.contains('.'));
+    let row: Option<(i64, Option<String>, String, Option<i64>)> = sqlx::query_as(
+        "SELECT c.id, c.wa_id, COALESCE(c.name, c.profile_name, c.username, c.wa_id, c.bsuid), v.last_inbound_at
+         FROM contact c LEFT JOIN conversation v ON v.contact_id = c.id
+         WHERE (?1 IS NOT NULL AND c.wa_id = ?1) OR (?2 IS NOT NULL AND c.bsuid = ?2)",
+    )
+    .bind(&wa)
+    .bind(&bsuid)
+    .fetch_optional(store.pool())
+    .await?;
+    let (id, wa_id, label, last_inbound_at) = match (row, &wa) {
+        (Some(r), _) => r,
+        (None, Some(w)) if create => {
+            let id: i64 = sqlx::query_scalar(
+                "INSERT INTO contact (wa_id, source, created_at) VALUES (?, 'manual', ?) RETURNING id",
+            )
+            .bind(w)
+            .bind(now)
+            .fetch_one(store.pool())
+            .await?;
+            (id, Some(w.clone()), format!("+{w}"), None)
+        }
+        _ => return Err(CoreError::CannotSend(format!("no contact {to} in this workspace"))),
+    };
+    let wa_id = wa_id.ok_or_else(|| {
+        CoreError::CannotSend(format!(
+            "{label} is known only by a username; Coexist can send to phone numbers only for now"
+        ))
+    })?;
+    Ok(Recipient {
+        id,
+        wa_id,
+        label,
+        last_inbound_at,
+    })
+}
+
+/// A free-form text: only while the customer's 24-hour window is open.
+pub async fn compose_text(store: &Store, to: &str, text: &str, now: i64) -> Result<Compose> {
+    if text.trim().is_empty() {
+        return Err(CoreError::CannotSend("the message is empty".into()));
+    }
+    let r = recipient(store, to, false, now).await?;
+    let open_until = r.last_inbound_at.map(|t| t + SERVICE_WINDOW_SECS);
+    if open_until.is_none_or(|u| u <= now) {
+        let since = match open_until {
+            Some(u) => format!(" since {} hours", (now - u) / 3600),
+            None => " (they have not written to this number)".into(),
+        };
+        return Err(CoreError::WindowClosed {
+            contact: r.label,
+            since,
+        });
+    }
+    Ok(Compose {
+        contact_id: r.id,
+        recipient: r.wa_id.clone(),
+        kind: "text",
+        payload: json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": r.wa_id,
+                        "type": "text", "text": {"preview_url": false, "body": text}}),
+        text: Some(text.to_string()),
+        template_name: None,
+        template_category: None,
+    })
+}
+
+/// An approved template with its parameters (`1=…` positional, `name=…` named).
+pub async fn compose_template(
+    store: &Store,
+    to: &str,
+    name: &str,
+    language: &str,
+    params: &[(String, String)],
+    now: i64,
+) -> Result<Compose> {
+    let found: Option<(String, String)> =
+        sqlx::query_as("SELECT category, status FROM template WHERE name = ? AND language = ?")
+            .bind(name)
+            .bind(language)
+            .fetch_optional(store.pool())
+            .await?;
+    let (category, status) = found.ok_or_else(|| {
+        CoreError::CannotSend(format!(
+            "there is no template {name} ({language}) in this workspace; run `coexist templates sync` first"
+        ))
+    })?;
+    if status != "APPROVED" {
+        return Err(CoreError::CannotSend(format!(
+            "template {name} ({language}) is {status}, not approved: it cannot be sent"
+        )));
+    }
+    let category = category.to_lowercase();
+    let r = recipient(store, to, true, now).await?;
+    if category == "marketing" && !has_marketing_consent(store, r.id).await? {
+        return Err(CoreError::CannotSend(format!(
+            "{} has not opted in to marketing messages (or has opted out): marketing templates are not sent to them",
+            r.label
+        )));
+    }
+    let mut positional: Vec<(u32, &str)> = Vec::new();
+    let mut named = Vec::new();
+    for (k, v) in params {
+        match k.parse::<u32>() {
+            Ok(n) => positional.push((n, v)),
+            Err(_) => named.push(json!({"type": "text", "parameter_name": k, "text": v})),
+        }
+    }
+    positional.sort_by_key(|(n, _)| *n);
+    let mut parameters: Vec<Value> = positional
+        .into_iter()
+        .map(|(_, v)| json!({"type": "text", "text": v}))
+        .collect();
+    parameters.extend(named);
+    let mut template = json!({"name": name, "language": {"code": language}});
+    if !parameters.is_empty() {
+        template["components"] = json!([{"type": "body", "parameters": parameters}]);
+    }
+    Ok(Compose {
+        contact_id: r.id,
+        recipient: r.wa_id.clone(),
+        kind: "template",
+        payload: json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": r.wa_id,
+                        "type": "template", "template": template}),
+        text: Some(format!("Template {name}")),
+        template_name: Some(name.to_string()),
+        template_category: Some(category),
+    })
+}
+
+/// The latest consent event decides: an opt-in not later withdrawn.
+pub(crate) async fn has_marketing_consent(store: &Store, contact_id: i64) -> Result<bool> {
+    let latest: Option<String> =
+        sqlx::query_scalar("SELECT kind FROM consent WHERE contact_id = ? ORDER BY at DESC, id DESC LIMIT 1")
+            .bind(contact_id)
+            .fetch_optional(store.pool())
+            .await?;
+    Ok(latest.as_deref() == Some("opt_in"))
+}

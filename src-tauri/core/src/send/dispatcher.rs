@@ -1,0 +1,398 @@
+//! The dispatcher: one per workspace (a lease in the database), pacing sends with a GCRA limiter
+//! below the number's cap and a per-recipient pair limiter, several requests in flight, each
+//! outcome recorded before the next decision about that row.
+
+use super::compose::has_marketing_consent;
+use super::now_ms;
+use crate::clock::Clock;
+use crate::cloud::{classify, plain_reason, CloudClient, ErrorClass, SendOutcome};
+use crate::error::Result;
+use crate::store::Store;
+use governor::{DefaultDirectRateLimiter, DefaultKeyedRateLimiter, Quota, RateLimiter};
+use rand::Rng;
+use std::num::NonZeroU32;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{Notify, Semaphore};
+
+#[derive(Debug, Clone)]
+pub struct SendSettings {
+    pub phone_number_id: String,
+    /// Sends per second: the number's cap (20 for coexistence, lower where the operator says so).
+    pub rate_per_sec: u32,
+    pub max_in_flight: usize,
+    /// Retryable failures are retried this many times before the send is marked failed.
+    pub max_attempts: i64,
+    /// Our own pacing per recipient, kept under Meta's pair limit (≈ 1 per 6 s, bursts of 45).
+    pub pair_period: Duration,
+    pub pair_burst: u32,
+}
+
+impl SendSettings {
+    pub fn new(phone_number_id: &str, rate_per_sec: u32) -> Self {
+        SendSettings {
+            phone_number_id: phone_number_id.into(),
+            rate_per_sec: rate_per_sec.max(1),
+            max_in_flight: 16,
+            max_attempts: 12,
+            pair_period: Duration::from_secs(6),
+            pair_burst: 40,
+        }
+    }
+}
+
+const LEASE: &str = "dispatcher";
+const LEASE_TTL_MS: i64 = 10_000;
+
+/// The running dispatcher; dropping it stops it (rows being sent are judged on the next start).
+pub struct DispatcherHandle {
+    wake: Arc<Notify>,
+    stop: Arc<Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl DispatcherHandle {
+    pub fn spawn(store: Store, client: CloudClient, settings: SendSettings, clock: Arc<dyn Clock>) -> Self {
+        let wake = Arc::new(Notify::new());
+        let stop = Arc::new(Notify::new());
+        let d = Dispatcher {
+            store,
+            client,
+            limiter: RateLimiter::direct(
+                Quota::per_second(NonZeroU32::new(settings.rate_per_sec).expect("rate ≥ 1"))
+                    .allow_burst(NonZeroU32::MIN),
+            ),
+            pair: RateLimiter::keyed(
+                Quota::with_period(settings.pair_period)
+                    .expect("pair period > 0")
+                    .allow_burst(NonZeroU32::new(settings.pair_burst.max(1)).expect("burst ≥ 1")),
+            ),
+            in_flight: Arc::new(Semaphore::new(settings.max_in_flight.max(1))),
+            settings,
+            clock,
+            holder: format!("{}-{}", std::process::id(), rand::rng().random::<u32>()),
+        };
+        let (w, s) = (wake.clone(), stop.clone());
+        let task = tokio::spawn(async move { d.run(w, s).await });
+        DispatcherHandle { wake, stop, task }
+    }
+
+    /// New rows are waiting.
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+
+    /// Stops taking rows, lets sends in flight finish and record their outcome.
+    pub async fn shutdown(self) {
+        self.stop.notify_one();
+        let _ = tokio::time::timeout(Duration::from_secs(30), finished(&self.task)).await;
+    }
+}
+
+/// Waits for the task without consuming the handle (Drop still aborts it if it runs on).
+async fn finished(task: &tokio::task::JoinHandle<()>) {
+    while !task.is_finished() {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+impl Drop for DispatcherHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct Dispatcher {
+    store: Store,
+    client: CloudClient,
+    limiter: DefaultDirectRateLimiter,
+    pair: DefaultKeyedRateLimiter<String>,
+    in_flight: Arc<Semaphore>,
+    settings: SendSettings,
+    clock: Arc<dyn Clock>,
+    holder: String,
+}
+
+#[derive(sqlx::FromRow, Clone)]
+struct Claimed {
+    id: i64,
+    contact_id: Option<i64>,
+    recipient: String,
+    kind: String,
+    payload: String,
+    text: Option<String>,
+    template_name: Option<String>,
+    template_category: Option<String>,
+    callback_token: Option<String>,
+    attempts: i64,
+}
+
+impl Dispatcher {
+    async fn run(self, wake: Arc<Notify>, stop: Arc<Notify>) {
+        let me = Arc::new(self);
+        loop {
+            // Only one dispatcher per workspace sends; a second one waits for the lease.
+            match me.store.take_lease(LEASE, &me.holder, now_ms(), LEASE_TTL_MS).await {
+                Ok(true) => break,
+                Ok(false) => tracing::info!("another dispatcher holds this workspace; waiting"),
+                Err(e) => tracing::warn!(error = %e, "could not take the dispatcher lease"),
+            }
+            tokio::select! {
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = stop.notified() => return,
+            }
+        }
+        if let Err(e) = me.recover().await {
+            tracing::error!(error = %e, "could not judge sends interrupted by a crash");
+        }
+        let mut renewed = now_ms();
+        loop {
+            if now_ms() - renewed > LEASE_TTL_MS / 4 {
+                match me.store.take_lease(LEASE, &me.holder, now_ms(), LEASE_TTL_MS).await {
+                    Ok(true) => renewed = now_ms(),
+                    _ => {
+                        tracing::error!("lost the dispatcher lease; stopping");
+                        break;
+                    }
+                }
+            }
+            let permit = tokio::select! {
+                p = me.in_flight.clone().acquire_owned() => p.expect("semaphore open"),
+                _ = stop.notified() => break,
+            };
+            me.limiter.until_ready().await;
+            let claimed = match me.claim().await {
+                Ok(c) => c,
+                Err(e) => {
+                    tracing::error!(error = %e, "outbox unreadable; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    continue;
+                }
+            };
+            let Some(c) = claimed else {
+                drop(permit);
+                let idle = me.until_next_due().await.unwrap_or(500).clamp(5, 500);
+                tokio::select! {
+                    _ = wake.notified() => {}
+                    _ = tokio::time::sleep(Duration::from_millis(idle as u64)) => {}
+                    _ = stop.notified() => break,
+                }
+                continue;
+            };
+            if me.pair.check_key(&c.recipient).is_err() {
+                let _ = me.defer(&c, 1_000, false).await;
+                drop(permit);
+                continue;
+            }
+            let d = me.clone();
+            tokio::spawn(async move {
+                d.send(c).await;
+                drop(permit);
+            });
+        }
+        // Let the sends in flight record their outcome.
+        let all = me.settings.max_in_flight.max(1) as u32;
+        let _ = tokio::time::timeout(Duration::from_secs(30), me.in_flight.acquire_many(all)).await;
+        let _ = me.store.release_lease(LEASE, &me.holder).await;
+    }
+
+    /// Rows left `dispatching` by a crash may or may not have reached Meta: they become
+    /// `uncertain`, to be settled by a status carrying their token, or by the owner.
+    async fn recover(&self) -> Result<()> {
+        let n = sqlx::query(
+            "UPDATE outbox SET state = 'uncertain', updated_at = ?,
+                    last_error = 'Coexist stopped while sending this message: it may or may not have been sent. A delivery report from Meta will settle it; otherwise you can choose to send it again.'
+             WHERE state = 'dispatching'",
+        )
+        .bind(self.clock.now())
+        .execute(self.store.pool())
+        .await?
+        .rows_affected();
+        if n > 0 {
+            tracing::warn!(n, "sends interrupted by a crash are now uncertain");
+        }
+        Ok(())
+    }
+
+    async fn claim(&self) -> Result<Option<Claimed>> {
+        Ok(sqlx::query_as(
+            "UPDATE outbox SET state = 'dispatching', attempts = attempts + 1, updated_at = ?1
+             WHERE id = (SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_ms <= ?2
+                         ORDER BY next_attempt_ms, id LIMIT 1)
+             RETURNING id, contact_id, recipient, kind, payload, text, template_name, template_category, callback_token, attempts",
+        )
+        .bind(self.clock.now())
+        .bind(now_ms())
+        .fetch_optional(self.store.pool())
+        .await?)
+    }
+
+    async fn until_next_due(&self) -> Result<i64> {
+        let next: Option<i64> = sqlx::query_scalar("SELECT MIN(next_attempt_ms) FROM outbox WHERE state = 'queued'")
+            .fetch_one(self.store.pool())
+            .await?;
+        Ok(next.map(|n| n - now_ms()).unwrap_or(500))
+    }
+
+    /// Back to the queue for later; `counted` keeps the attempt (a real try), otherwise it is undone.
+    async fn defer(&self, c: &Claimed, delay_ms: i64, counted: bool) -> Result<()> {
+        sqlx::query(
+            "UPDATE outbox SET state = 'queued', next_attempt_ms = ?, attempts = attempts - ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(now_ms() + delay_ms)
+        .bind(i64::from(!counted))
+        .bind(self.clock.now())
+        .bind(c.id)
+        .execute(self.store.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn fail(&self, c: &Claimed, code: Option<i64>, reason: &str) -> Result<()> {
+        sqlx::query(
+            "UPDATE outbox SET state = 'failed', last_error_code = ?, last_error = ?, updated_at = ? WHERE id = ?",
+        )
+        .bind(code)
+        .bind(reason)
+        .bind(self.clock.now())
+        .bind(c.id)
+        .execute(self.store.pool())
+        .await?;
+        Ok(())
+    }
+
+    async fn send(&self, c: Claimed) {
+        if let Err(e) = self.send_inner(&c).await {
+            tracing::error!(id = c.id, error = %e, "could not record a send's outcome");
+        }
+    }
+
+    async fn send_inner(&self, c: &Claimed) -> Result<()> {
+        // Consent is checked again at dispatch: an opt-out that arrived after queueing wins.
+        if c.template_category.as_deref() == Some("marketing") {
+            if let Some(contact) = c.contact_id {
+                if !has_marketing_consent(&self.store, contact).await? {
+                    return self
+                        .fail(c, None, "The customer opted out of marketing messages; not sent.")
+                        .await;
+                }
+            }
+        }
+        let mut payload: serde_json::Value =
+            serde_json::from_str(&c.payload).map_err(|e| crate::CoreError::Invalid(e.to_string()))?;
+        if let Some(token) = &c.callback_token {
+            payload["biz_opaque_callback_data"] = serde_json::json!(token);
+        }
+        let outcome = self.client.send(&self.settings.phone_number_id, &payload).await;
+        tracing::debug!(id = c.id, ?outcome, "send answered");
+        match outcome {
+            SendOutcome::Accepted { wamid } => self.accepted(c, &wamid).await,
+            SendOutcome::Rejected(e) => {
+                let class = classify(&e);
+                let reason = plain_reason(e.code, Some(&e.message), e.details.as_deref());
+                let exhausted = c.attempts >= self.settings.max_attempts;
+                match class {
+                    ErrorClass::RetryLater if !exhausted => {
+                        self.retry(c, e.code, &reason, backoff_ms(c.attempts)).await
+                    }
+                    ErrorClass::RetryRecipient if !exhausted => {
+                        let jitter = rand::rng().random_range(0..1_000);
+                        self.retry(
+                            c,
+                            e.code,
+                            &reason,
+                            self.settings.pair_period.as_millis() as i64 + jitter,
+                        )
+                        .await
+                    }
+                    ErrorClass::Stop => {
+                        tracing::error!(code = e.code, "Meta is limiting this account: {reason}");
+                        self.fail(c, Some(e.code), &reason).await
+                    }
+                    _ => self.fail(c, Some(e.code), &reason).await,
+                }
+            }
+            SendOutcome::Unreachable(why) if c.attempts < self.settings.max_attempts => {
+                self.retry(
+                    c,
+                    0,
+                    &format!("Meta could not be reached ({why}); will retry."),
+                    backoff_ms(c.attempts),
+                )
+                .await
+            }
+            SendOutcome::Unreachable(why) => self.fail(c, None, &format!("Meta could not be reached: {why}")).await,
+            SendOutcome::Uncertain(why) => {
+                sqlx::query("UPDATE outbox SET state = 'uncertain', last_error = ?, updated_at = ? WHERE id = ?")
+                    .bind(format!(
+                        "No clear answer from Meta ({why}): the message may or may not have been sent. A delivery report will settle it; otherwise you can choose to send it again."
+                    ))
+                    .bind(self.clock.now())
+                    .bind(c.id)
+                    .execute(self.store.pool())
+                    .await?;
+                Ok(())
+            }
+        }
+    }
+
+    async fn retry(&self, c: &Claimed, code: i64, reason: &str, delay_ms: i64) -> Result<()> {
+        sqlx::query(
+            "UPDATE outbox SET state = 'queued', next_attempt_ms = ?, last_error_code = ?, last_error = ?, updated_at = ?
+             WHERE id = ?",
+        )
+        .bind(now_ms() + delay_ms)
+        .bind(code)
+        .bind(reason)
+        .bind(self.clock.now())
+        .bind(c.id)
+        .execute(self.store.pool())
+        .await?;
+        Ok(())
+    }
+
+    /// Accepted: the outbox row and the mirror learn the wamid together.
+    async fn accepted(&self, c: &Claimed, wamid: &str) -> Result<()> {
+        let now = self.clock.now();
+        let mut tx = self.store.pool().begin().await?;
+        sqlx::query("UPDATE outbox SET state = 'accepted', wamid = ?, last_error = NULL, updated_at = ? WHERE id = ?")
+            .bind(wamid)
+            .bind(now)
+            .bind(c.id)
+            .execute(&mut *tx)
+            .await?;
+        let id: Option<i64> = sqlx::query_scalar(
+            "INSERT INTO message (wamid, contact_id, direction, origin, type, text, timestamp, template_name,
+                                  template_category, callback_data, outbox_id)
+             VALUES (?, ?, 'outbound', 'api', ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT(wamid) DO UPDATE SET type = excluded.type, text = excluded.text,
+                 template_name = excluded.template_name, template_category = excluded.template_category,
+                 outbox_id = excluded.outbox_id, content_known = 1
+             WHERE message.content_known = 0 OR message.outbox_id IS NULL
+             RETURNING id",
+        )
+        .bind(wamid)
+        .bind(c.contact_id)
+        .bind(&c.kind)
+        .bind(&c.text)
+        .bind(now)
+        .bind(&c.template_name)
+        .bind(&c.template_category)
+        .bind(&c.callback_token)
+        .bind(c.id)
+        .fetch_optional(&mut *tx)
+        .await?;
+        if let (Some(id), Some(contact)) = (id, c.contact_id) {
+            crate::webhook::touch_conversation(&mut tx, contact, id, now, Default::default()).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// 1 s, 2 s, 4 s … up to a minute, with ±20 % jitter so retries do not arrive in step.
+fn backoff_ms(attempts: i64) -> i64 {
+    let base = 1_000i64.saturating_mul(1 << (attempts - 1).clamp(0, 6)).min(60_000);
+    let jitter = rand::rng().random_range(-(base / 5)..=(base / 5));
+    base + jitter
+}

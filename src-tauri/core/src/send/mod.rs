@@ -1,0 +1,19 @@
+//! Sending through the Cloud API: compose rules, the persisted outbox, and the dispatcher that
+//! paces sends under the number's limits, retries what may be retried and never resends a
+//! message whose fate is unknown.
+
+mod compose;
+mod dispatcher;
+mod outbox;
+
+pub use compose::{compose_template, compose_text, Compose};
+pub use dispatcher::{DispatcherHandle, SendSettings};
+pub use outbox::{OutboxRow, OutboxState};
+
+/// Milliseconds since the epoch, from a [`crate::Clock`] in seconds plus the wall's sub-second part.
+pub(crate) fn now_ms() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as i64)
+        .unwrap_or(0)
+}

@@ -1,0 +1,162 @@
+//! The outbox: a row per API send, written before any network call, moving
+//! `queued → dispatching → accepted | failed`, or `uncertain` when a crash or a lost answer
+//! leaves its fate unknown (never resent silently).
+
+use super::compose::Compose;
+use crate::error::Result;
+use crate::store::Store;
+use serde::Serialize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OutboxState {
+    Queued,
+    Dispatching,
+    Accepted,
+    Failed,
+    Uncertain,
+    Cancelled,
+}
+
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+pub struct OutboxRow {
+    pub id: i64,
+    pub recipient: String,
+    pub kind: String,
+    pub state: String,
+    pub attempts: i64,
+    pub wamid: Option<String>,
+    pub last_error_code: Option<i64>,
+    pub last_error: Option<String>,
+    pub callback_token: Option<String>,
+}
+
+impl Store {
+    /// Writes the send to the outbox; the dispatcher takes it from there.
+    pub async fn enqueue(&self, c: &Compose, campaign_id: Option<i64>, now: i64, now_ms: i64) -> Result<i64> {
+        let mut tx = self.pool().begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO outbox (contact_id, recipient, kind, payload, text, template_name, template_category, campaign_id,
+                                 next_attempt_ms, created_at, updated_at)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(c.contact_id)
+        .bind(&c.recipient)
+        .bind(c.kind)
+        .bind(c.payload.to_string())
+        .bind(&c.text)
+        .bind(&c.template_name)
+        .bind(&c.template_category)
+        .bind(campaign_id)
+        .bind(now_ms)
+        .bind(now)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        // The token comes back on every status of this message, which is how an `uncertain` send
+        // is recognised later.
+        sqlx::query("UPDATE outbox SET callback_token = 'outbox:' || id WHERE id = ?")
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    pub async fn outbox_row(&self, id: i64) -> Result<Option<OutboxRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, recipient, kind, state, attempts, wamid, last_error_code, last_error, callback_token
+             FROM outbox WHERE id = ?",
+        )
+        .bind(id)
+        .fetch_optional(self.pool())
+        .await?)
+    }
+
+    pub async fn outbox_rows(&self, state: Option<&str>) -> Result<Vec<OutboxRow>> {
+        Ok(sqlx::query_as(
+            "SELECT id, recipient, kind, state, attempts, wamid, last_error_code, last_error, callback_token
+             FROM outbox WHERE ?1 IS NULL OR state = ?1 ORDER BY id",
+        )
+        .bind(state)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
+    /// The owner chose to send an `uncertain` message again (knowing it may arrive twice).
+    pub async fn resend_uncertain(&self, id: i64, now: i64, now_ms: i64) -> Result<bool> {
+        let n = sqlx::query(
+            "UPDATE outbox SET state = 'queued', next_attempt_ms = ?, updated_at = ? WHERE id = ? AND state = 'uncertain'",
+        )
+        .bind(now_ms)
+        .bind(now)
+        .bind(id)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
+    pub async fn cancel_outbox(&self, id: i64, now: i64) -> Result<bool> {
+        let n = sqlx::query("UPDATE outbox SET state = 'cancelled', updated_at = ? WHERE id = ? AND state = 'queued'")
+            .bind(now)
+            .bind(id)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        Ok(n > 0)
+    }
+
+    /// Takes (or keeps) the workspace's dispatcher lease; false while someone else holds it.
+    pub async fn take_lease(&self, name: &str, holder: &str, now_ms: i64, ttl_ms: i64) -> Result<bool> {
+        let n = sqlx::query(
+            "INSERT INTO lease (name, holder, expires_ms) VALUES (?1, ?2, ?3)
+             ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires_ms = excluded.expires_ms
+             WHERE lease.holder = excluded.holder OR lease.expires_ms < ?4",
+        )
+        .bind(name)
+        .bind(holder)
+        .bind(now_ms + ttl_ms)
+        .bind(now_ms)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        Ok(n > 0)
+    }
+
+    pub async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
+        sqlx::query("DELETE FROM lease WHERE name = ? AND holder = ?")
+            .bind(name)
+            .bind(holder)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}
+
+impl Store {
+    /// Replaces the local copy of the account's templates with what Meta lists.
+    pub async fn sync_templates(&self, list: &[crate::cloud::TemplateInfo], now: i64) -> Result<usize> {
+        let mut tx = self.pool().begin().await?;
+        sqlx::query("DELETE FROM template").execute(&mut *tx).await?;
+        for t in list {
+            sqlx::query(
+                "INSERT INTO template (id, name, language, category, status, components, synced_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT(name, language) DO UPDATE SET id = excluded.id, category = excluded.category,
+                     status = excluded.status, components = excluded.components, synced_at = excluded.synced_at",
+            )
+            .bind(&t.id)
+            .bind(&t.name)
+            .bind(&t.language)
+            .bind(t.category.to_uppercase())
+            .bind(t.status.to_uppercase())
+            .bind(t.components.to_string())
+            .bind(now)
+            .execute(&mut *tx)
+            .await?;
+        }
+        tx.commit().await?;
+        Ok(list.len())
+    }
+}

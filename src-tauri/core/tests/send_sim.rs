@@ -1,0 +1,293 @@
+//! Sending end to end against the simulator over loopback: the receiver and applier of the core
+//! take the simulator's webhooks, the dispatcher sends through its Graph API.
+
+use coexist_core::cloud::CloudClient;
+use coexist_core::secrets::Sensitive;
+use coexist_core::send::{compose_template, compose_text, DispatcherHandle, SendSettings};
+use coexist_core::webhook::{receiver, ApplierHandle, Rules};
+use coexist_core::{Clock, CoreError, Store, SystemClock};
+use coexist_sim::{Scenario, Sim, SimConfig};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "send-test-secret";
+
+struct World {
+    store: Store,
+    sim: Arc<Sim>,
+    sim_url: String,
+    _applier: ApplierHandle,
+    _dir: tempfile::TempDir,
+}
+
+async fn world(throughput: u32) -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_dir(dir.path()).await.unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let applier = ApplierHandle::spawn(store.clone(), Rules::default(), clock.clone());
+    let state = receiver::ReceiverState {
+        store: store.clone(),
+        app_secret: Sensitive::new(SECRET.into()),
+        verify_token: Sensitive::new("v".into()),
+        clock,
+        applied_wake: applier.waker(),
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/webhook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver::router(state)).await.unwrap() });
+    // The simulator's virtual clock starts at our real now, so windows agree.
+    let now = SystemClock.now();
+    let sim = Sim::new(SimConfig {
+        webhook_url: Some(hook),
+        app_secret: SECRET.into(),
+        throughput,
+        start_time: now,
+        onboarded_at: now - 3600,
+        ..SimConfig::default()
+    });
+    let addr = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    World {
+        store,
+        sim,
+        sim_url: format!("http://{addr}"),
+        _applier: applier,
+        _dir: dir,
+    }
+}
+
+impl World {
+    fn client(&self, timeout: Duration) -> CloudClient {
+        CloudClient::new(
+            &self.sim_url,
+            "v21.0",
+            Sensitive::new("sim-access-token".into()),
+            timeout,
+        )
+    }
+    fn dispatcher(&self, rate: u32, timeout: Duration) -> DispatcherHandle {
+        DispatcherHandle::spawn(
+            self.store.clone(),
+            self.client(timeout),
+            SendSettings::new("106540352242922", rate),
+            Arc::new(SystemClock),
+        )
+    }
+    async fn sim_stats(&self) -> Value {
+        reqwest::get(format!("{}/_sim/stats", self.sim_url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+    async fn settle(&self, what: &str, done: impl Fn(&[coexist_core::send::OutboxRow]) -> bool) {
+        let start = Instant::now();
+        loop {
+            let rows = self.store.outbox_rows(None).await.unwrap();
+            if done(&rows) && self.sim.webhooks_pending() == 0 && self.store.stats().await.unwrap().journal.pending == 0
+            {
+                return;
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "{what} did not happen: {rows:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    async fn customer_writes(&self, from: &str) {
+        reqwest::Client::new()
+            .post(format!("{}/_sim/customer_message", self.sim_url))
+            .json(&json!({"from": from, "text": "hello, are you open?"}))
+            .send()
+            .await
+            .unwrap();
+        let start = Instant::now();
+        while self.store.stats().await.unwrap().messages.customer == 0 || self.sim.webhooks_pending() > 0 {
+            assert!(start.elapsed() < Duration::from_secs(10));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    async fn sync_templates(&self) {
+        let list = self
+            .client(Duration::from_secs(5))
+            .templates("102290129340398")
+            .await
+            .unwrap();
+        self.store.sync_templates(&list, SystemClock.now()).await.unwrap();
+    }
+}
+
+fn all_final(rows: &[coexist_core::send::OutboxRow]) -> bool {
+    !rows.is_empty() && rows.iter().all(|r| r.state == "accepted" || r.state == "failed")
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn text_in_the_window_is_sent_and_its_statuses_land() {
+    let w = world(20).await;
+    w.customer_writes("919876543210").await;
+    let now = SystemClock.now();
+    let c = compose_text(&w.store, "+91 98765 43210", "Yes, we are open until 7.", now)
+        .await
+        .unwrap();
+    let id = w.store.enqueue(&c, None, now, now * 1000).await.unwrap();
+    let _d = w.dispatcher(20, Duration::from_secs(5));
+    w.settle("the send", all_final).await;
+    let row = w.store.outbox_row(id).await.unwrap().unwrap();
+    assert_eq!(row.state, "accepted");
+    let wamid = row.wamid.unwrap();
+    let (origin, text, status, outbox): (String, String, Option<String>, Option<i64>) =
+        sqlx::query_as("SELECT origin, text, status, outbox_id FROM message WHERE wamid = ?")
+            .bind(&wamid)
+            .fetch_one(w.store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        (origin.as_str(), text.as_str(), outbox),
+        ("api", "Yes, we are open until 7.", Some(id))
+    );
+    assert!(
+        matches!(status.as_deref(), Some("delivered") | Some("read")),
+        "{status:?}"
+    );
+    assert_eq!(w.sim_stats().await["counters"]["accepted"], 1);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn free_form_outside_the_window_is_refused_before_the_network() {
+    let w = world(20).await;
+    w.customer_writes("919876543210").await;
+    let later = SystemClock.now() + 25 * 3600;
+    let err = compose_text(&w.store, "919876543210", "hello again", later)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, CoreError::WindowClosed { .. }), "{err}");
+    assert!(
+        err.to_string().contains("24-hour reply window") && err.to_string().contains("template"),
+        "{err}"
+    );
+    assert_eq!(w.sim_stats().await["counters"]["api_calls"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn marketing_needs_consent_and_templates_need_sync() {
+    let w = world(20).await;
+    w.customer_writes("919876543210").await;
+    let now = SystemClock.now();
+    let err = compose_template(&w.store, "919876543210", "spring_sale", "en_US", &[], now)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("templates sync"), "{err}");
+    w.sync_templates().await;
+    let err = compose_template(&w.store, "919876543210", "spring_sale", "en_US", &[], now)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("opted in"), "{err}");
+    let err = compose_template(&w.store, "919876543210", "old_promo", "en_US", &[], now)
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("PAUSED"), "{err}");
+    let params = vec![
+        ("1".to_string(), "Asha".to_string()),
+        ("2".to_string(), "#118".to_string()),
+    ];
+    assert!(
+        compose_template(&w.store, "919876543210", "order_update", "en", &params, now)
+            .await
+            .is_ok()
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn retries_through_5xx_never_exceed_the_cap_and_send_each_once() {
+    let w = world(20).await;
+    w.sim.run_scenario(&Scenario::CampaignLoad { customers: 40 });
+    w.sync_templates().await;
+    reqwest::Client::new()
+        .post(format!("{}/_sim/faults", w.sim_url))
+        .json(&json!({"server_error": 0.3}))
+        .send()
+        .await
+        .unwrap();
+    let customers: Vec<Value> = reqwest::get(format!("{}/_sim/customers", w.sim_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let now = SystemClock.now();
+    for (i, c) in customers.iter().enumerate() {
+        let params = vec![
+            ("1".to_string(), "friend".to_string()),
+            ("2".to_string(), format!("#{i}")),
+        ];
+        let msg = compose_template(
+            &w.store,
+            c["wa_id"].as_str().unwrap(),
+            "order_update",
+            "en",
+            &params,
+            now,
+        )
+        .await
+        .unwrap();
+        w.store.enqueue(&msg, None, now, now * 1000).await.unwrap();
+    }
+    let _d = w.dispatcher(20, Duration::from_secs(5));
+    w.settle("40 sends", all_final).await;
+    let rows = w.store.outbox_rows(None).await.unwrap();
+    assert!(rows.iter().all(|r| r.state == "accepted"), "{rows:?}");
+    assert!(rows.iter().any(|r| r.attempts > 1), "some sends needed a retry");
+    let s = w.sim_stats().await;
+    assert_eq!(s["counters"]["accepted"], 40, "each recipient exactly once");
+    assert!(s["counters"]["delivered_per_recipient"]
+        .as_object()
+        .unwrap()
+        .values()
+        .all(|n| n == 1));
+    assert_eq!(s["throttle_errors"], 0);
+    assert!(s["counters"]["faults_injected"]["server_error"].as_u64().unwrap() > 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_lost_answer_is_uncertain_then_settled_by_its_status_not_resent() {
+    let w = world(20).await;
+    w.sim.run_scenario(&Scenario::CampaignLoad { customers: 1 });
+    w.sync_templates().await;
+    reqwest::Client::new()
+        .post(format!("{}/_sim/faults", w.sim_url))
+        .json(&json!({"timeout": 1.0, "timeout_ms": 2000}))
+        .send()
+        .await
+        .unwrap();
+    let customers: Vec<Value> = reqwest::get(format!("{}/_sim/customers", w.sim_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let now = SystemClock.now();
+    let msg = compose_template(
+        &w.store,
+        customers[0]["wa_id"].as_str().unwrap(),
+        "hello_world",
+        "en_US",
+        &[],
+        now,
+    )
+    .await
+    .unwrap();
+    let id = w.store.enqueue(&msg, None, now, now * 1000).await.unwrap();
+    let _d = w.dispatcher(20, Duration::from_millis(300));
+    // The answer never arrives in time, but the simulator took the message and reports its
+    // statuses with our token: the row is settled as accepted, and nothing was sent twice.
+    w.settle("the status settling the uncertain send", |rows| {
+        rows.iter().all(|r| r.state == "accepted")
+    })
+    .await;
+    let row = w.store.outbox_row(id).await.unwrap().unwrap();
+    assert!(row.wamid.as_deref().unwrap().starts_with("wamid.SIM"));
+    assert_eq!(row.attempts, 1);
+    assert_eq!(w.sim_stats().await["counters"]["accepted"], 1);
+}
