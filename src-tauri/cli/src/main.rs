@@ -3,7 +3,9 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
+use coexist_core::cloud::CloudClient;
 use coexist_core::secrets::{self, KeyringStore, SecretKind, SecretStore};
+use coexist_core::send::{self, DispatcherHandle, SendSettings};
 use coexist_core::webhook::{self, receiver, ApplierHandle, Rules, SignatureVerdict};
 use coexist_core::{Clock, Store, SystemClock};
 use std::io::{BufRead, Write};
@@ -54,6 +56,80 @@ enum Command {
         #[arg(value_enum)]
         kind: SecretArg,
     },
+    /// Send one message through the Cloud API (a text inside the 24-hour window, or a template).
+    Send {
+        /// The customer's phone number (or BSUID).
+        #[arg(long)]
+        to: String,
+        #[arg(long, conflicts_with = "template")]
+        text: Option<String>,
+        #[arg(long, requires = "lang")]
+        template: Option<String>,
+        #[arg(long)]
+        lang: Option<String>,
+        /// A template parameter: `1=Asha` (positional) or `first_name=Asha` (named); repeatable.
+        #[arg(long = "param", value_parser = parse_param)]
+        params: Vec<(String, String)>,
+        /// Only queue it (a running `coexist serve` sends it).
+        #[arg(long)]
+        no_wait: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Message templates of the account.
+    Templates {
+        #[command(subcommand)]
+        what: TemplatesCmd,
+    },
+    /// The outbox: every API send and its state.
+    Outbox {
+        #[command(subcommand)]
+        what: OutboxCmd,
+    },
+    /// Record a customer's consent to marketing messages given outside WhatsApp.
+    Consent {
+        #[arg(long)]
+        contact: String,
+        #[arg(value_enum)]
+        kind: ConsentArg,
+    },
+}
+
+#[derive(Subcommand)]
+enum TemplatesCmd {
+    /// Fetch the account's templates from the Cloud API.
+    Sync,
+}
+
+#[derive(Subcommand)]
+enum OutboxCmd {
+    List {
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Send an `uncertain` message again. It may then arrive twice: say --yes to confirm.
+    Resend {
+        id: i64,
+        #[arg(long)]
+        yes: bool,
+    },
+    /// Cancel a queued message.
+    Cancel { id: i64 },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum ConsentArg {
+    OptIn,
+    OptOut,
+}
+
+fn parse_param(s: &str) -> Result<(String, String), String> {
+    s.split_once('=')
+        .map(|(k, v)| (k.trim().to_string(), v.to_string()))
+        .filter(|(k, _)| !k.is_empty())
+        .ok_or_else(|| format!("{s:?} is not KEY=VALUE"))
 }
 
 #[derive(Subcommand)]
@@ -129,6 +205,120 @@ async fn run(cli: Cli) -> Result<()> {
             out.flush()?;
             Ok(())
         }
+        Command::Send {
+            to,
+            text,
+            template,
+            lang,
+            params,
+            no_wait,
+            json,
+        } => {
+            let dir = data_dir(&cli)?;
+            let store = open(&dir).await?;
+            let now = clock.now();
+            let compose = match (text, template) {
+                (Some(t), None) => send::compose_text(&store, to, t, now).await?,
+                (None, Some(name)) => {
+                    send::compose_template(&store, to, name, lang.as_deref().unwrap_or_default(), params, now).await?
+                }
+                _ => bail!("say what to send: --text TEXT, or --template NAME --lang CODE"),
+            };
+            let id = store.enqueue(&compose, None, now, send::now_ms()).await?;
+            if *no_wait {
+                println!("queued as outbox #{id}");
+                return Ok(());
+            }
+            let row = dispatch_until_settled(&dir, &store, id, clock.clone()).await?;
+            if *json {
+                println!("{}", serde_json::to_string(&row)?);
+            } else {
+                match row.state.as_str() {
+                    "accepted" => println!(
+                        "sent: Meta accepted outbox #{id} as {}",
+                        row.wamid.as_deref().unwrap_or("?")
+                    ),
+                    "queued" | "dispatching" => println!(
+                        "outbox #{id} is still waiting to be sent: {}",
+                        row.last_error.as_deref().unwrap_or("queued")
+                    ),
+                    other => println!("outbox #{id} {other}: {}", row.last_error.as_deref().unwrap_or("")),
+                }
+            }
+            if row.state == "failed" {
+                std::process::exit(1);
+            }
+            Ok(())
+        }
+        Command::Templates {
+            what: TemplatesCmd::Sync,
+        } => {
+            let dir = data_dir(&cli)?;
+            let store = open(&dir).await?;
+            let cloud = cloud_settings(&dir, &store).await?;
+            let waba = cloud
+                .waba_id
+                .context("the WhatsApp Business Account id is unknown: set COEXIST_WABA_ID")?;
+            let list = cloud
+                .client
+                .templates(&waba)
+                .await
+                .map_err(|e| anyhow::anyhow!("Meta refused the template list: {} (code {})", e.message, e.code))?;
+            let n = store.sync_templates(&list, clock.now()).await?;
+            let approved = list
+                .iter()
+                .filter(|t| t.status.eq_ignore_ascii_case("approved"))
+                .count();
+            println!("synced {n} templates ({approved} approved)");
+            Ok(())
+        }
+        Command::Outbox { what } => {
+            let store = open(&data_dir(&cli)?).await?;
+            match what {
+                OutboxCmd::List { state, json } => {
+                    let rows = store.outbox_rows(state.as_deref()).await?;
+                    if *json {
+                        println!("{}", serde_json::to_string(&rows)?);
+                    } else {
+                        for r in rows {
+                            println!(
+                                "#{:<6} {:<11} {:<16} tries {:<2} {}",
+                                r.id,
+                                r.state,
+                                r.recipient,
+                                r.attempts,
+                                r.last_error.unwrap_or_default()
+                            );
+                        }
+                    }
+                }
+                OutboxCmd::Resend { id, yes } => {
+                    if !*yes {
+                        bail!("outbox #{id} may already have reached the customer; resending can deliver it twice. Repeat with --yes to resend.");
+                    }
+                    if !store.resend_uncertain(*id, clock.now(), send::now_ms()).await? {
+                        bail!("outbox #{id} is not uncertain; only uncertain sends can be resent");
+                    }
+                    println!("outbox #{id} queued again");
+                }
+                OutboxCmd::Cancel { id } => {
+                    if !store.cancel_outbox(*id, clock.now()).await? {
+                        bail!("outbox #{id} is not queued; only queued sends can be cancelled");
+                    }
+                    println!("outbox #{id} cancelled");
+                }
+            }
+            Ok(())
+        }
+        Command::Consent { contact, kind } => {
+            let store = open(&data_dir(&cli)?).await?;
+            let opt_in = matches!(kind, ConsentArg::OptIn);
+            if !store.record_manual_consent(contact, opt_in, clock.now()).await? {
+                bail!("no contact {contact} in this workspace");
+            }
+            println!("recorded: {contact} {}", if opt_in { "opted in" } else { "opted out" });
+            Ok(())
+        }
         Command::Secret { kind } => {
             let kind = match kind {
                 SecretArg::AppSecret => SecretKind::AppSecret,
@@ -146,6 +336,66 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// How to reach the Cloud API: the simulator's address in tests and the demo, Meta's otherwise.
+struct CloudSettings {
+    client: CloudClient,
+    phone_number_id: Option<String>,
+    waba_id: Option<String>,
+    rate: u32,
+}
+
+async fn cloud_settings(dir: &Path, store: &Store) -> Result<CloudSettings> {
+    let base = std::env::var("COEXIST_API_BASE").unwrap_or_else(|_| "https://graph.facebook.com".into());
+    let version = std::env::var("COEXIST_API_VERSION").unwrap_or_else(|_| "v21.0".into());
+    let token = required_secret(&keyring_for(dir), SecretKind::AccessToken, "access-token")?;
+    let ids = store.account_ids().await?;
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let rate = env("COEXIST_THROUGHPUT")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(ids.throughput_cap.max(1) as u32);
+    Ok(CloudSettings {
+        client: CloudClient::new(&base, &version, token, std::time::Duration::from_secs(20)),
+        phone_number_id: env("COEXIST_PHONE_NUMBER_ID").or(ids.phone_number_id),
+        waba_id: env("COEXIST_WABA_ID").or(ids.waba_id),
+        rate,
+    })
+}
+
+fn dispatcher_for(store: &Store, cloud: CloudSettings, clock: Arc<dyn Clock>) -> Result<DispatcherHandle> {
+    let phone = cloud
+        .phone_number_id
+        .context("the phone number id is unknown: set COEXIST_PHONE_NUMBER_ID")?;
+    Ok(DispatcherHandle::spawn(
+        store.clone(),
+        cloud.client,
+        SendSettings::new(&phone, cloud.rate),
+        clock,
+    ))
+}
+
+/// Sends the queued row now (or lets a running `coexist serve` do it) and waits until it settles.
+async fn dispatch_until_settled(dir: &Path, store: &Store, id: i64, clock: Arc<dyn Clock>) -> Result<send::OutboxRow> {
+    let own = if store.dispatcher_running(send::now_ms()).await? {
+        None
+    } else {
+        let cloud = cloud_settings(dir, store).await?;
+        Some(dispatcher_for(store, cloud, clock)?)
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    let row = loop {
+        let row = store.outbox_row(id).await?.context("the outbox row vanished")?;
+        let settled = !matches!(row.state.as_str(), "queued" | "dispatching");
+        if settled || std::time::Instant::now() > deadline {
+            break row;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+    if let Some(d) = own {
+        d.shutdown().await;
+    }
+    Ok(row)
 }
 
 async fn open(dir: &Path) -> Result<Store> {
@@ -244,6 +494,18 @@ async fn serve(dir: &Path, listen: SocketAddr, clock: Arc<dyn Clock>) -> Result<
     let app_secret = required_secret(&keyring, SecretKind::AppSecret, "app-secret")?;
     let verify_token = required_secret(&keyring, SecretKind::VerifyToken, "verify-token")?;
     let applier = ApplierHandle::spawn(store.clone(), Rules::default(), clock.clone());
+    // Sending runs too when the Cloud API is configured.
+    let dispatcher = match cloud_settings(dir, &store).await {
+        Ok(cloud) if cloud.phone_number_id.is_some() => Some(dispatcher_for(&store, cloud, clock.clone())?),
+        Ok(_) => {
+            tracing::warn!("sending is off: the phone number id is unknown (set COEXIST_PHONE_NUMBER_ID)");
+            None
+        }
+        Err(e) => {
+            tracing::warn!("sending is off: {e}");
+            None
+        }
+    };
     let state = receiver::ReceiverState {
         store: store.clone(),
         app_secret,
@@ -260,6 +522,9 @@ async fn serve(dir: &Path, listen: SocketAddr, clock: Arc<dyn Clock>) -> Result<
     axum::serve(listener, receiver::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;
+    if let Some(d) = dispatcher {
+        d.shutdown().await;
+    }
     drop(applier);
     store.close().await;
     Ok(())

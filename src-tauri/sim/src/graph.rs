@@ -770,3 +770,14 @@ pub async fn customer_message(AxState(sim): Shared, Json(m): Json<CustomerMessag
     let wamid = crate::scenario::inbound(&sim, &mut st, &wa, now, &m.text, m.referral);
     Json(json!({"id": wamid})).into_response()
 }
+
+#[derive(Deserialize)]
+pub struct WebhookUrl {
+    url: Option<String>,
+}
+
+/// Where webhooks go from now on (the receiver may start after the simulator).
+pub async fn webhook_url(AxState(sim): Shared, Json(w): Json<WebhookUrl>) -> Json<Value> {
+    sim.hooks.set_url(w.url.clone());
+    Json(json!({"webhook_url": w.url}))
+}

@@ -39,6 +39,7 @@ struct Item {
 
 pub struct Poster {
     tx: mpsc::UnboundedSender<Item>,
+    url: Arc<Mutex<Option<String>>>,
     pending: Arc<AtomicU64>,
     pub(crate) posts: Arc<AtomicU64>,
     pub(crate) retries: Arc<AtomicU64>,
@@ -50,8 +51,10 @@ impl Poster {
     /// Must be called inside a Tokio runtime: the poster runs as a task.
     pub fn new(url: Option<String>, secret: String, seed: u64, faults: Faults) -> Poster {
         let (tx, rx) = mpsc::unbounded_channel();
+        let url = Arc::new(Mutex::new(url));
         let poster = Poster {
             tx,
+            url: url.clone(),
             pending: Arc::new(AtomicU64::new(0)),
             posts: Arc::new(AtomicU64::new(0)),
             retries: Arc::new(AtomicU64::new(0)),
@@ -76,6 +79,11 @@ impl Poster {
         poster
     }
 
+    /// Points webhooks somewhere else from now on.
+    pub fn set_url(&self, url: Option<String>) {
+        *self.url.lock().unwrap_or_else(|p| p.into_inner()) = url;
+    }
+
     pub fn queue(&self, field: &str, body: Vec<u8>) {
         self.pending.fetch_add(1, Ordering::SeqCst);
         if self
@@ -96,7 +104,7 @@ impl Poster {
 }
 
 struct Worker {
-    url: Option<String>,
+    url: Arc<Mutex<Option<String>>>,
     secret: String,
     rng: StdRng,
     pending: Arc<AtomicU64>,
@@ -161,7 +169,7 @@ impl Worker {
 
     /// Posts until a 2xx, backing off like Meta does (compressed in time).
     async fn post(&self, item: &Item) {
-        let Some(url) = &self.url else {
+        let Some(url) = self.url.lock().unwrap_or_else(|p| p.into_inner()).clone() else {
             self.posts.fetch_add(1, Ordering::SeqCst);
             return;
         };
@@ -175,7 +183,7 @@ impl Worker {
             }
             let sent = self
                 .http
-                .post(url)
+                .post(&url)
                 .header("Content-Type", "application/json")
                 .header("X-Hub-Signature-256", &signature)
                 .body(item.body.clone())

@@ -217,6 +217,7 @@ impl Sim {
             .route("/_sim/scenario", post(graph::scenario_post))
             .route("/_sim/faults", post(graph::faults_post))
             .route("/_sim/phone/open", post(graph::phone_open))
+            .route("/_sim/webhook_url", post(graph::webhook_url))
             .route("/_sim/customers", get(graph::customers_get).post(graph::customers_post))
             .route("/_sim/customer_message", post(graph::customer_message))
             .route("/{ver}/{id}", get(graph::node_get))

@@ -40,6 +40,9 @@ struct Args {
     /// The owner has turned history sharing off on the phone.
     #[arg(long)]
     history_declined: bool,
+    /// Where the virtual clock starts (unix seconds); default: now.
+    #[arg(long)]
+    start_time: Option<i64>,
 }
 
 #[tokio::main]
@@ -53,7 +56,15 @@ async fn main() -> Result<()> {
         Some(f) => serde_json::from_str(f).context("--faults is not valid JSON")?,
         None => Faults::default(),
     };
+    let start = args.start_time.unwrap_or_else(|| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_secs() as i64)
+            .unwrap_or(0)
+    });
     let cfg = SimConfig {
+        start_time: start,
+        onboarded_at: start - 3600,
         webhook_url: args.webhook_url,
         app_secret: args.app_secret,
         access_token: args.access_token,

@@ -10,8 +10,8 @@ pub use compose::{compose_template, compose_text, Compose};
 pub use dispatcher::{DispatcherHandle, SendSettings};
 pub use outbox::{OutboxRow, OutboxState};
 
-/// Milliseconds since the epoch, from a [`crate::Clock`] in seconds plus the wall's sub-second part.
-pub(crate) fn now_ms() -> i64 {
+/// Milliseconds since the epoch (pacing and retry times need more than seconds).
+pub fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_millis() as i64)

@@ -268,3 +268,48 @@ impl Store {
         Ok(())
     }
 }
+
+/// Who this workspace is, as far as webhooks and settings have told it.
+#[derive(Debug, Clone, Default, sqlx::FromRow)]
+pub struct AccountIds {
+    pub waba_id: Option<String>,
+    pub phone_number_id: Option<String>,
+    pub throughput_cap: i64,
+}
+
+impl Store {
+    pub async fn account_ids(&self) -> Result<AccountIds> {
+        Ok(
+            sqlx::query_as("SELECT waba_id, phone_number_id, throughput_cap FROM account WHERE id = 1")
+                .fetch_one(self.pool())
+                .await?,
+        )
+    }
+
+    /// Is a dispatcher (e.g. `coexist serve`) sending for this workspace right now?
+    pub async fn dispatcher_running(&self, now_ms: i64) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM lease WHERE name = 'dispatcher' AND expires_ms > ?")
+            .bind(now_ms)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n > 0)
+    }
+
+    /// Records a consent event given by hand (e.g. a signed form at the counter).
+    pub async fn record_manual_consent(&self, to: &str, opt_in: bool, now: i64) -> Result<bool> {
+        let wa = crate::phone::normalize_wa_id(Some(to));
+        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM contact WHERE wa_id = ?1 OR bsuid = ?2")
+            .bind(&wa)
+            .bind(to)
+            .fetch_optional(self.pool())
+            .await?;
+        let Some(id) = id else { return Ok(false) };
+        sqlx::query("INSERT INTO consent (contact_id, kind, source, at) VALUES (?, ?, 'manual', ?)")
+            .bind(id)
+            .bind(if opt_in { "opt_in" } else { "opt_out" })
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        Ok(true)
+    }
+}

@@ -1,0 +1,168 @@
+//! `coexist send`, `templates sync` and `serve`'s dispatcher, end to end against `coexist-sim`.
+
+mod common;
+use common::*;
+use serde_json::{json, Value};
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "send-cli-secret";
+
+struct Proc(Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn start(mut cmd: Command) -> (Proc, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (Proc(child), line.trim().to_string())
+}
+
+fn with_cloud(cmd: &mut Command, sim: &str) {
+    cmd.env("COEXIST_API_BASE", sim)
+        .env("COEXIST_ACCESS_TOKEN", "sim-access-token")
+        .env("COEXIST_PHONE_NUMBER_ID", "106540352242922")
+        .env("COEXIST_WABA_ID", "102290129340398")
+        .env("COEXIST_APP_SECRET", SECRET)
+        .env("COEXIST_VERIFY_TOKEN", "v")
+        .env("COEXIST_LOG", "warn");
+}
+
+fn run(dir: &std::path::Path, sim: &str, args: &[&str]) -> std::process::Output {
+    let mut cmd = Command::new(bin("coexist"));
+    cmd.arg("--data-dir").arg(dir).args(args);
+    with_cloud(&mut cmd, sim);
+    cmd.output().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn send_text_and_template_through_serve() {
+    let dir = tempfile::tempdir().unwrap();
+    // The simulator first (its address goes to serve), webhooks to serve once it is up.
+    let mut sim_cmd = Command::new(bin("coexist-sim"));
+    sim_cmd.args(["--listen", "127.0.0.1:0", "--app-secret", SECRET, "--seed", "3"]);
+    let (_sim, line) = start(sim_cmd);
+    let sim = line.strip_prefix("simulator on ").unwrap().to_string();
+    let mut serve = Command::new(bin("coexist"));
+    serve
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"]);
+    with_cloud(&mut serve, &sim);
+    let (_serve, line) = start(serve);
+    let hook = line.strip_prefix("listening on ").unwrap().to_string();
+    let http = reqwest::Client::new();
+    // Point the simulator's webhooks at serve, then let a customer write in.
+    http.post(format!("{sim}/_sim/webhook_url"))
+        .json(&json!({"url": hook}))
+        .send()
+        .await
+        .unwrap();
+    http.post(format!("{sim}/_sim/customer_message"))
+        .json(&json!({"from": "919876543210", "text": "Is the shop open?"}))
+        .send()
+        .await
+        .unwrap();
+    let start_t = Instant::now();
+    while stats(dir.path())["messages"]["customer"] != 1 {
+        assert!(
+            start_t.elapsed() < Duration::from_secs(15),
+            "the customer message did not arrive"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    let out = run(
+        dir.path(),
+        &sim,
+        &["send", "--to", "+919876543210", "--text", "Yes, until 7 pm.", "--json"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let row: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(row["state"], "accepted", "{row}");
+
+    let out = run(dir.path(), &sim, &["templates", "sync"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("synced 7 templates"));
+    let out = run(
+        dir.path(),
+        &sim,
+        &[
+            "send",
+            "--to",
+            "5511987654321",
+            "--template",
+            "order_update",
+            "--lang",
+            "en",
+            "--param",
+            "1=Lucas",
+            "--param",
+            "2=#118",
+            "--json",
+        ],
+    );
+    // An unknown number to the simulator: Meta's 131026 comes back as a clear failure.
+    assert!(!out.status.success());
+    let row: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(
+        (row["state"].clone(), row["last_error_code"].clone()),
+        (json!("failed"), json!(131026))
+    );
+    http.post(format!("{sim}/_sim/customers"))
+        .json(&json!({"wa_id": "5511987654321"}))
+        .send()
+        .await
+        .unwrap();
+    let out = run(
+        dir.path(),
+        &sim,
+        &[
+            "send",
+            "--to",
+            "5511987654321",
+            "--template",
+            "order_update",
+            "--lang",
+            "en",
+            "--param",
+            "1=Lucas",
+            "--param",
+            "2=#118",
+            "--json",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+
+    // Outside the window a text is refused before the network, in words a shop owner reads.
+    let out = run(dir.path(), &sim, &["send", "--to", "5511987654321", "--text", "hi"]);
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("24-hour reply window"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+
+    let sim_stats: Value = http
+        .get(format!("{sim}/_sim/stats"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sim_stats["counters"]["accepted"], 2);
+}
