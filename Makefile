@@ -14,3 +14,4 @@ test:
 bench:
 	cargo bench -p coexist-core --bench history_apply
 	cargo bench -p coexist-core --bench intake_latency
+	cargo bench -p coexist-core --bench send_rate

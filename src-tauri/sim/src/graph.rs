@@ -322,6 +322,10 @@ fn process_send(sim: &Sim, id: &str, body: &[u8]) -> Response {
         at: now,
         pricing_type: priced.kind.unwrap_or("conversation").into(),
         billable: priced.billable,
+        accepted_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0),
     });
     st.counters.accepted += 1;
     *st.counters.delivered_per_recipient.entry(to.clone()).or_default() += 1;

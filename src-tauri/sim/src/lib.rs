@@ -130,6 +130,8 @@ pub struct Accepted {
     pub at: i64,
     pub pricing_type: String,
     pub billable: bool,
+    /// Wall-clock milliseconds when the simulator accepted it (pacing measurements).
+    pub accepted_ms: i64,
 }
 
 /// Counters a test or benchmark compares against.
@@ -251,6 +253,16 @@ impl Sim {
     /// Webhooks not yet delivered (queued, held back or being retried).
     pub fn webhooks_pending(&self) -> u64 {
         self.hooks.pending()
+    }
+
+    /// Every message accepted so far.
+    pub fn accepted(&self) -> Vec<Accepted> {
+        self.lock().accepted.clone()
+    }
+
+    /// Graph errors issued so far, by code.
+    pub fn errors_by_code(&self) -> BTreeMap<i64, u64> {
+        self.lock().counters.errors_by_code.clone()
     }
 
     pub fn truth(&self) -> Truth {
