@@ -86,6 +86,11 @@ enum Command {
         #[command(subcommand)]
         what: OutboxCmd,
     },
+    /// Campaigns: a template to a frozen audience.
+    Campaign {
+        #[command(subcommand)]
+        what: CampaignCmd,
+    },
     /// Record a customer's consent to marketing messages given outside WhatsApp.
     Consent {
         #[arg(long)]
@@ -117,6 +122,55 @@ enum OutboxCmd {
     },
     /// Cancel a queued message.
     Cancel { id: i64 },
+}
+
+#[derive(Subcommand)]
+enum CampaignCmd {
+    /// Choose the template, audience and parameters; they are frozen now. Prints the campaign id.
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        template: String,
+        #[arg(long)]
+        lang: String,
+        /// Every active contact with a phone number.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        vip: bool,
+        #[arg(long)]
+        tag: Option<String>,
+        /// Only contacts whose latest consent is an opt-in.
+        #[arg(long)]
+        opted_in: bool,
+        /// Recipients from a CSV: a `phone` column and one column per template parameter.
+        #[arg(long)]
+        csv: Option<PathBuf>,
+        /// A parameter for everyone (CSV columns win); repeatable.
+        #[arg(long = "param", value_parser = parse_param)]
+        params: Vec<(String, String)>,
+        /// Start at this time (unix seconds) instead of at launch.
+        #[arg(long)]
+        at: Option<i64>,
+    },
+    Launch {
+        id: i64,
+    },
+    Pause {
+        id: i64,
+    },
+    Resume {
+        id: i64,
+    },
+    Cancel {
+        id: i64,
+    },
+    Status {
+        id: i64,
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -306,6 +360,64 @@ async fn run(cli: Cli) -> Result<()> {
                         bail!("outbox #{id} is not queued; only queued sends can be cancelled");
                     }
                     println!("outbox #{id} cancelled");
+                }
+            }
+            Ok(())
+        }
+        Command::Campaign { what } => {
+            let store = open(&data_dir(&cli)?).await?;
+            let now = clock.now();
+            match what {
+                CampaignCmd::Create {
+                    name,
+                    template,
+                    lang,
+                    all,
+                    vip,
+                    tag,
+                    opted_in,
+                    csv,
+                    params,
+                    at,
+                } => {
+                    let csv = match csv {
+                        Some(p) => {
+                            Some(std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?)
+                        }
+                        None => None,
+                    };
+                    let audience = send::Audience {
+                        all: *all,
+                        vip: *vip,
+                        tag: tag.clone(),
+                        opted_in: *opted_in,
+                        csv,
+                    };
+                    let (id, n) = store
+                        .create_campaign(name, template, lang, &audience, params, *at, now)
+                        .await?;
+                    println!("{id}");
+                    eprintln!("campaign #{id} created for {n} recipients; `coexist campaign launch {id}` sends it");
+                }
+                CampaignCmd::Launch { id } => {
+                    let n = store.launch_campaign(*id, now).await?;
+                    println!("campaign #{id} launched: {n} messages queued");
+                }
+                CampaignCmd::Pause { id } => store.set_campaign_state(*id, "pause", now).await?,
+                CampaignCmd::Resume { id } => store.set_campaign_state(*id, "resume", now).await?,
+                CampaignCmd::Cancel { id } => store.set_campaign_state(*id, "cancel", now).await?,
+                CampaignCmd::Status { id, json } => {
+                    let s = store.campaign_status(*id).await?;
+                    if *json {
+                        println!("{}", serde_json::to_string(&s)?);
+                    } else {
+                        println!(
+                            "campaign #{} {} ({}): {} — {} recipients: {} queued, {} accepted, {} delivered, {} read, {} failed, {} uncertain, {} cancelled{}",
+                            s.id, s.name, s.template, s.state, s.total, s.queued, s.accepted, s.delivered, s.read, s.failed,
+                            s.uncertain, s.cancelled,
+                            s.stopped_reason.map(|r| format!(" — stopped: {r}")).unwrap_or_default()
+                        );
+                    }
                 }
             }
             Ok(())

@@ -26,6 +26,9 @@ pub struct SendSettings {
     /// Our own pacing per recipient, kept under Meta's pair limit (≈ 1 per 6 s, bursts of 45).
     pub pair_period: Duration,
     pub pair_burst: u32,
+    /// How long a dispatcher's claim on the workspace lasts without renewal: after a crash, the
+    /// next dispatcher waits this long before it takes over.
+    pub lease_ttl_ms: i64,
 }
 
 impl SendSettings {
@@ -37,12 +40,12 @@ impl SendSettings {
             max_attempts: 12,
             pair_period: Duration::from_secs(6),
             pair_burst: 40,
+            lease_ttl_ms: 10_000,
         }
     }
 }
 
 const LEASE: &str = "dispatcher";
-const LEASE_TTL_MS: i64 = 10_000;
 
 /// The running dispatcher; dropping it stops it (rows being sent are judged on the next start).
 pub struct DispatcherHandle {
@@ -132,7 +135,11 @@ impl Dispatcher {
         let me = Arc::new(self);
         loop {
             // Only one dispatcher per workspace sends; a second one waits for the lease.
-            match me.store.take_lease(LEASE, &me.holder, now_ms(), LEASE_TTL_MS).await {
+            match me
+                .store
+                .take_lease(LEASE, &me.holder, now_ms(), me.settings.lease_ttl_ms)
+                .await
+            {
                 Ok(true) => break,
                 Ok(false) => tracing::info!("another dispatcher holds this workspace; waiting"),
                 Err(e) => tracing::warn!(error = %e, "could not take the dispatcher lease"),
@@ -147,8 +154,12 @@ impl Dispatcher {
         }
         let mut renewed = now_ms();
         loop {
-            if now_ms() - renewed > LEASE_TTL_MS / 4 {
-                match me.store.take_lease(LEASE, &me.holder, now_ms(), LEASE_TTL_MS).await {
+            if now_ms() - renewed > me.settings.lease_ttl_ms / 4 {
+                match me
+                    .store
+                    .take_lease(LEASE, &me.holder, now_ms(), me.settings.lease_ttl_ms)
+                    .await
+                {
                     Ok(true) => renewed = now_ms(),
                     _ => {
                         tracing::error!("lost the dispatcher lease; stopping");
@@ -218,6 +229,7 @@ impl Dispatcher {
         Ok(sqlx::query_as(
             "UPDATE outbox SET state = 'dispatching', attempts = attempts + 1, updated_at = ?1
              WHERE id = (SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_ms <= ?2
+                           AND (campaign_id IS NULL OR campaign_id IN (SELECT id FROM campaign WHERE state = 'running'))
                          ORDER BY next_attempt_ms, id LIMIT 1)
              RETURNING id, contact_id, recipient, kind, payload, text, template_name, template_category, callback_token, attempts",
         )
@@ -307,6 +319,15 @@ impl Dispatcher {
                     }
                     ErrorClass::Stop => {
                         tracing::error!(code = e.code, "Meta is limiting this account: {reason}");
+                        // A campaign stops itself: what is still queued waits for the owner.
+                        sqlx::query(
+                            "UPDATE campaign SET state = 'stopped', stopped_reason = ?
+                             WHERE id = (SELECT campaign_id FROM outbox WHERE id = ?) AND state = 'running'",
+                        )
+                        .bind(&reason)
+                        .bind(c.id)
+                        .execute(self.store.pool())
+                        .await?;
                         self.fail(c, Some(e.code), &reason).await
                     }
                     _ => self.fail(c, Some(e.code), &reason).await,

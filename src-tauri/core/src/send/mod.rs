@@ -2,10 +2,12 @@
 //! paces sends under the number's limits, retries what may be retried and never resends a
 //! message whose fate is unknown.
 
+mod campaign;
 mod compose;
 mod dispatcher;
 mod outbox;
 
+pub use campaign::{parse_recipients_csv, Audience, CampaignStatus};
 pub use compose::{compose_template, compose_text, Compose};
 pub use dispatcher::{DispatcherHandle, SendSettings};
 pub use outbox::{OutboxRow, OutboxState};

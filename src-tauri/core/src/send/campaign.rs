@@ -1,0 +1,337 @@
+//! Campaigns: an approved template to an audience chosen once and frozen (with each recipient's
+//! parameters), launched into the outbox exactly once per recipient, paused, resumed, cancelled,
+//! and stopped by Meta's stop codes.
+
+use super::compose::compose_template;
+use crate::error::{CoreError, Result};
+use crate::store::Store;
+use serde::Serialize;
+
+/// Who a campaign goes to.
+#[derive(Debug, Clone, Default)]
+pub struct Audience {
+    pub all: bool,
+    pub vip: bool,
+    pub tag: Option<String>,
+    pub opted_in: bool,
+    /// `phone,<param>…` rows: recipients with their own parameters.
+    pub csv: Option<String>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CampaignStatus {
+    pub id: i64,
+    pub name: String,
+    pub template: String,
+    pub state: String,
+    pub stopped_reason: Option<String>,
+    pub total: i64,
+    pub queued: i64,
+    pub dispatching: i64,
+    pub accepted: i64,
+    pub failed: i64,
+    pub uncertain: i64,
+    pub cancelled: i64,
+    pub delivered: i64,
+    pub read: i64,
+}
+
+/// Template parameters: `("1", "Asha")` positional, `("first_name", "Asha")` named.
+pub type Params = Vec<(String, String)>;
+
+/// Reads a recipients CSV: a `phone` column and one column per parameter. A bad row names its line.
+pub fn parse_recipients_csv(text: &str) -> Result<Vec<(String, Params)>> {
+    let mut reader = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_reader(text.as_bytes());
+    let headers = reader
+        .headers()
+        .map_err(|e| CoreError::Invalid(format!("the CSV header cannot be read: {e}")))?
+        .clone();
+    let phone_col = headers
+        .iter()
+        .position(|h| h.eq_ignore_ascii_case("phone") || h.eq_ignore_ascii_case("wa_id"))
+        .ok_or_else(|| CoreError::Invalid("the CSV needs a `phone` column".into()))?;
+    let mut out = Vec::new();
+    for (i, row) in reader.records().enumerate() {
+        let line = i + 2;
+        let row = row.map_err(|e| CoreError::Invalid(format!("line {line}: {e}")))?;
+        let phone = row.get(phone_col).unwrap_or_default();
+        if crate::phone::normalize_wa_id(Some(phone)).is_none_or(|d| d.len() < 7) {
+            return Err(CoreError::Invalid(format!(
+                "line {line}: {phone:?} is not a phone number"
+            )));
+        }
+        let params = headers
+            .iter()
+            .zip(row.iter())
+            .enumerate()
+            .filter(|(j, _)| *j != phone_col)
+            .map(|(_, (h, v))| (h.to_string(), v.to_string()))
+            .collect();
+        out.push((phone.to_string(), params));
+    }
+    Ok(out)
+}
+
+impl Store {
+    /// Creates a draft campaign with its audience and parameters frozen now; returns its id.
+    #[allow(clippy::too_many_arguments)]
+    pub async fn create_campaign(
+        &self,
+        name: &str,
+        template: &str,
+        language: &str,
+        audience: &Audience,
+        shared_params: &[(String, String)],
+        scheduled_at: Option<i64>,
+        now: i64,
+    ) -> Result<(i64, usize)> {
+        // Who: from the CSV, or from the filters over the contacts.
+        if audience.csv.is_none() && !(audience.all || audience.vip || audience.opted_in || audience.tag.is_some()) {
+            return Err(CoreError::Invalid(
+                "choose an audience: all, VIP, a tag, opted-in, or a CSV".into(),
+            ));
+        }
+        let mut people: Vec<(String, Params)> = match &audience.csv {
+            Some(text) => parse_recipients_csv(text)?,
+            None => {
+                let rows: Vec<String> = sqlx::query_scalar(
+                    "SELECT c.wa_id FROM contact c
+                     WHERE c.wa_id IS NOT NULL AND c.removed_at IS NULL
+                       AND (NOT ?3 OR c.vip = 1)
+                       AND (?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(c.tags) WHERE value = ?2))
+                       AND (NOT ?4 OR (SELECT kind FROM consent WHERE contact_id = c.id ORDER BY at DESC, id DESC LIMIT 1) = 'opt_in')
+                     ORDER BY c.id",
+                )
+                .bind(audience.all) // ?1 only documents the choice: "all" adds no condition
+                .bind(&audience.tag)
+                .bind(audience.vip)
+                .bind(audience.opted_in)
+                .fetch_all(self.pool())
+                .await?;
+                rows.into_iter().map(|w| (w, Vec::new())).collect()
+            }
+        };
+        if people.is_empty() {
+            return Err(CoreError::CannotSend("the audience is empty: nobody matches".into()));
+        }
+        for (_, params) in &mut people {
+            for p in shared_params {
+                if !params.iter().any(|(k, _)| k == &p.0) {
+                    params.push(p.clone());
+                }
+            }
+        }
+        // Every recipient must pass the template rules now (approved, consent for marketing).
+        let mut frozen = Vec::with_capacity(people.len());
+        let mut skipped = 0usize;
+        for (phone, params) in &people {
+            match compose_template(self, phone, template, language, params, now).await {
+                Ok(c) => frozen.push((c.contact_id, params.clone())),
+                Err(CoreError::CannotSend(why)) if why.contains("opted") => skipped += 1,
+                Err(e) => return Err(e),
+            }
+        }
+        if frozen.is_empty() {
+            return Err(CoreError::CannotSend(format!(
+                "nobody in the audience may receive {template}: {skipped} without marketing consent"
+            )));
+        }
+        let description = format!(
+            "{}{}{}{}{}",
+            if audience.csv.is_some() { "csv " } else { "" },
+            if audience.all { "all " } else { "" },
+            if audience.vip { "vip " } else { "" },
+            audience.tag.as_deref().map(|t| format!("tag:{t} ")).unwrap_or_default(),
+            if audience.opted_in { "opted-in" } else { "" }
+        );
+        let mut tx = self.pool().begin().await?;
+        let id: i64 = sqlx::query_scalar(
+            "INSERT INTO campaign (name, template_name, language, audience, scheduled_at, created_at)
+             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+        )
+        .bind(name)
+        .bind(template)
+        .bind(language)
+        .bind(description.trim())
+        .bind(scheduled_at)
+        .bind(now)
+        .fetch_one(&mut *tx)
+        .await?;
+        for (contact, params) in &frozen {
+            sqlx::query("INSERT OR IGNORE INTO campaign_recipient (campaign_id, contact_id, params) VALUES (?, ?, ?)")
+                .bind(id)
+                .bind(contact)
+                .bind(serde_json::to_string(params).expect("params serialise"))
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok((id, frozen.len()))
+    }
+
+    /// Puts every recipient's message in the outbox, once: a launch interrupted by a crash can be
+    /// repeated and only adds what is missing.
+    pub async fn launch_campaign(&self, id: i64, now: i64) -> Result<usize> {
+        let (template, language, state, scheduled_at): (String, String, String, Option<i64>) =
+            sqlx::query_as("SELECT template_name, language, state, scheduled_at FROM campaign WHERE id = ?")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?
+                .ok_or_else(|| CoreError::Invalid(format!("there is no campaign #{id}")))?;
+        if !matches!(state.as_str(), "draft" | "running") {
+            return Err(CoreError::Invalid(format!(
+                "campaign #{id} is {state}; only a draft can be launched"
+            )));
+        }
+        let pending: Vec<(i64, String, String)> = sqlx::query_as(
+            "SELECT r.contact_id, c.wa_id, r.params FROM campaign_recipient r JOIN contact c ON c.id = r.contact_id
+             WHERE r.campaign_id = ? AND r.outbox_id IS NULL ORDER BY r.contact_id",
+        )
+        .bind(id)
+        .fetch_all(self.pool())
+        .await?;
+        let start_ms = scheduled_at.map(|s| s * 1000).unwrap_or(super::now_ms());
+        sqlx::query("UPDATE campaign SET state = 'running', launched_at = COALESCE(launched_at, ?) WHERE id = ?")
+            .bind(now)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        let mut added = 0;
+        for chunk in pending.chunks(500) {
+            let mut composed = Vec::with_capacity(chunk.len());
+            for (contact, wa, params) in chunk {
+                let params: Vec<(String, String)> = serde_json::from_str(params).unwrap_or_default();
+                composed.push((
+                    *contact,
+                    compose_template(self, wa, &template, &language, &params, now).await?,
+                ));
+            }
+            let mut tx = self.pool().begin().await?;
+            for (contact, c) in composed {
+                let oid: i64 = sqlx::query_scalar(
+                    "INSERT INTO outbox (contact_id, recipient, kind, payload, text, template_name, template_category,
+                                         campaign_id, next_attempt_ms, created_at, updated_at)
+                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                )
+                .bind(c.contact_id)
+                .bind(&c.recipient)
+                .bind(c.kind)
+                .bind(c.payload.to_string())
+                .bind(&c.text)
+                .bind(&c.template_name)
+                .bind(&c.template_category)
+                .bind(id)
+                .bind(start_ms)
+                .bind(now)
+                .bind(now)
+                .fetch_one(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE outbox SET callback_token = 'outbox:' || id WHERE id = ?")
+                    .bind(oid)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query("UPDATE campaign_recipient SET outbox_id = ? WHERE campaign_id = ? AND contact_id = ?")
+                    .bind(oid)
+                    .bind(id)
+                    .bind(contact)
+                    .execute(&mut *tx)
+                    .await?;
+                added += 1;
+            }
+            tx.commit().await?;
+        }
+        Ok(added)
+    }
+
+    /// `pause`, `resume` or `cancel` (cancel also withdraws what is still queued).
+    pub async fn set_campaign_state(&self, id: i64, action: &str, now: i64) -> Result<()> {
+        let (from, to) = match action {
+            "pause" => ("running", "paused"),
+            "resume" => ("paused", "running"),
+            "cancel" => ("draft', 'running', 'paused", "cancelled"),
+            other => return Err(CoreError::Invalid(format!("unknown campaign action {other}"))),
+        };
+        let sql = format!("UPDATE campaign SET state = ? WHERE id = ? AND state IN ('{from}')");
+        let n = sqlx::query(&sql)
+            .bind(to)
+            .bind(id)
+            .execute(self.pool())
+            .await?
+            .rows_affected();
+        if n == 0 {
+            return Err(CoreError::Invalid(format!(
+                "campaign #{id} cannot be {to} from its current state"
+            )));
+        }
+        if to == "cancelled" {
+            sqlx::query(
+                "UPDATE outbox SET state = 'cancelled', updated_at = ? WHERE campaign_id = ? AND state = 'queued'",
+            )
+            .bind(now)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        }
+        Ok(())
+    }
+
+    pub async fn campaign_status(&self, id: i64) -> Result<CampaignStatus> {
+        let row: Option<(String, String, String, Option<String>)> =
+            sqlx::query_as("SELECT name, template_name, state, stopped_reason FROM campaign WHERE id = ?")
+                .bind(id)
+                .fetch_optional(self.pool())
+                .await?;
+        let (name, template, state, stopped_reason) =
+            row.ok_or_else(|| CoreError::Invalid(format!("there is no campaign #{id}")))?;
+        let c: (i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(o.state = 'queued' OR o.id IS NULL), 0), COALESCE(SUM(o.state = 'dispatching'), 0),
+                    COALESCE(SUM(o.state = 'accepted'), 0), COALESCE(SUM(o.state = 'failed'), 0),
+                    COALESCE(SUM(o.state = 'uncertain'), 0), COALESCE(SUM(o.state = 'cancelled'), 0)
+             FROM campaign_recipient r LEFT JOIN outbox o ON o.id = r.outbox_id WHERE r.campaign_id = ?",
+        )
+        .bind(id)
+        .fetch_one(self.pool())
+        .await?;
+        let (delivered, read): (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(SUM(m.status IN ('delivered', 'read', 'played')), 0), COALESCE(SUM(m.status IN ('read', 'played')), 0)
+             FROM outbox o JOIN message m ON m.wamid = o.wamid WHERE o.campaign_id = ?",
+        )
+        .bind(id)
+        .fetch_one(self.pool())
+        .await?;
+        Ok(CampaignStatus {
+            id,
+            name,
+            template,
+            state,
+            stopped_reason,
+            total: c.0,
+            queued: c.1,
+            dispatching: c.2,
+            accepted: c.3,
+            failed: c.4,
+            uncertain: c.5,
+            cancelled: c.6,
+            delivered,
+            read,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn csv_rows_carry_their_parameters_and_bad_rows_name_their_line() {
+        let ok = parse_recipients_csv("phone,1,first_name\n+91 98765 43210,Asha,A\n5511987654321,Lucas,L\n").unwrap();
+        assert_eq!(ok.len(), 2);
+        assert_eq!(ok[0].1, vec![("1".to_string(), "Asha".to_string()), ("first_name".to_string(), "A".to_string())]);
+        let err = parse_recipients_csv("phone,1\n919876543210,Asha\nnot-a-number,Bob\n").unwrap_err();
+        assert!(err.to_string().starts_with("line 3:"), "{err}");
+        let err = parse_recipients_csv("name\nAsha\n").unwrap_err();
+        assert!(err.to_string().contains("phone"), "{err}");
+    }
+}
