@@ -165,4 +165,43 @@ async fn send_text_and_template_through_serve() {
         .await
         .unwrap();
     assert_eq!(sim_stats["counters"]["accepted"], 2);
+
+    // A new template: submitted PENDING, approved by Meta's review webhook.
+    let out = run(
+        dir.path(),
+        &sim,
+        &[
+            "templates",
+            "create",
+            "--name",
+            "pickup_ready",
+            "--lang",
+            "en",
+            "--category",
+            "UTILITY",
+            "--body",
+            "Hi {{1}}, your order is ready.",
+        ],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("PENDING"));
+    http.post(format!("{sim}/_sim/clock"))
+        .json(&json!({"advance_secs": 120}))
+        .send()
+        .await
+        .unwrap();
+    let start_t = Instant::now();
+    loop {
+        let list: Vec<Value> =
+            serde_json::from_slice(&run(dir.path(), &sim, &["templates", "list", "--json"]).stdout).unwrap();
+        let t = list.iter().find(|t| t["name"] == "pickup_ready").expect("kept locally");
+        if t["status"] == "APPROVED" {
+            break;
+        }
+        assert!(
+            start_t.elapsed() < Duration::from_secs(15),
+            "the approval did not arrive: {t}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
 }

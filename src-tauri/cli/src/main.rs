@@ -104,6 +104,26 @@ enum Command {
 enum TemplatesCmd {
     /// Fetch the account's templates from the Cloud API.
     Sync,
+    /// The templates this workspace knows.
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Submit a new template for Meta's review (it starts PENDING; a webhook reports the verdict).
+    ///
+    /// Categories: MARKETING (offers, news, reminders to buy), UTILITY (about an order or account
+    /// the customer has: confirmations, updates), AUTHENTICATION (one-time codes).
+    Create {
+        #[arg(long)]
+        name: String,
+        #[arg(long)]
+        lang: String,
+        #[arg(long, value_parser = ["MARKETING", "UTILITY", "AUTHENTICATION", "marketing", "utility", "authentication"])]
+        category: String,
+        /// The body text, with {{1}}, {{2}} … or {{name}} for parameters.
+        #[arg(long)]
+        body: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -324,6 +344,52 @@ async fn run(cli: Cli) -> Result<()> {
                 .filter(|t| t.status.eq_ignore_ascii_case("approved"))
                 .count();
             println!("synced {n} templates ({approved} approved)");
+            Ok(())
+        }
+        Command::Templates {
+            what: TemplatesCmd::List { json },
+        } => {
+            let store = open(&data_dir(&cli)?).await?;
+            let list = store.templates().await?;
+            if *json {
+                println!("{}", serde_json::to_string(&list)?);
+            } else {
+                for t in list {
+                    println!("{:<24} {:<6} {:<15} {}", t.name, t.language, t.category, t.status);
+                }
+            }
+            Ok(())
+        }
+        Command::Templates {
+            what:
+                TemplatesCmd::Create {
+                    name,
+                    lang,
+                    category,
+                    body,
+                },
+        } => {
+            let dir = data_dir(&cli)?;
+            let store = open(&dir).await?;
+            let cloud = cloud_settings(&dir, &store).await?;
+            let waba = cloud
+                .waba_id
+                .context("the WhatsApp Business Account id is unknown: set COEXIST_WABA_ID")?;
+            let components = serde_json::json!([{"type": "BODY", "text": body}]);
+            let t = cloud
+                .client
+                .create_template(&waba, name, lang, &category.to_uppercase(), &components)
+                .await
+                .map_err(|e| {
+                    anyhow::anyhow!(
+                        "Meta refused the template: {} {} (code {})",
+                        e.message,
+                        e.details.unwrap_or_default(),
+                        e.code
+                    )
+                })?;
+            store.upsert_template(&t, clock.now()).await?;
+            println!("template {} ({}) submitted: {}", t.name, t.language, t.status);
             Ok(())
         }
         Command::Outbox { what } => {

@@ -124,6 +124,43 @@ impl CloudClient {
     }
 }
 
+impl CloudClient {
+    /// Submits a new template for Meta's review; it starts PENDING.
+    pub async fn create_template(
+        &self,
+        waba_id: &str,
+        name: &str,
+        language: &str,
+        category: &str,
+        components: &Value,
+    ) -> Result<TemplateInfo, GraphError> {
+        let url = format!("{}/{}/{}/message_templates", self.base, self.version, waba_id);
+        let body =
+            serde_json::json!({"name": name, "language": language, "category": category, "components": components});
+        let r = self
+            .http
+            .post(&url)
+            .bearer_auth(self.token.expose())
+            .json(&body)
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = r.status().as_u16();
+        let answer: Value = r.json().await.map_err(transport)?;
+        if status != 200 {
+            return Err(graph_error(status, &answer));
+        }
+        Ok(TemplateInfo {
+            id: answer["id"].as_str().unwrap_or_default().to_string(),
+            name: name.into(),
+            language: language.into(),
+            category: answer["category"].as_str().unwrap_or(category).to_string(),
+            status: answer["status"].as_str().unwrap_or("PENDING").to_string(),
+            components: components.clone(),
+        })
+    }
+}
+
 fn transport(e: reqwest::Error) -> GraphError {
     GraphError {
         http_status: 0,

@@ -328,7 +328,13 @@ mod tests {
     fn csv_rows_carry_their_parameters_and_bad_rows_name_their_line() {
         let ok = parse_recipients_csv("phone,1,first_name\n+91 98765 43210,Asha,A\n5511987654321,Lucas,L\n").unwrap();
         assert_eq!(ok.len(), 2);
-        assert_eq!(ok[0].1, vec![("1".to_string(), "Asha".to_string()), ("first_name".to_string(), "A".to_string())]);
+        assert_eq!(
+            ok[0].1,
+            vec![
+                ("1".to_string(), "Asha".to_string()),
+                ("first_name".to_string(), "A".to_string())
+            ]
+        );
         let err = parse_recipients_csv("phone,1\n919876543210,Asha\nnot-a-number,Bob\n").unwrap_err();
         assert!(err.to_string().starts_with("line 3:"), "{err}");
         let err = parse_recipients_csv("name\nAsha\n").unwrap_err();

@@ -135,6 +135,47 @@ impl Store {
 }
 
 impl Store {
+    /// The local copy of the account's templates.
+    pub async fn templates(&self) -> Result<Vec<crate::cloud::TemplateInfo>> {
+        let rows: Vec<(String, String, String, String, String, String)> = sqlx::query_as(
+            "SELECT id, name, language, category, status, components FROM template ORDER BY name, language",
+        )
+        .fetch_all(self.pool())
+        .await?;
+        Ok(rows
+            .into_iter()
+            .map(
+                |(id, name, language, category, status, components)| crate::cloud::TemplateInfo {
+                    id,
+                    name,
+                    language,
+                    category,
+                    status,
+                    components: serde_json::from_str(&components).unwrap_or_default(),
+                },
+            )
+            .collect())
+    }
+
+    /// Keeps one template as Meta described it (e.g. just submitted, PENDING).
+    pub async fn upsert_template(&self, t: &crate::cloud::TemplateInfo, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO template (id, name, language, category, status, components, synced_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT(name, language) DO UPDATE SET id = excluded.id, category = excluded.category,
+                 status = excluded.status, components = excluded.components, synced_at = excluded.synced_at",
+        )
+        .bind(&t.id)
+        .bind(&t.name)
+        .bind(&t.language)
+        .bind(t.category.to_uppercase())
+        .bind(t.status.to_uppercase())
+        .bind(t.components.to_string())
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     /// Replaces the local copy of the account's templates with what Meta lists.
     pub async fn sync_templates(&self, list: &[crate::cloud::TemplateInfo], now: i64) -> Result<usize> {
         let mut tx = self.pool().begin().await?;

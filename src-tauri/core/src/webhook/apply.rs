@@ -84,6 +84,10 @@ pub(crate) async fn apply_body(
                     Ok(v) => apply_user_preferences(conn, v, at).await.map(Ok)?,
                     Err(e) => Err(e),
                 },
+                "message_template_status_update" => match serde_json::from_str::<TemplateStatusValue>(json) {
+                    Ok(v) => apply_template_status(conn, v).await.map(Ok)?,
+                    Err(e) => Err(e),
+                },
                 other => {
                     tracing::debug!(field = other, "webhook field not handled; kept in the journal");
                     skipped.push(other.to_string());
@@ -894,6 +898,31 @@ async fn apply_user_preferences(conn: &mut SqliteConnection, v: UserPreferencesV
             ts,
         )
         .await?;
+    }
+    Ok(())
+}
+
+/// A template was approved, rejected, paused… by Meta: the local copy follows.
+async fn apply_template_status(conn: &mut SqliteConnection, v: TemplateStatusValue) -> sqlx::Result<()> {
+    let id = v.message_template_id.as_ref().map(|i| match i {
+        serde_json::Value::String(s) => s.clone(),
+        other => other.to_string(),
+    });
+    if v.event.is_empty() {
+        return Ok(());
+    }
+    sqlx::query(
+        "UPDATE template SET status = ?1
+         WHERE (?2 IS NOT NULL AND id = ?2) OR (name = ?3 AND language = ?4)",
+    )
+    .bind(v.event.to_uppercase())
+    .bind(id)
+    .bind(&v.message_template_name)
+    .bind(&v.message_template_language)
+    .execute(&mut *conn)
+    .await?;
+    if let Some(reason) = v.reason.filter(|r| r != "NONE") {
+        tracing::info!(template = ?v.message_template_name, %reason, "template status changed");
     }
     Ok(())
 }

@@ -403,3 +403,14 @@ fn opt_ts<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
             .map_err(|_| serde::de::Error::custom(format!("timestamp {s:?} is not a number"))),
     }
 }
+
+/// `field = message_template_status_update`: Meta's review (or a later pause) of a template.
+#[derive(Debug, Default, Deserialize)]
+pub struct TemplateStatusValue {
+    #[serde(default)]
+    pub event: String,
+    pub message_template_id: Option<serde_json::Value>,
+    pub message_template_name: Option<String>,
+    pub message_template_language: Option<String>,
+    pub reason: Option<String>,
+}
