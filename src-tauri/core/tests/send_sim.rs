@@ -291,3 +291,111 @@ async fn a_lost_answer_is_uncertain_then_settled_by_its_status_not_resent() {
     assert_eq!(row.attempts, 1);
     assert_eq!(w.sim_stats().await["counters"]["accepted"], 1);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn pair_limit_errors_are_retried_for_that_recipient_only() {
+    let w = world(20).await;
+    w.sim.run_scenario(&Scenario::CampaignLoad { customers: 2 });
+    w.sync_templates().await;
+    let customers: Vec<Value> = reqwest::get(format!("{}/_sim/customers", w.sim_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let (busy, other) = (
+        customers[0]["wa_id"].as_str().unwrap(),
+        customers[1]["wa_id"].as_str().unwrap(),
+    );
+    let now = SystemClock.now();
+    // 47 messages to one customer: Meta's pair limit lets 45 through, then answers 131056.
+    for _ in 0..47 {
+        let c = compose_template(&w.store, busy, "hello_world", "en_US", &[], now)
+            .await
+            .unwrap();
+        w.store.enqueue(&c, None, now, now * 1000).await.unwrap();
+    }
+    let c = compose_template(&w.store, other, "hello_world", "en_US", &[], now)
+        .await
+        .unwrap();
+    let other_id = w.store.enqueue(&c, None, now, now * 1000).await.unwrap();
+    // Our own pair pacing is switched off here so that Meta's limit is what stops us.
+    let mut settings = SendSettings::new("106540352242922", 20);
+    settings.pair_burst = 1_000;
+    let _d = DispatcherHandle::spawn(
+        w.store.clone(),
+        w.client(Duration::from_secs(5)),
+        settings,
+        Arc::new(SystemClock),
+    );
+    w.settle("47 + 1 sends", all_final).await;
+    let rows = w.store.outbox_rows(None).await.unwrap();
+    assert!(rows.iter().all(|r| r.state == "accepted"), "{rows:?}");
+    let retried: Vec<_> = rows
+        .iter()
+        .filter(|r| r.last_error_code.is_some() || r.attempts > 1)
+        .collect();
+    assert!(
+        !retried.is_empty() && retried.iter().all(|r| r.recipient == busy),
+        "only the busy recipient waited"
+    );
+    assert_eq!(w.store.outbox_row(other_id).await.unwrap().unwrap().attempts, 1);
+    let s = w.sim_stats().await;
+    assert_eq!(s["counters"]["delivered_per_recipient"][busy], 47);
+    assert!(s["pair_limit_errors"].as_u64().unwrap() >= 2);
+    assert_eq!(s["throttle_errors"], 0);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_2000_recipient_campaign_at_20_per_second_reaches_everyone_once_without_throttling() {
+    let w = world(20).await;
+    w.sim.run_scenario(&Scenario::CampaignLoad { customers: 2_000 });
+    w.sync_templates().await;
+    let customers: Vec<Value> = reqwest::get(format!("{}/_sim/customers", w.sim_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut csv = String::from("phone,1,2\n");
+    for (i, c) in customers.iter().enumerate() {
+        csv.push_str(&format!(
+            "{},{},#{i}\n",
+            c["wa_id"].as_str().unwrap(),
+            c["name"].as_str().unwrap()
+        ));
+    }
+    let now = SystemClock.now();
+    let audience = coexist_core::send::Audience {
+        csv: Some(csv),
+        ..Default::default()
+    };
+    let (id, n) = w
+        .store
+        .create_campaign("Order ready", "order_update", "en", &audience, &[], None, now)
+        .await
+        .unwrap();
+    assert_eq!(n, 2_000);
+    assert_eq!(w.store.launch_campaign(id, now).await.unwrap(), 2_000);
+    assert_eq!(
+        w.store.launch_campaign(id, now).await.unwrap(),
+        0,
+        "launching again adds nothing"
+    );
+    let _d = w.dispatcher(20, Duration::from_secs(5));
+    let start = Instant::now();
+    loop {
+        let s = w.store.campaign_status(id).await.unwrap();
+        if s.accepted + s.failed + s.uncertain == 2_000 {
+            assert_eq!(s.accepted, 2_000, "{s:?}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(240), "campaign stalled: {s:?}");
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let s = w.sim_stats().await;
+    let per = s["counters"]["delivered_per_recipient"].as_object().unwrap();
+    assert_eq!(per.len(), 2_000);
+    assert!(per.values().all(|n| n == 1), "every recipient exactly once");
+    assert_eq!(s["throttle_errors"], 0, "never over the cap");
+}
