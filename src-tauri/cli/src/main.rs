@@ -173,6 +173,12 @@ enum CampaignCmd {
         /// Start at this time (unix seconds) instead of at launch.
         #[arg(long)]
         at: Option<i64>,
+        /// Only contacts who wrote or were written to in the last N days.
+        #[arg(long)]
+        active_within_days: Option<i64>,
+        /// Only contacts with no message for N days (win-back).
+        #[arg(long)]
+        quiet_for_days: Option<i64>,
     },
     Launch {
         id: i64,
@@ -445,6 +451,8 @@ async fn run(cli: Cli) -> Result<()> {
                     csv,
                     params,
                     at,
+                    active_within_days,
+                    quiet_for_days,
                 } => {
                     let csv = match csv {
                         Some(p) => {
@@ -458,6 +466,8 @@ async fn run(cli: Cli) -> Result<()> {
                         tag: tag.clone(),
                         opted_in: *opted_in,
                         csv,
+                        active_since: active_within_days.map(|d| now - d * 86_400),
+                        quiet_since: quiet_for_days.map(|d| now - d * 86_400),
                     };
                     let (id, n) = store
                         .create_campaign(name, template, lang, &audience, params, *at, now)
@@ -545,12 +555,21 @@ fn dispatcher_for(store: &Store, cloud: CloudSettings, clock: Arc<dyn Clock>) ->
     let phone = cloud
         .phone_number_id
         .context("the phone number id is unknown: set COEXIST_PHONE_NUMBER_ID")?;
-    Ok(DispatcherHandle::spawn(
-        store.clone(),
-        cloud.client,
-        SendSettings::new(&phone, cloud.rate),
-        clock,
-    ))
+    // Inbound messages count against the number's cap too: leave them a share if asked.
+    let headroom: u32 = std::env::var("COEXIST_SEND_HEADROOM_PERCENT")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0u32)
+        .min(90);
+    let mut settings = SendSettings::new(&phone, (cloud.rate * (100 - headroom) / 100).max(1));
+    // How soon a restarted dispatcher may take over from one that died (tests shorten it).
+    if let Some(ms) = std::env::var("COEXIST_DISPATCH_LEASE_MS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+    {
+        settings.lease_ttl_ms = ms;
+    }
+    Ok(DispatcherHandle::spawn(store.clone(), cloud.client, settings, clock))
 }
 
 /// Sends the queued row now (or lets a running `coexist serve` do it) and waits until it settles.

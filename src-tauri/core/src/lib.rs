@@ -6,6 +6,7 @@ pub mod clock;
 pub mod cloud;
 pub mod demo;
 pub mod error;
+pub mod events;
 pub mod phone;
 pub mod policy;
 pub mod secrets;

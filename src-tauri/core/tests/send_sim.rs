@@ -399,3 +399,63 @@ async fn a_2000_recipient_campaign_at_20_per_second_reaches_everyone_once_withou
     assert!(per.values().all(|n| n == 1), "every recipient exactly once");
     assert_eq!(s["throttle_errors"], 0, "never over the cap");
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn campaign_progress_is_announced_and_pause_holds_sends() {
+    let w = world(20).await;
+    w.sim.run_scenario(&Scenario::CampaignLoad { customers: 6 });
+    w.sync_templates().await;
+    let customers: Vec<Value> = reqwest::get(format!("{}/_sim/customers", w.sim_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let mut csv = String::from("phone\n");
+    for c in &customers {
+        csv.push_str(&format!("{}\n", c["wa_id"].as_str().unwrap()));
+    }
+    let now = SystemClock.now();
+    let audience = coexist_core::send::Audience {
+        csv: Some(csv),
+        ..Default::default()
+    };
+    let (id, _) = w
+        .store
+        .create_campaign("Hello", "hello_world", "en_US", &audience, &[], None, now)
+        .await
+        .unwrap();
+    w.store.launch_campaign(id, now).await.unwrap();
+    w.store.set_campaign_state(id, "pause", now).await.unwrap();
+    let bus = coexist_core::events::EventBus::default();
+    let mut events = bus.subscribe();
+    let mut settings = SendSettings::new("106540352242922", 20);
+    settings.events = bus.clone();
+    let _d = DispatcherHandle::spawn(
+        w.store.clone(),
+        w.client(Duration::from_secs(5)),
+        settings,
+        Arc::new(SystemClock),
+    );
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    assert_eq!(
+        w.sim_stats().await["counters"]["accepted"],
+        0,
+        "a paused campaign sends nothing"
+    );
+    w.store.set_campaign_state(id, "resume", now).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let e = tokio::time::timeout_at(deadline.into(), events.recv())
+            .await
+            .expect("progress announced")
+            .unwrap();
+        if let coexist_core::events::CoreEvent::CampaignProgress { accepted, total, .. } = e {
+            assert_eq!(total, 6);
+            if accepted == 6 {
+                break;
+            }
+        }
+    }
+    assert_eq!(w.sim_stats().await["counters"]["accepted"], 6);
+}

@@ -16,6 +16,10 @@ pub struct Audience {
     pub opted_in: bool,
     /// `phone,<param>…` rows: recipients with their own parameters.
     pub csv: Option<String>,
+    /// Only contacts with a message (either way) since this time (unix seconds).
+    pub active_since: Option<i64>,
+    /// Only contacts with no message since this time (win-back campaigns).
+    pub quiet_since: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -102,12 +106,16 @@ impl Store {
                        AND (NOT ?3 OR c.vip = 1)
                        AND (?2 IS NULL OR EXISTS (SELECT 1 FROM json_each(c.tags) WHERE value = ?2))
                        AND (NOT ?4 OR (SELECT kind FROM consent WHERE contact_id = c.id ORDER BY at DESC, id DESC LIMIT 1) = 'opt_in')
+                       AND (?5 IS NULL OR (SELECT last_message_at FROM conversation WHERE contact_id = c.id) >= ?5)
+                       AND (?6 IS NULL OR COALESCE((SELECT last_message_at FROM conversation WHERE contact_id = c.id), 0) < ?6)
                      ORDER BY c.id",
                 )
                 .bind(audience.all) // ?1 only documents the choice: "all" adds no condition
                 .bind(&audience.tag)
                 .bind(audience.vip)
                 .bind(audience.opted_in)
+                .bind(audience.active_since)
+                .bind(audience.quiet_since)
                 .fetch_all(self.pool())
                 .await?;
                 rows.into_iter().map(|w| (w, Vec::new())).collect()

@@ -29,6 +29,8 @@ pub struct SendSettings {
     /// How long a dispatcher's claim on the workspace lasts without renewal: after a crash, the
     /// next dispatcher waits this long before it takes over.
     pub lease_ttl_ms: i64,
+    /// Where sends settling and campaign progress are announced.
+    pub events: crate::events::EventBus,
 }
 
 impl SendSettings {
@@ -41,6 +43,7 @@ impl SendSettings {
             pair_period: Duration::from_secs(6),
             pair_burst: 40,
             lease_ttl_ms: 10_000,
+            events: Default::default(),
         }
     }
 }
@@ -277,6 +280,35 @@ impl Dispatcher {
         if let Err(e) = self.send_inner(&c).await {
             tracing::error!(id = c.id, error = %e, "could not record a send's outcome");
         }
+        if let Err(e) = self.announce(&c).await {
+            tracing::warn!(id = c.id, error = %e, "could not announce a send's outcome");
+        }
+    }
+
+    /// Tells listeners where this row (and its campaign) stands now.
+    async fn announce(&self, c: &Claimed) -> Result<()> {
+        let (state, campaign): (String, Option<i64>) =
+            sqlx::query_as("SELECT state, campaign_id FROM outbox WHERE id = ?")
+                .bind(c.id)
+                .fetch_one(self.store.pool())
+                .await?;
+        let events = &self.settings.events;
+        events.emit(crate::events::CoreEvent::Outbox {
+            id: c.id,
+            state: state.clone(),
+            campaign_id: campaign,
+        });
+        if let (Some(campaign_id), true) = (campaign, state != "queued") {
+            let s = self.store.campaign_status(campaign_id).await?;
+            events.emit(crate::events::CoreEvent::CampaignProgress {
+                campaign_id,
+                accepted: s.accepted,
+                failed: s.failed,
+                uncertain: s.uncertain,
+                total: s.total,
+            });
+        }
+        Ok(())
     }
 
     async fn send_inner(&self, c: &Claimed) -> Result<()> {
@@ -319,6 +351,10 @@ impl Dispatcher {
                     }
                     ErrorClass::Stop => {
                         tracing::error!(code = e.code, "Meta is limiting this account: {reason}");
+                        self.settings.events.emit(crate::events::CoreEvent::AccountLimited {
+                            code: e.code,
+                            reason: reason.clone(),
+                        });
                         // A campaign stops itself: what is still queued waits for the owner.
                         sqlx::query(
                             "UPDATE campaign SET state = 'stopped', stopped_reason = ?
