@@ -64,9 +64,12 @@ impl DispatcherHandle {
         let d = Dispatcher {
             store,
             client,
+            // A small burst lets the pacing catch up after a slow turn of the loop (a busy disk, a
+            // scheduling hiccup) instead of losing that time; it stays far below Meta's own bucket
+            // (a full second of the cap), so the long-run rate never exceeds the cap.
             limiter: RateLimiter::direct(
                 Quota::per_second(NonZeroU32::new(settings.rate_per_sec).expect("rate ≥ 1"))
-                    .allow_burst(NonZeroU32::MIN),
+                    .allow_burst(NonZeroU32::new((settings.rate_per_sec / 10).max(2)).expect("burst ≥ 2")),
             ),
             pair: RateLimiter::keyed(
                 Quota::with_period(settings.pair_period)
