@@ -1,8 +1,9 @@
 //! Helpers shared by the end-to-end tests: the built binaries, the shared fixtures, signing.
 #![allow(dead_code)]
 
+use std::io::{BufRead, BufReader};
 use std::path::PathBuf;
-use std::process::{Command, Output};
+use std::process::{Child, Command, Output, Stdio};
 
 /// A binary of this workspace, built by `cargo build --workspace` (the test script does that).
 pub fn bin(name: &str) -> PathBuf {
@@ -78,4 +79,28 @@ pub fn import_all_fixtures(dir: &std::path::Path) -> Output {
     let mut args = vec!["import"];
     args.extend(files.iter().map(String::as_str));
     coexist(dir, &args)
+}
+
+/// A child process killed and reaped when dropped.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Starts a binary and returns it with the first line it prints (its address).
+pub fn start(mut cmd: Command) -> (Proc, String) {
+    let mut child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("starts");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap())
+        .read_line(&mut line)
+        .unwrap();
+    (Proc(child), line.trim().to_string())
 }

@@ -218,28 +218,7 @@ impl Store {
             }
             let mut tx = self.pool().begin().await?;
             for (contact, c) in composed {
-                let oid: i64 = sqlx::query_scalar(
-                    "INSERT INTO outbox (contact_id, recipient, kind, payload, text, template_name, template_category,
-                                         campaign_id, next_attempt_ms, created_at, updated_at)
-                     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-                )
-                .bind(c.contact_id)
-                .bind(&c.recipient)
-                .bind(c.kind)
-                .bind(c.payload.to_string())
-                .bind(&c.text)
-                .bind(&c.template_name)
-                .bind(&c.template_category)
-                .bind(id)
-                .bind(start_ms)
-                .bind(now)
-                .bind(now)
-                .fetch_one(&mut *tx)
-                .await?;
-                sqlx::query("UPDATE outbox SET callback_token = 'outbox:' || id WHERE id = ?")
-                    .bind(oid)
-                    .execute(&mut *tx)
-                    .await?;
+                let oid = super::outbox::insert_outbox(&mut tx, &c, Some(id), now, start_ms).await?;
                 sqlx::query("UPDATE campaign_recipient SET outbox_id = ? WHERE campaign_id = ? AND contact_id = ?")
                     .bind(oid)
                     .bind(id)

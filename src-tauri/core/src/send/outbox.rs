@@ -31,34 +31,64 @@ pub struct OutboxRow {
     pub callback_token: Option<String>,
 }
 
+/// One outbox row, with its callback token: the token comes back on every status of this
+/// message, which is how an `uncertain` send is recognised later.
+pub(crate) async fn insert_outbox(
+    conn: &mut sqlx::SqliteConnection,
+    c: &Compose,
+    campaign_id: Option<i64>,
+    now: i64,
+    next_attempt_ms: i64,
+) -> Result<i64> {
+    let id: i64 = sqlx::query_scalar(
+        "INSERT INTO outbox (contact_id, recipient, kind, payload, text, template_name, template_category, campaign_id,
+                             next_attempt_ms, created_at, updated_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+    )
+    .bind(c.contact_id)
+    .bind(&c.recipient)
+    .bind(c.kind)
+    .bind(c.payload.to_string())
+    .bind(&c.text)
+    .bind(&c.template_name)
+    .bind(&c.template_category)
+    .bind(campaign_id)
+    .bind(next_attempt_ms)
+    .bind(now)
+    .bind(now)
+    .fetch_one(&mut *conn)
+    .await?;
+    sqlx::query("UPDATE outbox SET callback_token = 'outbox:' || id WHERE id = ?")
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(id)
+}
+
+/// Keeps one template as Meta described it.
+async fn upsert_template_on(conn: &mut sqlx::SqliteConnection, t: &crate::cloud::TemplateInfo, now: i64) -> Result<()> {
+    sqlx::query(
+        "INSERT INTO template (id, name, language, category, status, components, synced_at) VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(name, language) DO UPDATE SET id = excluded.id, category = excluded.category,
+             status = excluded.status, components = excluded.components, synced_at = excluded.synced_at",
+    )
+    .bind(&t.id)
+    .bind(&t.name)
+    .bind(&t.language)
+    .bind(t.category.to_uppercase())
+    .bind(t.status.to_uppercase())
+    .bind(t.components.to_string())
+    .bind(now)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 impl Store {
     /// Writes the send to the outbox; the dispatcher takes it from there.
     pub async fn enqueue(&self, c: &Compose, campaign_id: Option<i64>, now: i64, now_ms: i64) -> Result<i64> {
         let mut tx = self.pool().begin().await?;
-        let id: i64 = sqlx::query_scalar(
-            "INSERT INTO outbox (contact_id, recipient, kind, payload, text, template_name, template_category, campaign_id,
-                                 next_attempt_ms, created_at, updated_at)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
-        )
-        .bind(c.contact_id)
-        .bind(&c.recipient)
-        .bind(c.kind)
-        .bind(c.payload.to_string())
-        .bind(&c.text)
-        .bind(&c.template_name)
-        .bind(&c.template_category)
-        .bind(campaign_id)
-        .bind(now_ms)
-        .bind(now)
-        .bind(now)
-        .fetch_one(&mut *tx)
-        .await?;
-        // The token comes back on every status of this message, which is how an `uncertain` send
-        // is recognised later.
-        sqlx::query("UPDATE outbox SET callback_token = 'outbox:' || id WHERE id = ?")
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
+        let id = insert_outbox(&mut tx, c, campaign_id, now, now_ms).await?;
         tx.commit().await?;
         Ok(id)
     }
@@ -159,21 +189,8 @@ impl Store {
 
     /// Keeps one template as Meta described it (e.g. just submitted, PENDING).
     pub async fn upsert_template(&self, t: &crate::cloud::TemplateInfo, now: i64) -> Result<()> {
-        sqlx::query(
-            "INSERT INTO template (id, name, language, category, status, components, synced_at) VALUES (?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT(name, language) DO UPDATE SET id = excluded.id, category = excluded.category,
-                 status = excluded.status, components = excluded.components, synced_at = excluded.synced_at",
-        )
-        .bind(&t.id)
-        .bind(&t.name)
-        .bind(&t.language)
-        .bind(t.category.to_uppercase())
-        .bind(t.status.to_uppercase())
-        .bind(t.components.to_string())
-        .bind(now)
-        .execute(self.pool())
-        .await?;
-        Ok(())
+        let mut conn = self.pool().acquire().await?;
+        upsert_template_on(&mut conn, t, now).await
     }
 
     /// Replaces the local copy of the account's templates with what Meta lists.
@@ -181,21 +198,7 @@ impl Store {
         let mut tx = self.pool().begin().await?;
         sqlx::query("DELETE FROM template").execute(&mut *tx).await?;
         for t in list {
-            sqlx::query(
-                "INSERT INTO template (id, name, language, category, status, components, synced_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?)
-                 ON CONFLICT(name, language) DO UPDATE SET id = excluded.id, category = excluded.category,
-                     status = excluded.status, components = excluded.components, synced_at = excluded.synced_at",
-            )
-            .bind(&t.id)
-            .bind(&t.name)
-            .bind(&t.language)
-            .bind(t.category.to_uppercase())
-            .bind(t.status.to_uppercase())
-            .bind(t.components.to_string())
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
+            upsert_template_on(&mut tx, t, now).await?;
         }
         tx.commit().await?;
         Ok(list.len())
