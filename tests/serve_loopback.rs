@@ -3,48 +3,33 @@
 
 mod common;
 use common::*;
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 const SECRET: &str = "test-app-secret";
 const VERIFY: &str = "test-verify-token";
 
+/// `coexist serve` on a free loopback port, killed when dropped.
 struct Server {
-    child: Child,
+    proc: Proc,
     url: String,
 }
 
 impl Server {
     fn start(dir: &std::path::Path) -> Server {
-        let mut child = Command::new(bin("coexist"))
-            .arg("--data-dir")
+        let mut cmd = Command::new(bin("coexist"));
+        cmd.arg("--data-dir")
             .arg(dir)
             .args(["serve", "--listen", "127.0.0.1:0"])
             .env("COEXIST_APP_SECRET", SECRET)
             .env("COEXIST_VERIFY_TOKEN", VERIFY)
-            .env("COEXIST_LOG", "warn")
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("serve starts");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
+            .env("COEXIST_LOG", "warn");
+        let (proc, line) = start(cmd);
         let url = line
-            .trim()
             .strip_prefix("listening on ")
             .expect("serve prints its address")
             .to_string();
-        Server { child, url }
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        Server { proc, url }
     }
 }
 
@@ -132,8 +117,8 @@ async fn signed_land_unsigned_refused_and_nothing_lost_on_kill() {
     let mut server = server;
     let body = std::fs::read(fixture("02_")).unwrap();
     assert_eq!(post_signed(&http, &server.url, sign(SECRET, &body), body).await, 200);
-    server.child.kill().unwrap();
-    server.child.wait().unwrap();
+    server.proc.0.kill().unwrap();
+    server.proc.0.wait().unwrap();
     let after_kill = stats(dir.path());
     assert_eq!(
         after_kill["journal"]["received"], 3,

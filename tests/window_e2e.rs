@@ -56,21 +56,19 @@ async fn window_lists_conversations_from_the_fixtures() {
             .await
         {
             Ok(c) => break c,
-            Err(e) if start.elapsed() < Duration::from_secs(30) => {
-                let _ = e;
+            Err(_) if start.elapsed() < Duration::from_secs(30) => {
                 tokio::time::sleep(Duration::from_millis(300)).await;
             }
             Err(e) => panic!("no WebDriver session: {e}"),
         }
     };
 
-    let list = client
+    client
         .wait()
         .at_most(Duration::from_secs(20))
         .for_element(Locator::Css("[data-testid=conversation]"))
         .await
         .expect("the window lists conversations");
-    let _ = list;
     let mut rows = Vec::new();
     for li in client
         .find_all(Locator::Css("[data-testid=conversation]"))

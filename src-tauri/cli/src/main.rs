@@ -640,17 +640,13 @@ async fn import(dir: &Path, files: &[PathBuf], clock: &dyn Clock) -> Result<()> 
         report.applied, report.skipped, report.failed
     );
     if report.failed > 0 {
-        let failed: Vec<(i64, String)> = sqlx_failed(&store).await?;
+        let failed = store.failed_journal_rows(20).await?;
         for (seq, why) in failed {
             println!("  journal #{seq}: {why}");
         }
     }
     store.close().await;
     Ok(())
-}
-
-async fn sqlx_failed(store: &Store) -> Result<Vec<(i64, String)>> {
-    Ok(store.failed_journal_rows(20).await?)
 }
 
 async fn replay(dir: &Path, into: &Path, clock: &dyn Clock) -> Result<()> {

@@ -234,16 +234,17 @@ impl Store {
 
     /// `pause`, `resume` or `cancel` (cancel also withdraws what is still queued).
     pub async fn set_campaign_state(&self, id: i64, action: &str, now: i64) -> Result<()> {
-        let (from, to) = match action {
-            "pause" => ("running", "paused"),
-            "resume" => ("paused", "running"),
-            "cancel" => ("draft', 'running', 'paused", "cancelled"),
+        // Which states each action may leave, in one statement so it cannot race.
+        let (from, to): (&[&str], &str) = match action {
+            "pause" => (&["running"], "paused"),
+            "resume" => (&["paused"], "running"),
+            "cancel" => (&["draft", "running", "paused"], "cancelled"),
             other => return Err(CoreError::Invalid(format!("unknown campaign action {other}"))),
         };
-        let sql = format!("UPDATE campaign SET state = ? WHERE id = ? AND state IN ('{from}')");
-        let n = sqlx::query(&sql)
+        let n = sqlx::query("UPDATE campaign SET state = ? WHERE id = ? AND state IN (SELECT value FROM json_each(?))")
             .bind(to)
             .bind(id)
+            .bind(serde_json::to_string(from).expect("strings serialise"))
             .execute(self.pool())
             .await?
             .rows_affected();

@@ -54,7 +54,7 @@ const LEASE: &str = "dispatcher";
 pub struct DispatcherHandle {
     wake: Arc<Notify>,
     stop: Arc<Notify>,
-    task: tokio::task::JoinHandle<()>,
+    task: Option<tokio::task::JoinHandle<()>>,
 }
 
 impl DispatcherHandle {
@@ -83,7 +83,11 @@ impl DispatcherHandle {
         };
         let (w, s) = (wake.clone(), stop.clone());
         let task = tokio::spawn(async move { d.run(w, s).await });
-        DispatcherHandle { wake, stop, task }
+        DispatcherHandle {
+            wake,
+            stop,
+            task: Some(task),
+        }
     }
 
     /// New rows are waiting.
@@ -92,22 +96,21 @@ impl DispatcherHandle {
     }
 
     /// Stops taking rows, lets sends in flight finish and record their outcome.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         self.stop.notify_one();
-        let _ = tokio::time::timeout(Duration::from_secs(30), finished(&self.task)).await;
-    }
-}
-
-/// Waits for the task without consuming the handle (Drop still aborts it if it runs on).
-async fn finished(task: &tokio::task::JoinHandle<()>) {
-    while !task.is_finished() {
-        tokio::time::sleep(Duration::from_millis(20)).await;
+        if let Some(task) = self.task.as_mut() {
+            if tokio::time::timeout(Duration::from_secs(30), task).await.is_ok() {
+                self.task = None;
+            }
+        }
     }
 }
 
 impl Drop for DispatcherHandle {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Some(task) = &self.task {
+            task.abort();
+        }
     }
 }
 
