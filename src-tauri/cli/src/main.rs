@@ -1,6 +1,8 @@
 //! `coexist`: the headless command line over coexist-core. Its flags and JSON shapes are a
 //! contract that scripts and checks rely on.
 
+mod billing_cmd;
+
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use coexist_core::cloud::CloudClient;
@@ -90,6 +92,11 @@ enum Command {
     Campaign {
         #[command(subcommand)]
         what: CampaignCmd,
+    },
+    /// Billing: rate cards, pricing rules, reports, exports and campaign forecasts.
+    Billing {
+        #[command(subcommand)]
+        what: billing_cmd::BillingCmd,
     },
     /// Record a customer's consent to marketing messages given outside WhatsApp.
     Consent {
@@ -497,6 +504,10 @@ async fn run(cli: Cli) -> Result<()> {
                 }
             }
             Ok(())
+        }
+        Command::Billing { what } => {
+            let store = open(&data_dir(&cli)?).await?;
+            billing_cmd::run(&store, what, clock.now()).await
         }
         Command::Consent { contact, kind } => {
             let store = open(&data_dir(&cli)?).await?;

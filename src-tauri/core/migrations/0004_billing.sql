@@ -65,11 +65,31 @@ CREATE TABLE ledger (
     reported           INTEGER NOT NULL,
     disagreement       TEXT
 );
-CREATE INDEX ledger_report ON ledger (at, origin, category, market, charged, amount, savings, tiered);
+CREATE INDEX ledger_month ON ledger (month, market, category) WHERE charged = 1 AND tiered = 1;
+CREATE INDEX ledger_disagreement ON ledger (at) WHERE disagreement IS NOT NULL;
+
+-- The ledger summed per UTC day and group, kept in step with it by the refresh (old row out,
+-- new row in, same transaction), so a monthly report reads a few hundred rows, not a million.
+CREATE TABLE ledger_day (
+    day            INTEGER NOT NULL,   -- unix day number (at / 86400)
+    origin         TEXT NOT NULL,
+    category       TEXT NOT NULL,
+    market         TEXT NOT NULL,
+    charged        INTEGER NOT NULL,
+    tiered         INTEGER NOT NULL,
+    amount         TEXT NOT NULL,
+    savings        TEXT NOT NULL,
+    month          TEXT NOT NULL,
+    n              INTEGER NOT NULL,
+    disagreements  INTEGER NOT NULL,
+    PRIMARY KEY (day, origin, category, market, charged, tiered, amount, savings)
+) WITHOUT ROWID;
 CREATE INDEX ledger_cbp ON ledger (contact_id, at) WHERE pricing_model = 'CBP';
 
 -- Messages whose charge must be (re)computed. Filled by triggers so every path that writes a
--- message (live webhook, replay, dispatcher) is covered; history rows never enter it.
+-- message (live webhook, replay, dispatcher) is covered; history rows never enter it. The
+-- triggers test for presence instead of INSERT OR IGNORE: an outer UPSERT's conflict handling
+-- would override the trigger's.
 CREATE TABLE ledger_dirty (
     message_id  INTEGER PRIMARY KEY
 );
@@ -77,20 +97,23 @@ CREATE TABLE ledger_dirty (
 CREATE TRIGGER ledger_dirty_new AFTER INSERT ON message
 WHEN NEW.origin IN ('api', 'phone')
 BEGIN
-    INSERT OR IGNORE INTO ledger_dirty (message_id) VALUES (NEW.id);
+    INSERT INTO ledger_dirty (message_id)
+        SELECT NEW.id WHERE NOT EXISTS (SELECT 1 FROM ledger_dirty WHERE message_id = NEW.id);
 END;
 
 CREATE TRIGGER ledger_dirty_known AFTER UPDATE OF origin ON message
 WHEN NEW.origin IN ('api', 'phone') AND OLD.origin IS NOT NEW.origin
 BEGIN
-    INSERT OR IGNORE INTO ledger_dirty (message_id) VALUES (NEW.id);
+    INSERT INTO ledger_dirty (message_id)
+        SELECT NEW.id WHERE NOT EXISTS (SELECT 1 FROM ledger_dirty WHERE message_id = NEW.id);
 END;
 
 CREATE TRIGGER ledger_dirty_status AFTER UPDATE OF status, delivered_at, pricing_billable, pricing_category,
     pricing_type, conversation_id, template_category ON message
 WHEN NEW.origin IN ('api', 'phone')
 BEGIN
-    INSERT OR IGNORE INTO ledger_dirty (message_id) VALUES (NEW.id);
+    INSERT INTO ledger_dirty (message_id)
+        SELECT NEW.id WHERE NOT EXISTS (SELECT 1 FROM ledger_dirty WHERE message_id = NEW.id);
 END;
 
 -- A customer message opens windows for what follows it (24 h service, 72 h free entry): when one
@@ -98,10 +121,11 @@ END;
 CREATE TRIGGER ledger_dirty_window AFTER INSERT ON message
 WHEN NEW.origin = 'customer' AND NEW.contact_id IS NOT NULL
 BEGIN
-    INSERT OR IGNORE INTO ledger_dirty (message_id)
-        SELECT id FROM message
-        WHERE contact_id = NEW.contact_id AND direction = 'outbound'
-          AND timestamp >= NEW.timestamp AND timestamp <= NEW.timestamp + 259200;
+    INSERT INTO ledger_dirty (message_id)
+        SELECT m.id FROM message m
+        WHERE m.contact_id = NEW.contact_id AND m.direction = 'outbound'
+          AND m.timestamp >= NEW.timestamp AND m.timestamp <= NEW.timestamp + 259200
+          AND NOT EXISTS (SELECT 1 FROM ledger_dirty d WHERE d.message_id = m.id);
 END;
 
 CREATE INDEX message_conversation ON message (conversation_id) WHERE conversation_id IS NOT NULL;

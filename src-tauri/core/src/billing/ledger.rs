@@ -10,6 +10,7 @@ use chrono::DateTime;
 use rust_decimal::Decimal;
 use serde::Serialize;
 use sqlx::{Row, SqliteConnection};
+use std::collections::HashMap;
 
 /// Messages priced per transaction: big enough to be quick, small enough not to hold the write
 /// lock (and the webhook applier) for long.
@@ -86,7 +87,24 @@ impl Store {
                 let e = price(&mut tx, ctx, p, &entries).await?;
                 entries.push(e);
             }
+            let mut deltas = old_rows(&mut tx, &list).await?;
+            for e in &entries {
+                let key = (
+                    e.at.div_euclid(DAY),
+                    e.origin.clone(),
+                    e.category.clone(),
+                    e.market.clone(),
+                    e.charged,
+                    e.tiered,
+                    e.amount.to_string(),
+                    e.savings.to_string(),
+                );
+                let d = deltas.entry(key).or_insert((e.month.clone(), 0, 0));
+                d.1 += 1;
+                d.2 += i64::from(e.disagreement.is_some());
+            }
             write(&mut tx, &entries, &ctx.currency).await?;
+            write_days(&mut tx, deltas).await?;
             sqlx::query("DELETE FROM ledger_dirty WHERE message_id IN (SELECT value FROM json_each(?))")
                 .bind(&list)
                 .execute(&mut *tx)
@@ -323,6 +341,76 @@ fn disagreement(p: &Pending, c: &Charge, cbp_reported: bool) -> Option<String> {
         }
     }
     (!diffs.is_empty()).then(|| diffs.join("; "))
+}
+
+const DAY: i64 = 86_400;
+
+/// A `ledger_day` group: day, origin, category, market, charged, tiered, amount, savings.
+type DayKey = (i64, String, String, String, bool, bool, String, String);
+/// Per group: its month, and the change in message and disagreement counts.
+type DayDeltas = HashMap<DayKey, (String, i64, i64)>;
+
+/// The rows about to be replaced, counted out of their day groups.
+async fn old_rows(conn: &mut SqliteConnection, list: &str) -> Result<DayDeltas> {
+    let rows = sqlx::query(
+        "SELECT at, origin, category, market, charged, tiered, amount, savings, month, disagreement IS NOT NULL
+         FROM ledger WHERE message_id IN (SELECT value FROM json_each(?))",
+    )
+    .bind(list)
+    .fetch_all(&mut *conn)
+    .await?;
+    let mut deltas = DayDeltas::new();
+    for r in rows {
+        let at: i64 = r.get(0);
+        let key = (
+            at.div_euclid(DAY),
+            r.get(1),
+            r.get(2),
+            r.get(3),
+            r.get(4),
+            r.get(5),
+            r.get(6),
+            r.get(7),
+        );
+        let d = deltas.entry(key).or_insert((r.get(8), 0, 0));
+        d.1 -= 1;
+        d.2 -= i64::from(r.get::<bool, _>(9));
+    }
+    Ok(deltas)
+}
+
+async fn write_days(conn: &mut SqliteConnection, deltas: DayDeltas) -> Result<()> {
+    let mut emptied = false;
+    for ((day, origin, category, market, charged, tiered, amount, savings), (month, n, d)) in deltas {
+        if n == 0 && d == 0 {
+            continue;
+        }
+        emptied |= n < 0;
+        sqlx::query(
+            "INSERT INTO ledger_day (day, origin, category, market, charged, tiered, amount, savings, month, n, disagreements)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+             ON CONFLICT DO UPDATE SET n = n + excluded.n, disagreements = disagreements + excluded.disagreements",
+        )
+        .bind(day)
+        .bind(origin)
+        .bind(category)
+        .bind(market)
+        .bind(charged)
+        .bind(tiered)
+        .bind(amount)
+        .bind(savings)
+        .bind(month)
+        .bind(n)
+        .bind(d)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if emptied {
+        sqlx::query("DELETE FROM ledger_day WHERE n <= 0")
+            .execute(&mut *conn)
+            .await?;
+    }
+    Ok(())
 }
 
 async fn write(conn: &mut SqliteConnection, entries: &[Entry], currency: &str) -> Result<()> {

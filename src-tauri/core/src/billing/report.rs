@@ -11,6 +11,8 @@ use sqlx::Row;
 use std::collections::{BTreeMap, HashMap};
 use std::io::Write;
 
+const DAY: i64 = 86_400;
+
 /// Amounts are decimal strings in `currency`, exact.
 #[derive(Debug, Clone, Serialize)]
 pub struct Report {
@@ -81,17 +83,20 @@ pub(crate) fn money(d: Decimal) -> String {
 }
 
 impl Store {
-    /// The bill for `[from, to)` (unix seconds), after pricing whatever changed.
+    /// The bill for the UTC days of `[from, to)` (unix seconds, counted by whole days: a bound
+    /// inside a day moves to that day's start), after pricing whatever changed.
     pub async fn billing_report(&self, ctx: &BillingContext, from: i64, to: i64) -> Result<Report> {
         self.refresh_ledger(ctx).await?;
+        let (from_day, to_day) = (from.div_euclid(DAY), to.div_euclid(DAY));
+        let (from, to) = (from_day * DAY, to_day * DAY);
         let _span = tracing::info_span!("billing_report", from, to).entered();
         let groups: Vec<Group> = sqlx::query_as(
-            "SELECT origin, category, market, month, charged, tiered, amount, savings, COUNT(*) AS n
-             FROM ledger WHERE at >= ? AND at < ?
+            "SELECT origin, category, market, month, charged, tiered, amount, savings, SUM(n) AS n
+             FROM ledger_day WHERE day >= ? AND day < ?
              GROUP BY origin, category, market, month, charged, tiered, amount, savings",
         )
-        .bind(from)
-        .bind(to)
+        .bind(from_day)
+        .bind(to_day)
         .fetch_all(self.pool())
         .await?;
         let (mut by_category, mut by_market, mut by_origin, mut by_month) =
@@ -147,9 +152,9 @@ impl Store {
             add(&mut by_month, &month, v);
         }
         let count: i64 =
-            sqlx::query_scalar("SELECT COUNT(*) FROM ledger WHERE at >= ? AND at < ? AND disagreement IS NOT NULL")
-                .bind(from)
-                .bind(to)
+            sqlx::query_scalar("SELECT COALESCE(SUM(disagreements), 0) FROM ledger_day WHERE day >= ? AND day < ?")
+                .bind(from_day)
+                .bind(to_day)
                 .fetch_one(self.pool())
                 .await?;
         let examples: Vec<(String, i64, String)> = sqlx::query_as(

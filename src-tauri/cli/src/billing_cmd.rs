@@ -1,0 +1,248 @@
+//! `coexist billing …`: rate cards, policy, reports, exports and forecasts.
+
+use anyhow::{bail, Context, Result};
+use clap::Subcommand;
+use coexist_core::billing::{parse_day, ImportOutcome};
+use coexist_core::Store;
+use std::path::PathBuf;
+
+#[derive(Subcommand)]
+pub enum BillingCmd {
+    /// Import a rate card (Meta's CSV: market,marketing,utility,authentication,authentication_international).
+    ImportRates {
+        file: PathBuf,
+        /// The card's currency (three letters).
+        #[arg(long)]
+        currency: String,
+        /// The first day the card applies, YYYY-MM-DD.
+        #[arg(long)]
+        effective: String,
+        /// Volume tiers for this card: market,category,from,to,price.
+        #[arg(long)]
+        tiers: Option<PathBuf>,
+    },
+    /// Replace the calling-code → market map (calling_code,market).
+    ImportMarkets { file: PathBuf },
+    /// Show the pricing rules in force; import a policy file or switch the announced 2026-10-01 rule.
+    Policy {
+        #[arg(long)]
+        import: Option<PathBuf>,
+        /// on|off: charge service replies and in-window utility templates from 2026-10-01.
+        #[arg(long)]
+        service_charge: Option<OnOff>,
+        /// Price reports in this currency (a card in it must exist).
+        #[arg(long)]
+        currency: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// What was spent and saved between two days (inclusive).
+    Report {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The ledger between two days (inclusive) as CSV, one line per message.
+    Export {
+        #[arg(long)]
+        from: String,
+        #[arg(long)]
+        to: String,
+        /// Write to this file instead of standard output.
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// What a campaign will cost if launched now.
+    Forecast {
+        #[arg(long)]
+        campaign: i64,
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+/// `[from, to]` as days → `[from 00:00, day after to 00:00)`.
+fn period(from: &str, to: &str) -> Result<(i64, i64)> {
+    let (a, b) = (parse_day(from)?, parse_day(to)? + 86_400);
+    if b <= a {
+        bail!("--to {to} is before --from {from}");
+    }
+    Ok((a, b))
+}
+
+fn read(path: &PathBuf) -> Result<String> {
+    std::fs::read_to_string(path).with_context(|| format!("could not read {}", path.display()))
+}
+
+/// Prints what an import kept and refused; refused rows make the command fail (exit 2) so a
+/// script notices, but the valid rows are kept.
+fn report_import(what: &str, o: &ImportOutcome) -> Result<()> {
+    println!("{what}: {} rows imported", o.imported);
+    for e in &o.rejected {
+        eprintln!("line {}: {}", e.line, e.error);
+    }
+    if !o.rejected.is_empty() {
+        eprintln!(
+            "{} rows were refused (listed above); the others were kept",
+            o.rejected.len()
+        );
+        std::process::exit(2);
+    }
+    Ok(())
+}
+
+pub async fn run(store: &Store, cmd: &BillingCmd, now: i64) -> Result<()> {
+    match cmd {
+        BillingCmd::ImportRates {
+            file,
+            currency,
+            effective,
+            tiers,
+        } => {
+            store.billing_defaults(now).await?;
+            let tiers = tiers.as_ref().map(read).transpose()?;
+            let name = file
+                .file_name()
+                .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
+            let o = store
+                .import_rate_card(&read(file)?, tiers.as_deref(), currency, effective, &name, now)
+                .await?;
+            if o.card_id.is_none() {
+                for e in &o.rejected {
+                    eprintln!("line {}: {}", e.line, e.error);
+                }
+                bail!("no price could be read from {}: nothing was imported", file.display());
+            }
+            report_import(&format!("rate card {} from {effective}", currency.to_uppercase()), &o)
+        }
+        BillingCmd::ImportMarkets { file } => {
+            let o = store.import_markets(&read(file)?).await?;
+            report_import("market map", &o)
+        }
+        BillingCmd::Policy {
+            import,
+            service_charge,
+            currency,
+            json,
+        } => {
+            if let Some(p) = import {
+                store.import_policy(&read(p)?).await?;
+            }
+            if let Some(s) = service_charge {
+                store.set_service_charge(matches!(s, OnOff::On)).await?;
+            }
+            if let Some(c) = currency {
+                store.set_billing_currency(c).await?;
+            }
+            let ctx = store.billing_context(now).await?;
+            let cards = store.rate_cards().await?;
+            if *json {
+                println!(
+                    "{}",
+                    serde_json::json!({"policy": ctx.policy.file, "currency": ctx.currency, "rate_cards": cards})
+                );
+            } else {
+                println!("pricing policy {}", ctx.policy.file.version);
+                for r in &ctx.policy.file.rules {
+                    let state = match (r.announced, r.enabled) {
+                        (_, false) => " [switched off]",
+                        (true, true) => " [announced, on]",
+                        _ => "",
+                    };
+                    println!(
+                        "  {} from {}{state}: {}\n    source: {}",
+                        r.id, r.effective, r.summary, r.source
+                    );
+                }
+                println!("reports are priced in {}", ctx.currency);
+                for c in cards {
+                    let sample = if c.sample {
+                        " (SAMPLE figures shipped with Coexist: import Meta's card)"
+                    } else {
+                        ""
+                    };
+                    println!(
+                        "  card #{} {} from {} ({}){sample}",
+                        c.id, c.currency, c.effective, c.source
+                    );
+                }
+            }
+            Ok(())
+        }
+        BillingCmd::Report { from, to, json } => {
+            let (a, b) = period(from, to)?;
+            let ctx = store.billing_context(now).await?;
+            let r = store.billing_report(&ctx, a, b).await?;
+            if *json {
+                println!("{}", serde_json::to_string(&r)?);
+            } else {
+                let c = &r.currency;
+                println!("{from} to {to}: {} {c} spent through the API", r.total);
+                println!("  saved by answering from the phone: {} {c}", r.savings);
+                for (k, v) in &r.by_category {
+                    println!("  {k}: {v} {c}");
+                }
+                for (k, v) in &r.by_market {
+                    println!("  {k}: {v} {c}");
+                }
+                println!(
+                    "  messages: {} API ({} charged), {} from the phone",
+                    r.messages.api, r.messages.charged, r.messages.phone
+                );
+                if r.disagreements.count > 0 {
+                    println!(
+                        "  {} messages where Meta's reported pricing differs:",
+                        r.disagreements.count
+                    );
+                    for d in &r.disagreements.examples {
+                        println!("    {}: {}", d.wamid, d.detail);
+                    }
+                }
+                if r.sample_rates {
+                    println!("  note: priced with the SAMPLE rate card shipped with Coexist; import Meta's current card for real figures");
+                }
+            }
+            Ok(())
+        }
+        BillingCmd::Export { from, to, out } => {
+            let (a, b) = period(from, to)?;
+            let ctx = store.billing_context(now).await?;
+            let n = match out {
+                Some(path) => {
+                    let f =
+                        std::fs::File::create(path).with_context(|| format!("could not create {}", path.display()))?;
+                    store.billing_export_csv(&ctx, a, b, f).await?
+                }
+                None => store.billing_export_csv(&ctx, a, b, std::io::stdout().lock()).await?,
+            };
+            eprintln!("{n} ledger lines exported");
+            Ok(())
+        }
+        BillingCmd::Forecast { campaign, json } => {
+            let ctx = store.billing_context(now).await?;
+            let f = store.forecast_campaign(&ctx, *campaign, now).await?;
+            if *json {
+                println!("{}", serde_json::to_string(&f)?);
+            } else {
+                println!(
+                    "campaign #{} ({}, {}): {} {} for {} recipients ({} free)",
+                    f.campaign, f.template, f.category, f.total, f.currency, f.recipients, f.free
+                );
+                for (m, l) in &f.by_market {
+                    println!("  {m}: {} messages, {} {}", l.messages, l.amount, f.currency);
+                }
+                println!("  assumes {}", f.assumes);
+            }
+            Ok(())
+        }
+    }
+}
