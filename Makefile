@@ -15,3 +15,4 @@ bench:
 	cargo bench -p coexist-core --bench history_apply
 	cargo bench -p coexist-core --bench intake_latency
 	cargo bench -p coexist-core --bench send_rate
+	cargo bench -p coexist-core --bench billing_report
