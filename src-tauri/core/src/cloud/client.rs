@@ -161,6 +161,71 @@ impl CloudClient {
     }
 }
 
+impl CloudClient {
+    /// The link check: what Meta says about the number.
+    pub async fn phone_status(&self, phone_number_id: &str) -> Result<crate::onboarding::PhoneStatus, GraphError> {
+        let url = format!(
+            "{}/{}/{}?fields=display_phone_number,verified_name,is_on_biz_app,platform_type",
+            self.base, self.version, phone_number_id
+        );
+        let r = self
+            .http
+            .get(&url)
+            .bearer_auth(self.token.expose())
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = r.status().as_u16();
+        let answer: Value = r.json().await.map_err(transport)?;
+        if status != 200 {
+            return Err(graph_error(status, &answer));
+        }
+        serde_json::from_value(answer).map_err(|e| GraphError {
+            http_status: status,
+            code: 0,
+            message: format!("Meta's answer about the number could not be read: {e}"),
+            details: None,
+        })
+    }
+
+    /// `POST /{phone}/smb_app_data`: one sync request. Whether Meta may have seen a failed
+    /// request matters: such a request is never repeated.
+    pub async fn request_sync(&self, phone_number_id: &str, sync_type: &str) -> crate::onboarding::SyncAnswer {
+        use crate::onboarding::SyncAnswer;
+        let url = format!("{}/{}/{}/smb_app_data", self.base, self.version, phone_number_id);
+        let body = serde_json::json!({"messaging_product": "whatsapp", "sync_type": sync_type});
+        let r = match self
+            .http
+            .post(&url)
+            .bearer_auth(self.token.expose())
+            .json(&body)
+            .send()
+            .await
+        {
+            Ok(r) => r,
+            Err(e) if e.is_connect() => return SyncAnswer::Unreachable(e.to_string()),
+            Err(e) => return SyncAnswer::Lost(e.to_string()),
+        };
+        let status = r.status().as_u16();
+        let answer: Value = match r.json().await {
+            Ok(v) => v,
+            Err(e) => return SyncAnswer::Lost(format!("unreadable answer: {e}")),
+        };
+        if status == 200 {
+            match answer["request_id"].as_str() {
+                Some(id) => SyncAnswer::Accepted {
+                    request_id: id.to_string(),
+                },
+                None => SyncAnswer::Lost(format!("Meta answered without a request id: {answer}")),
+            }
+        } else if status >= 500 {
+            SyncAnswer::Lost(graph_error(status, &answer).message)
+        } else {
+            SyncAnswer::Refused(graph_error(status, &answer))
+        }
+    }
+}
+
 fn transport(e: reqwest::Error) -> GraphError {
     GraphError {
         http_status: 0,

@@ -239,6 +239,8 @@ impl Dispatcher {
             "UPDATE outbox SET state = 'dispatching', attempts = attempts + 1, updated_at = ?1
              WHERE id = (SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_ms <= ?2
                            AND (campaign_id IS NULL OR campaign_id IN (SELECT id FROM campaign WHERE state = 'running'))
+                           -- Paused while Meta has dropped the link: nothing could be delivered.
+                           AND (SELECT link_state FROM account WHERE id = 1) = 'connected'
                          ORDER BY next_attempt_ms, id LIMIT 1)
              RETURNING id, contact_id, recipient, kind, payload, text, template_name, template_category, callback_token, attempts",
         )

@@ -1,0 +1,328 @@
+//! Connecting a number: the eligibility check from dated policy data, the link check, and the
+//! once-only, 24-hour contact and history sync requests (recorded before the call, never retried
+//! blindly).
+
+use crate::billing::parse_day;
+use crate::cloud::{CloudClient, GraphError};
+use crate::error::{CoreError, Result};
+use crate::reminders::schedule::SYNC_WINDOW_SECS;
+use crate::store::Store;
+use serde::{Deserialize, Serialize};
+
+pub const SHIPPED_ELIGIBILITY: &str = include_str!("../policy/eligibility.json");
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct EligibilityPolicy {
+    pub version: String,
+    pub min_app_version: String,
+    pub default_since: String,
+    pub source: String,
+    pub regions: Vec<Region>,
+}
+
+#[derive(Debug, Clone, Deserialize, Serialize)]
+pub struct Region {
+    pub name: String,
+    pub since: String,
+    pub calling_codes: Vec<String>,
+}
+
+/// The answer, in words an owner reads: each line says what is fine or what to do.
+#[derive(Debug, Clone, Serialize)]
+pub struct Eligibility {
+    pub eligible: bool,
+    pub answers: Vec<String>,
+    pub policy_version: String,
+}
+
+fn version_parts(v: &str) -> Option<Vec<u32>> {
+    v.trim().split('.').map(|p| p.parse().ok()).collect()
+}
+
+impl EligibilityPolicy {
+    pub fn shipped() -> Self {
+        serde_json::from_str(SHIPPED_ELIGIBILITY).expect("the shipped eligibility policy is valid")
+    }
+
+    /// `number` in digits (a leading `+` is fine); `app_version` as the phone shows it.
+    pub fn check(&self, number: &str, app_version: Option<&str>, now: i64) -> Result<Eligibility> {
+        let digits: String = number.chars().filter(char::is_ascii_digit).collect();
+        if digits.len() < 8 {
+            return Err(CoreError::Invalid(format!(
+                "'{number}' is not a full phone number: write it with the country code, like +44 7700 900123"
+            )));
+        }
+        let mut answers = Vec::new();
+        let mut eligible = true;
+        let region = self
+            .regions
+            .iter()
+            .flat_map(|r| r.calling_codes.iter().map(move |c| (c, r)))
+            .filter(|(c, _)| digits.starts_with(c.as_str()))
+            .max_by_key(|(c, _)| c.len())
+            .map(|(_, r)| r);
+        let (since, place) = match region {
+            Some(r) => (parse_day(&r.since)?, format!("Numbers from {}", r.name)),
+            None => (parse_day(&self.default_since)?, "Numbers from this country".to_string()),
+        };
+        let day =
+            chrono::DateTime::from_timestamp(since, 0).map_or_else(String::new, |d| d.format("%-d %B %Y").to_string());
+        if now >= since {
+            answers.push(format!(
+                "{place} can use the WhatsApp Business app and the API together (since {day})."
+            ));
+        } else {
+            eligible = false;
+            answers.push(format!(
+                "{place} can use the app and the API together only from {day}. Until then, keep using the phone alone."
+            ));
+        }
+        match app_version {
+            None => answers.push(format!(
+                "Check the WhatsApp Business app version on the phone (Settings → Help → App info): it must be {} or newer.",
+                self.min_app_version
+            )),
+            Some(v) => match (version_parts(v), version_parts(&self.min_app_version)) {
+                (Some(have), Some(need)) if have >= need => {
+                    answers.push(format!("The app version {v} is new enough."))
+                }
+                (Some(_), _) => {
+                    eligible = false;
+                    answers.push(format!(
+                        "The app version {v} is too old: update WhatsApp Business to {} or newer from the app store first.",
+                        self.min_app_version
+                    ));
+                }
+                (None, _) => {
+                    return Err(CoreError::Invalid(format!(
+                        "'{v}' is not an app version (it looks like 2.24.17)"
+                    )))
+                }
+            },
+        }
+        Ok(Eligibility {
+            eligible,
+            answers,
+            policy_version: self.version.clone(),
+        })
+    }
+}
+
+/// The two syncs Meta allows once each, within 24 hours of onboarding.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SyncType {
+    Contacts,
+    History,
+}
+
+impl SyncType {
+    pub fn api_name(self) -> &'static str {
+        match self {
+            SyncType::Contacts => "smb_app_state_sync",
+            SyncType::History => "history",
+        }
+    }
+    fn label(self) -> &'static str {
+        match self {
+            SyncType::Contacts => "contact sync",
+            SyncType::History => "chat history import",
+        }
+    }
+}
+
+/// What Meta answered a sync request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SyncAnswer {
+    Accepted {
+        request_id: String,
+    },
+    Refused(GraphError),
+    /// No connection was made: Meta never saw it.
+    Unreachable(String),
+    /// The request may have reached Meta and the answer was lost.
+    Lost(String),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncOutcome {
+    pub sync_type: SyncType,
+    pub request_id: Option<String>,
+    pub result: String,
+    pub message: String,
+}
+
+/// What the number looks like to Meta (the link check).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+pub struct PhoneStatus {
+    #[serde(default)]
+    pub display_phone_number: Option<String>,
+    #[serde(default)]
+    pub verified_name: Option<String>,
+    #[serde(default)]
+    pub is_on_biz_app: Option<bool>,
+    #[serde(default)]
+    pub platform_type: Option<String>,
+}
+
+impl PhoneStatus {
+    /// In coexistence the number is on the business app *and* on the Cloud API.
+    pub fn linked(&self) -> bool {
+        self.is_on_biz_app == Some(true) && self.platform_type.as_deref() == Some("CLOUD_API")
+    }
+}
+
+impl Store {
+    /// Records a connected number: ids, and the onboarding time (kept if already known).
+    pub async fn record_connection(
+        &self,
+        waba_id: Option<&str>,
+        phone_number_id: Option<&str>,
+        display_number: Option<&str>,
+        onboarded_at: i64,
+        now: i64,
+    ) -> Result<()> {
+        sqlx::query(
+            "UPDATE account SET waba_id = COALESCE(?, waba_id), phone_number_id = COALESCE(?, phone_number_id),
+                    display_number = COALESCE(?, display_number), onboarded_at = COALESCE(onboarded_at, ?)
+             WHERE id = 1",
+        )
+        .bind(waba_id)
+        .bind(phone_number_id)
+        .bind(display_number)
+        .bind(onboarded_at)
+        .execute(self.pool())
+        .await?;
+        // Connecting is done from the phone app (Meta's QR flow): a sign it is in use.
+        sqlx::query("INSERT INTO heartbeat (at, source) VALUES (?, 'connect')")
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        self.plan_reminders(now).await?;
+        Ok(())
+    }
+
+    /// Requests a sync once, inside the 24-hour window. The intent is written before the call;
+    /// a request whose answer was lost is never sent again automatically.
+    pub async fn request_sync(
+        &self,
+        client: &CloudClient,
+        phone_number_id: &str,
+        sync: SyncType,
+        now: i64,
+    ) -> Result<SyncOutcome> {
+        let onboarded: Option<i64> = sqlx::query_scalar("SELECT onboarded_at FROM account WHERE id = 1")
+            .fetch_one(self.pool())
+            .await?;
+        let onboarded = onboarded.ok_or_else(|| {
+            CoreError::NotConfigured("the onboarding time is unknown: run `coexist connect` first".into())
+        })?;
+        if now > onboarded + SYNC_WINDOW_SECS {
+            return Err(CoreError::CannotSend(format!(
+                "the {} can only be requested within 24 hours of connecting the number, and that window closed {} hours ago. Meta does not allow it later.",
+                sync.label(),
+                (now - onboarded - SYNC_WINDOW_SECS) / 3600
+            )));
+        }
+        let earlier: Option<(i64, Option<String>, Option<String>)> = sqlx::query_as(
+            "SELECT intent_at, request_id, result FROM sync_request WHERE sync_type = ?
+               AND COALESCE(result, '') NOT LIKE 'unreachable%' ORDER BY id DESC LIMIT 1",
+        )
+        .bind(sync.api_name())
+        .fetch_optional(self.pool())
+        .await?;
+        if let Some((at, request_id, result)) = earlier {
+            let when = chrono::DateTime::from_timestamp(at, 0)
+                .map_or_else(String::new, |d| d.format("%-d %b %H:%M UTC").to_string());
+            let msg = match (result.as_deref(), request_id) {
+                (Some("accepted"), Some(id)) => format!("the {} was already requested on {when} (request {id}); Meta allows it once", sync.label()),
+                (Some(r), _) if r.starts_with("refused") => format!("the {} was requested on {when} and Meta refused it ({r}); Meta allows one request, so Coexist does not send another", sync.label()),
+                _ => format!("the {} was requested on {when} but the answer was lost; Meta allows one request, so Coexist will not send another. If nothing arrives within a few hours, contact Meta support.", sync.label()),
+            };
+            return Err(CoreError::CannotSend(msg));
+        }
+        let id: i64 = sqlx::query_scalar("INSERT INTO sync_request (sync_type, intent_at) VALUES (?, ?) RETURNING id")
+            .bind(sync.api_name())
+            .bind(now)
+            .fetch_one(self.pool())
+            .await?;
+        let answer = client.request_sync(phone_number_id, sync.api_name()).await;
+        let (request_id, result, message) = match answer {
+            SyncAnswer::Accepted { request_id } => (
+                Some(request_id),
+                "accepted".to_string(),
+                format!("The {} was requested. Progress shows on the dashboard as it arrives.", sync.label()),
+            ),
+            SyncAnswer::Refused(e) => (
+                None,
+                format!("refused: {} ({})", e.message, e.code),
+                format!("Meta refused the {}: {}", sync.label(), e.details.unwrap_or(e.message)),
+            ),
+            SyncAnswer::Unreachable(e) => (
+                None,
+                format!("unreachable: {e}"),
+                format!("Meta could not be reached ({e}); nothing was sent, so you can try again."),
+            ),
+            SyncAnswer::Lost(e) => (
+                None,
+                format!("lost: {e}"),
+                format!("The answer to the {} request was lost ({e}). Meta allows one request, so Coexist will not send it again.", sync.label()),
+            ),
+        };
+        sqlx::query("UPDATE sync_request SET request_id = ?, result = ? WHERE id = ?")
+            .bind(&request_id)
+            .bind(&result)
+            .bind(id)
+            .execute(self.pool())
+            .await?;
+        self.plan_reminders(now).await?;
+        Ok(SyncOutcome {
+            sync_type: sync,
+            request_id,
+            result,
+            message,
+        })
+    }
+
+    /// The sync requests so far: (type, intent time, result).
+    pub async fn sync_requests(&self) -> Result<Vec<(String, i64, Option<String>)>> {
+        Ok(
+            sqlx::query_as("SELECT sync_type, intent_at, result FROM sync_request ORDER BY id")
+                .fetch_all(self.pool())
+                .await?,
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn eligibility_by_country_date_and_version() {
+        let p = EligibilityPolicy::shipped();
+        let day = |s| parse_day(s).unwrap();
+        let ng = p.check("+234 803 123 4567", Some("2.25.1"), day("2026-01-10")).unwrap();
+        assert!(!ng.eligible);
+        assert!(
+            ng.answers[0].contains("Nigeria") && ng.answers[0].contains("15 April 2026"),
+            "{:?}",
+            ng.answers
+        );
+        assert!(
+            p.check("+234 803 123 4567", Some("2.25.1"), day("2026-04-15"))
+                .unwrap()
+                .eligible
+        );
+        let uk = p.check("447700900123", Some("2.24.16"), day("2026-01-10")).unwrap();
+        assert!(!uk.eligible, "too old an app");
+        assert!(uk.answers[1].contains("too old"));
+        assert!(
+            p.check("919876543210", Some("2.24.17"), day("2025-01-10"))
+                .unwrap()
+                .eligible
+        );
+        assert!(p.check("12", None, 0).is_err());
+        assert!(p.check("919876543210", Some("two"), 0).is_err());
+    }
+}
