@@ -2,6 +2,7 @@
 //! contract that scripts and checks rely on.
 
 mod billing_cmd;
+mod connect_cmd;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -92,6 +93,32 @@ enum Command {
     Campaign {
         #[command(subcommand)]
         what: CampaignCmd,
+    },
+    /// Connect a number: secrets into the OS keyring, the link and eligibility checks, the
+    /// onboarding time (interactive, or flags and standard input).
+    Connect(connect_cmd::ConnectArgs),
+    /// Request the once-only contact and/or history sync (within 24 hours of connecting).
+    Sync {
+        #[arg(value_enum)]
+        what: connect_cmd::SyncArg,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Check everything that keeps the number working: link, eligibility, deadlines, heartbeat,
+    /// webhooks, keyring.
+    Doctor {
+        #[arg(long)]
+        json: bool,
+    },
+    /// "I opened the WhatsApp Business app on the phone": restarts the 14-day clock.
+    Heartbeat {
+        #[arg(value_enum)]
+        what: HeartbeatArg,
+    },
+    /// Reminders to come, and those shown but not acknowledged.
+    Reminders {
+        #[arg(long)]
+        json: bool,
     },
     /// Billing: rate cards, pricing rules, reports, exports and campaign forecasts.
     Billing {
@@ -204,6 +231,11 @@ enum CampaignCmd {
         #[arg(long)]
         json: bool,
     },
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+enum HeartbeatArg {
+    Ack,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -505,6 +537,19 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Connect(args) => connect_cmd::connect(&data_dir(&cli)?, args, clock.now()).await,
+        Command::Sync { what, json } => connect_cmd::sync(&data_dir(&cli)?, *what, *json, clock.now()).await,
+        Command::Doctor { json } => connect_cmd::doctor(&data_dir(&cli)?, *json, clock.now()).await,
+        Command::Heartbeat {
+            what: HeartbeatArg::Ack,
+        } => {
+            let store = open(&data_dir(&cli)?).await?;
+            connect_cmd::heartbeat_ack(&store, clock.now()).await
+        }
+        Command::Reminders { json } => {
+            let store = open(&data_dir(&cli)?).await?;
+            connect_cmd::reminders(&store, *json, clock.now()).await
+        }
         Command::Billing { what } => {
             let store = open(&data_dir(&cli)?).await?;
             billing_cmd::run(&store, what, clock.now()).await
@@ -714,7 +759,7 @@ async fn serve(dir: &Path, listen: SocketAddr, clock: Arc<dyn Clock>) -> Result<
         store: store.clone(),
         app_secret,
         verify_token,
-        clock,
+        clock: clock.clone(),
         applied_wake: applier.waker(),
     };
     let listener = tokio::net::TcpListener::bind(listen)
@@ -723,6 +768,16 @@ async fn serve(dir: &Path, listen: SocketAddr, clock: Arc<dyn Clock>) -> Result<
     let local = listener.local_addr()?;
     tracing::info!(%local, "receiving webhooks at /webhook");
     println!("listening on http://{local}/webhook");
+    store
+        .note_runtime("receiver", &format!("http://{local}/webhook"), clock.now())
+        .await?;
+    // Reminders run here too; with no desktop they go to the log.
+    let _reminders = coexist_core::reminders::ReminderHandle::spawn(
+        store.clone(),
+        Arc::new(coexist_core::reminders::LogNotifier),
+        clock.clone(),
+        std::time::Duration::from_secs(60),
+    );
     axum::serve(listener, receiver::router(state))
         .with_graceful_shutdown(shutdown_signal())
         .await?;

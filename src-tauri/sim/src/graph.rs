@@ -564,6 +564,7 @@ pub async fn smb_app_data(
             "The request body is not valid JSON.",
         );
     };
+    sim.lock().counters.sync_requests += 1;
     let sync_type = req.sync_type.unwrap_or_default();
     if req.messaging_product.as_deref() != Some("whatsapp")
         || !["smb_app_state_sync", "history"].contains(&sync_type.as_str())
@@ -696,6 +697,7 @@ pub async fn stats(AxState(sim): Shared) -> Json<Value> {
         "pair_limit_errors": st.counters.errors_by_code.get(&131056).copied().unwrap_or(0),
         "webhooks_pending": sim.hooks.pending(),
         "accepted": st.accepted,
+        "syncs": st.syncs,
         "expected": st.truth.expected_stats(),
         "truth": st.truth,
     }))

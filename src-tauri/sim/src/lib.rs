@@ -146,6 +146,8 @@ pub struct Counters {
     pub webhook_retries: u64,
     pub webhooks_by_field: BTreeMap<String, u64>,
     pub faults_injected: BTreeMap<String, u64>,
+    /// `smb_app_data` requests received, accepted or not (the once-only rule is checked against it).
+    pub sync_requests: u64,
 }
 
 pub(crate) struct State {

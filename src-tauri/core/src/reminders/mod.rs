@@ -299,6 +299,20 @@ impl Store {
     }
 }
 
+impl Store {
+    /// Remembers where a running part of Coexist can be reached (the webhook receiver), for
+    /// `coexist doctor` and the app.
+    pub async fn note_runtime(&self, key: &str, value: &str, now: i64) -> Result<()> {
+        sqlx::query("INSERT INTO runtime (key, value, at) VALUES (?, ?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value, at = excluded.at")
+            .bind(key)
+            .bind(value)
+            .bind(now)
+            .execute(self.pool())
+            .await?;
+        Ok(())
+    }
+}
+
 /// One pass: plan, then notify what is due. Returns what was shown.
 pub async fn tick(store: &Store, notifier: &dyn Notifier, now: i64) -> Result<Vec<Reminder>> {
     store.plan_reminders(now).await?;

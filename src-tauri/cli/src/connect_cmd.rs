@@ -1,0 +1,478 @@
+//! `coexist connect`, `sync`, `doctor`, `heartbeat ack` and `reminders`: connecting a number and
+//! keeping it connected. Secrets go to the OS keyring and are never printed.
+
+use crate::{cloud_settings, keyring_for, open};
+use anyhow::{bail, Context, Result};
+use clap::{Args, ValueEnum};
+use coexist_core::cloud::CloudClient;
+use coexist_core::onboarding::{EligibilityPolicy, SyncType};
+use coexist_core::reminders::schedule::SYNC_WINDOW_SECS;
+use coexist_core::secrets::{self, SecretKind, SecretStore, Sensitive};
+use coexist_core::Store;
+use serde_json::{json, Value};
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::Path;
+
+#[derive(Args)]
+pub struct ConnectArgs {
+    /// The WhatsApp Business Account id (Meta's app dashboard → WhatsApp → API setup).
+    #[arg(long)]
+    waba_id: Option<String>,
+    /// The phone number id (same page).
+    #[arg(long)]
+    phone_number_id: Option<String>,
+    /// The WhatsApp Business app version on the phone (Settings → Help → App info).
+    #[arg(long)]
+    app_version: Option<String>,
+    /// The number, if Meta cannot be asked (with country code).
+    #[arg(long)]
+    number: Option<String>,
+    /// When the number was connected to the API (unix seconds); default: now, the first time.
+    #[arg(long)]
+    onboarded_at: Option<i64>,
+    /// Request the contact and history sync right away (once only, within 24 hours).
+    #[arg(long)]
+    request_sync: bool,
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(Clone, Copy, ValueEnum)]
+pub enum SyncArg {
+    Contacts,
+    History,
+    Both,
+}
+
+const SECRET_PROMPTS: [(SecretKind, &str); 3] = [
+    (
+        SecretKind::AccessToken,
+        "Access token (a system user token from Meta Business Settings)",
+    ),
+    (
+        SecretKind::AppSecret,
+        "App secret (Meta app dashboard → Settings → Basic)",
+    ),
+    (
+        SecretKind::VerifyToken,
+        "Webhook verify token (any phrase; enter the same one in Meta's webhook settings)",
+    ),
+];
+
+fn ask(prompt: &str, interactive: bool, lines: &mut impl BufRead) -> Result<String> {
+    if interactive {
+        eprint!("{prompt}: ");
+        std::io::stderr().flush()?;
+    }
+    let mut s = String::new();
+    lines.read_line(&mut s)?;
+    Ok(s.trim().to_string())
+}
+
+pub async fn connect(dir: &Path, a: &ConnectArgs, now: i64) -> Result<()> {
+    let store = open(dir).await?;
+    let keyring = keyring_for(dir);
+    let interactive = std::io::stdin().is_terminal();
+    let stdin = std::io::stdin();
+    let mut lines = stdin.lock();
+    let mut secret_state = serde_json::Map::new();
+    // Secrets: from the environment (servers, CI: not stored), else typed or piped in, one per line.
+    for (kind, prompt) in SECRET_PROMPTS {
+        if std::env::var(kind.env_var()).is_ok_and(|v| !v.is_empty()) {
+            secret_state.insert(kind.key().into(), json!("set (environment)"));
+            continue;
+        }
+        let have = keyring.get(kind).map_err(|e| keyring_error(&e.to_string()))?.is_some();
+        let hint = if have { " [Enter keeps the stored one]" } else { "" };
+        let value = ask(&format!("{prompt}{hint}"), interactive, &mut lines)?;
+        if value.is_empty() {
+            if !have {
+                bail!(
+                    "the {} is needed: type it, pipe it on standard input, or set {}",
+                    kind.key().replace('_', " "),
+                    kind.env_var()
+                );
+            }
+        } else {
+            keyring
+                .set(kind, &Sensitive::new(value))
+                .map_err(|e| keyring_error(&e.to_string()))?;
+            tracing::info!(secret = kind.key(), "stored in the OS keyring");
+        }
+        secret_state.insert(kind.key().into(), json!("set (keyring)"));
+    }
+    let known = store.account_ids().await?;
+    let mut id = |given: &Option<String>, known: Option<String>, what: &str| -> Result<String> {
+        match (given, known) {
+            (Some(v), _) => Ok(v.trim().to_string()),
+            (None, Some(k)) => Ok(k),
+            (None, None) if interactive => ask(what, true, &mut lines),
+            (None, None) => bail!("the {what} is needed: pass it as a flag"),
+        }
+    };
+    let waba = id(&a.waba_id, known.waba_id, "WhatsApp Business Account id (--waba-id)")?;
+    let phone = id(
+        &a.phone_number_id,
+        known.phone_number_id,
+        "phone number id (--phone-number-id)",
+    )?;
+    if waba.is_empty() || phone.is_empty() {
+        bail!("both the WhatsApp Business Account id and the phone number id are needed");
+    }
+    drop(lines);
+
+    // The link check: what Meta says about the number.
+    let token = secrets::lookup(&keyring, SecretKind::AccessToken)?.context("the access token is missing")?;
+    let client = client(token);
+    let (link, display) = match client.phone_status(&phone).await {
+        Ok(s) => (
+            json!({"checked": true, "linked": s.linked(), "is_on_biz_app": s.is_on_biz_app, "platform_type": s.platform_type,
+                   "verified_name": s.verified_name}),
+            s.display_phone_number.clone(),
+        ),
+        Err(e) if e.code == 190 => bail!(
+            "Meta refused the access token ({}). Create a new system-user token with whatsapp_business_messaging and whatsapp_business_management, then run connect again.",
+            e.message
+        ),
+        Err(e) => (json!({"checked": false, "error": e.message}), None),
+    };
+    let number = a.number.clone().or(display.clone());
+    let eligibility = match &number {
+        Some(n) => Some(EligibilityPolicy::shipped().check(n, a.app_version.as_deref(), now)?),
+        None => None,
+    };
+    let onboarded_at = a.onboarded_at.unwrap_or(now);
+    store
+        .record_connection(Some(&waba), Some(&phone), number.as_deref(), onboarded_at, now)
+        .await?;
+    let onboarded: Option<i64> = sqlx::query_scalar("SELECT onboarded_at FROM account WHERE id = 1")
+        .fetch_one(store.pool())
+        .await?;
+    let mut syncs = Vec::new();
+    if a.request_sync {
+        for t in [SyncType::Contacts, SyncType::History] {
+            syncs.push(match store.request_sync(&client, &phone, t, now).await {
+                Ok(o) => serde_json::to_value(o)?,
+                Err(e) => json!({"sync_type": t, "result": "not requested", "message": e.to_string()}),
+            });
+        }
+    }
+    let out = json!({
+        "waba_id": waba, "phone_number_id": phone, "display_number": number, "link": link,
+        "eligibility": eligibility, "onboarded_at": onboarded,
+        "sync_deadline": onboarded.map(|o| o + SYNC_WINDOW_SECS), "secrets": secret_state, "sync": syncs,
+    });
+    if a.json {
+        println!("{out}");
+    } else {
+        println!(
+            "connected {} (phone number id {phone}, account {waba})",
+            number.as_deref().unwrap_or("the number")
+        );
+        match link["linked"].as_bool() {
+            Some(true) => {
+                println!("  link: the number is on the WhatsApp Business app and the Cloud API (coexistence)")
+            }
+            Some(false) => println!(
+                "  link: Meta does not report this number in coexistence yet ({}, {})",
+                link["is_on_biz_app"], link["platform_type"]
+            ),
+            None => println!(
+                "  link: not checked ({})",
+                link["error"].as_str().unwrap_or("no answer")
+            ),
+        }
+        if let Some(e) = &eligibility {
+            for line in &e.answers {
+                println!("  {line}");
+            }
+        }
+        if let Some(o) = onboarded {
+            println!(
+                "  the contact and history sync can be requested until {} (`coexist sync both`)",
+                day(o + SYNC_WINDOW_SECS)
+            );
+        }
+        for s in &syncs {
+            println!("  {}", s["message"].as_str().unwrap_or(""));
+        }
+        println!(
+            "  secrets: kept in {}; Coexist never writes them to its database or logs",
+            keyring_backend()
+        );
+    }
+    Ok(())
+}
+
+fn client(token: Sensitive<String>) -> CloudClient {
+    let base = std::env::var("COEXIST_API_BASE").unwrap_or_else(|_| "https://graph.facebook.com".into());
+    let version = std::env::var("COEXIST_API_VERSION").unwrap_or_else(|_| "v21.0".into());
+    CloudClient::new(&base, &version, token, std::time::Duration::from_secs(20))
+}
+
+fn keyring_error(e: &str) -> anyhow::Error {
+    anyhow::anyhow!(
+        "the OS keyring could not be used ({e}). Coexist keeps secrets in {}; on Linux start GNOME Keyring or KWallet, or set the COEXIST_* variables instead",
+        keyring_backend()
+    )
+}
+
+/// The keyring this build uses, named for the owner.
+pub fn keyring_backend() -> &'static str {
+    if cfg!(target_os = "macos") {
+        "the macOS Keychain"
+    } else if cfg!(target_os = "windows") {
+        "the Windows Credential Manager"
+    } else {
+        "the Secret Service (GNOME Keyring or KWallet, over D-Bus)"
+    }
+}
+
+/// A UTC date and time for people.
+fn day(at: i64) -> String {
+    chrono::DateTime::from_timestamp(at, 0)
+        .map_or_else(|| at.to_string(), |d| d.format("%a %-d %b %Y %H:%M UTC").to_string())
+}
+
+pub async fn sync(dir: &Path, what: SyncArg, json_out: bool, now: i64) -> Result<()> {
+    let store = open(dir).await?;
+    let cloud = cloud_settings(dir, &store).await?;
+    let phone = cloud
+        .phone_number_id
+        .context("the phone number id is unknown: run `coexist connect` first")?;
+    let types = match what {
+        SyncArg::Contacts => vec![SyncType::Contacts],
+        SyncArg::History => vec![SyncType::History],
+        SyncArg::Both => vec![SyncType::Contacts, SyncType::History],
+    };
+    let mut failed = false;
+    let mut out = Vec::new();
+    for t in types {
+        match store.request_sync(&cloud.client, &phone, t, now).await {
+            Ok(o) => {
+                failed |= o.result != "accepted";
+                out.push(serde_json::to_value(&o)?);
+            }
+            Err(e) => {
+                failed = true;
+                out.push(json!({"sync_type": t, "result": "not requested", "message": e.to_string()}));
+            }
+        }
+    }
+    if json_out {
+        println!("{}", Value::Array(out));
+    } else {
+        for o in &out {
+            println!("{}", o["message"].as_str().unwrap_or(""));
+        }
+    }
+    if failed {
+        std::process::exit(1);
+    }
+    Ok(())
+}
+
+pub async fn doctor(dir: &Path, json_out: bool, now: i64) -> Result<()> {
+    let store = open(dir).await?;
+    let keyring = keyring_for(dir);
+    let hb = store.heartbeat_status(now).await?;
+    store.plan_reminders(now).await?;
+    let reminders = store.reminders().await?;
+    let (display, onboarded, history_state, history_progress): (Option<String>, Option<i64>, String, i64) =
+        sqlx::query_as(
+            "SELECT display_number, onboarded_at, history_state, history_progress FROM account WHERE id = 1",
+        )
+        .fetch_one(store.pool())
+        .await?;
+    let eligibility = display
+        .as_deref()
+        .and_then(|n| EligibilityPolicy::shipped().check(n, None, now).ok());
+    let mut secrets_state = serde_json::Map::new();
+    let mut keyring_ok = true;
+    for (kind, _) in SECRET_PROMPTS {
+        let state = if std::env::var(kind.env_var()).is_ok_and(|v| !v.is_empty()) {
+            "set (environment)".to_string()
+        } else {
+            match keyring.get(kind) {
+                Ok(Some(_)) => "set (keyring)".into(),
+                Ok(None) => "missing".into(),
+                Err(e) => {
+                    keyring_ok = false;
+                    format!("keyring error: {e}")
+                }
+            }
+        };
+        secrets_state.insert(kind.key().into(), json!(state));
+    }
+    // The link as Meta sees it now, when Coexist can ask.
+    let api = match cloud_settings(dir, &store).await {
+        Ok(c) => match c.phone_number_id {
+            Some(p) => match c.client.phone_status(&p).await {
+                Ok(s) => {
+                    json!({"checked": true, "linked": s.linked(), "is_on_biz_app": s.is_on_biz_app, "platform_type": s.platform_type})
+                }
+                Err(e) => json!({"checked": false, "error": e.message}),
+            },
+            None => json!({"checked": false, "error": "the phone number id is unknown"}),
+        },
+        Err(e) => json!({"checked": false, "error": e.to_string()}),
+    };
+    let receiver: Option<(String, i64)> = sqlx::query_as("SELECT value, at FROM runtime WHERE key = 'receiver'")
+        .fetch_optional(store.pool())
+        .await?;
+    let reachable = match &receiver {
+        Some((url, _)) => {
+            let health = url.replace("/webhook", "/healthz");
+            Some(answers(&health).await)
+        }
+        None => None,
+    };
+    let last_received: Option<i64> = sqlx::query_scalar("SELECT MAX(received_at) FROM journal")
+        .fetch_one(store.pool())
+        .await?;
+    let stats = store.stats().await?;
+    let sync_requests: Vec<Value> = store
+        .sync_requests()
+        .await?
+        .into_iter()
+        .map(|(t, at, r)| json!({"sync_type": t, "intent_at": at, "result": r}))
+        .collect();
+    let out = json!({
+        "link": {"state": hb.link_state, "reason": hb.link_reason, "api": api},
+        "eligibility": eligibility,
+        "deadlines": {
+            "onboarded_at": onboarded,
+            "sync_window_closes_at": onboarded.map(|o| o + SYNC_WINDOW_SECS),
+            "sync_window_open": onboarded.is_some_and(|o| now <= o + SYNC_WINDOW_SECS),
+            "sync_requests": sync_requests,
+            "history": {"state": history_state, "progress": history_progress},
+            "phone_app_deadline_at": hb.deadline_at,
+            "link_drop_expected_at": hb.drop_expected_at,
+        },
+        "heartbeat": {"last_at": hb.last_heartbeat, "source": hb.source, "days_since": hb.days_since,
+                      "next_reminder": hb.next_reminder},
+        "webhooks": {"receiver": receiver.as_ref().map(|r| &r.0), "reachable": reachable,
+                     "last_received_at": last_received, "journal": stats.journal},
+        "keyring": {"backend": keyring_backend(), "working": keyring_ok, "secrets": secrets_state},
+        "reminders": reminders,
+    });
+    if json_out {
+        println!("{out}");
+        return Ok(());
+    }
+    let ok = |b: bool| if b { "ok  " } else { "!!  " };
+    println!(
+        "{}link: {}{}",
+        ok(hb.link_state == "connected"),
+        hb.link_state,
+        hb.link_reason.map(|r| format!(" ({r})")).unwrap_or_default()
+    );
+    match out["link"]["api"]["checked"].as_bool() {
+        Some(true) => println!(
+            "{}Meta reports the number {}",
+            ok(out["link"]["api"]["linked"] == true),
+            if out["link"]["api"]["linked"] == true {
+                "on the app and the API"
+            } else {
+                "NOT in coexistence"
+            }
+        ),
+        _ => println!(
+            "..  Meta not asked: {}",
+            out["link"]["api"]["error"].as_str().unwrap_or("")
+        ),
+    }
+    if let Some(e) = &eligibility {
+        for a in &e.answers {
+            println!("{}{a}", ok(e.eligible));
+        }
+    }
+    match (hb.last_heartbeat, hb.days_since) {
+        (Some(at), Some(d)) => println!(
+            "{}phone app last used {d} days ago ({}, {}); open it before {}",
+            ok(d < 10),
+            day(at),
+            hb.source.unwrap_or_default(),
+            day(at + 13 * 86_400)
+        ),
+        _ => println!("..  no sign of the phone app yet"),
+    }
+    if let Some(o) = onboarded {
+        let closes = o + SYNC_WINDOW_SECS;
+        println!(
+            "..  sync window {} {}",
+            if now <= closes { "closes" } else { "closed" },
+            day(closes)
+        );
+    }
+    match (&receiver, reachable) {
+        (Some((url, _)), Some(true)) => println!("ok  webhook receiver answering at {url}"),
+        (Some((url, _)), _) => {
+            println!("!!  webhook receiver at {url} does not answer: is `coexist serve` (or the app) running?")
+        }
+        (None, _) => println!("..  no webhook receiver has run yet (`coexist serve`)"),
+    }
+    println!(
+        "{}secrets in {}: {}",
+        ok(keyring_ok),
+        keyring_backend(),
+        secrets_state
+            .iter()
+            .map(|(k, v)| format!("{k} {}", v.as_str().unwrap_or("")))
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    for r in &reminders {
+        println!(
+            "..  reminder {}: {} at {}",
+            r.kind,
+            r.title.as_deref().unwrap_or(""),
+            day(r.due_at)
+        );
+    }
+    Ok(())
+}
+
+/// Does the receiver answer its health check?
+async fn answers(url: &str) -> bool {
+    let http = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(3))
+        .build()
+        .expect("HTTP client builds");
+    http.get(url).send().await.is_ok_and(|r| r.status().is_success())
+}
+
+pub async fn heartbeat_ack(store: &Store, now: i64) -> Result<()> {
+    store.acknowledge_heartbeat(now).await?;
+    let hb = store.heartbeat_status(now).await?;
+    println!("noted: the phone app was opened now.");
+    if let Some(r) = hb.next_reminder {
+        println!("next reminder {}", day(r.due_at));
+    }
+    Ok(())
+}
+
+pub async fn reminders(store: &Store, json_out: bool, now: i64) -> Result<()> {
+    store.plan_reminders(now).await?;
+    let list = store.reminders().await?;
+    if json_out {
+        println!("{}", serde_json::to_string(&list)?);
+    } else if list.is_empty() {
+        println!("no reminders");
+    } else {
+        for r in &list {
+            let state = match (r.fired_at, r.acknowledged_at) {
+                (Some(_), None) => "shown",
+                _ => "due",
+            };
+            println!(
+                "{} {state} {} [{}] {}",
+                day(r.due_at),
+                r.kind,
+                r.urgency,
+                r.title.as_deref().unwrap_or("")
+            );
+        }
+    }
+    Ok(())
+}
