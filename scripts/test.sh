@@ -19,13 +19,17 @@ log=$(mktemp)
 echo "==> tests"
 cargo test --workspace 2>&1 | tee "$log"
 
-echo "==> the real window, under Xvfb, driven by WebDriver"
+echo "==> the desktop: the real window driven by WebDriver, a real notification to dunst, secrets"
+echo "    through GNOME Keyring (Secret Service) — under Xvfb on a private D-Bus session"
 scratch=$(mktemp -d)
 trap 'rm -rf "$scratch"' EXIT
 export XDG_DATA_HOME="$scratch/data" XDG_CACHE_HOME="$scratch/cache" XDG_CONFIG_HOME="$scratch/config"
+mkdir -p "$XDG_DATA_HOME" "$XDG_CACHE_HOME" "$XDG_CONFIG_HOME"
 export COEXIST_SCREENSHOT="${COEXIST_SCREENSHOT:-${CARGO_TARGET_DIR:-$PWD/target}/window-e2e.png}"
-xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- \
-  cargo test -p coexist-app --test window_e2e -- --ignored --test-threads=1 2>&1 | tee -a "$log"
+xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- sh -c '
+  echo -n coexist-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null
+  cargo test -p coexist-app --test window_e2e --test notify_desktop --test keyring_secrets -- --ignored --test-threads=1
+' 2>&1 | tee -a "$log"
 echo "window screenshot: $COEXIST_SCREENSHOT"
 
 # One closing line for the whole run.

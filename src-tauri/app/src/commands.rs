@@ -2,6 +2,8 @@
 
 use crate::error::UiError;
 use crate::workspace::Workspace;
+use coexist_core::billing::{ReplyCost, Report};
+use coexist_core::reminders::{HeartbeatStatus, Reminder};
 use coexist_core::store::{ConversationRow, Stats, ThreadMessage};
 use coexist_core::{Clock, SystemClock};
 use serde::Serialize;
@@ -53,4 +55,63 @@ pub async fn thread(
         ws.store.mark_read(contact_id).await?;
     }
     Ok(page)
+}
+
+#[tauri::command]
+pub async fn heartbeat_status(ws: State<'_, Workspace>) -> Result<HeartbeatStatus, UiError> {
+    Ok(ws.store.heartbeat_status(SystemClock.now()).await?)
+}
+
+/// "I opened the phone app": restarts the 14-day clock.
+#[tauri::command]
+pub async fn acknowledge_heartbeat(ws: State<'_, Workspace>) -> Result<HeartbeatStatus, UiError> {
+    let now = SystemClock.now();
+    ws.store.acknowledge_heartbeat(now).await?;
+    Ok(ws.store.heartbeat_status(now).await?)
+}
+
+#[tauri::command]
+pub async fn reminders(ws: State<'_, Workspace>) -> Result<Vec<Reminder>, UiError> {
+    ws.store.plan_reminders(SystemClock.now()).await?;
+    Ok(ws.store.reminders().await?)
+}
+
+/// This month so far: spent through the API, saved by the phone.
+#[tauri::command]
+pub async fn billing_summary(ws: State<'_, Workspace>, from: i64, to: i64) -> Result<Report, UiError> {
+    let now = SystemClock.now();
+    let ctx = ws.store.billing_context(now).await?;
+    Ok(ws.store.billing_report(&ctx, from, to).await?)
+}
+
+/// What replying now costs through the API, against free from the phone.
+#[tauri::command]
+pub async fn reply_cost(
+    ws: State<'_, Workspace>,
+    contact_id: i64,
+    template_category: Option<String>,
+) -> Result<ReplyCost, UiError> {
+    let now = SystemClock.now();
+    let ctx = ws.store.billing_context(now).await?;
+    Ok(ws
+        .store
+        .reply_cost(&ctx, contact_id, template_category.as_deref(), now)
+        .await?)
+}
+
+#[tauri::command]
+pub fn autostart(app: tauri::AppHandle) -> Result<bool, UiError> {
+    use tauri_plugin_autostart::ManagerExt;
+    app.autolaunch()
+        .is_enabled()
+        .map_err(|e| UiError::internal(e.to_string()))
+}
+
+/// Start at login (off by default; offered during onboarding).
+#[tauri::command]
+pub fn set_autostart(app: tauri::AppHandle, enabled: bool) -> Result<bool, UiError> {
+    use tauri_plugin_autostart::ManagerExt;
+    let l = app.autolaunch();
+    if enabled { l.enable() } else { l.disable() }.map_err(|e| UiError::internal(e.to_string()))?;
+    l.is_enabled().map_err(|e| UiError::internal(e.to_string()))
 }

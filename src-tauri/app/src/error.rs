@@ -31,3 +31,14 @@ impl From<CoreError> for UiError {
         }
     }
 }
+
+impl UiError {
+    /// A failure outside the core (the OS refused something), in its own words.
+    pub fn internal(message: String) -> Self {
+        tracing::warn!(error = %message, "command failed");
+        UiError {
+            code: Code::Internal,
+            message,
+        }
+    }
+}

@@ -3,31 +3,113 @@
 
 mod commands;
 mod error;
+pub mod notifier;
 mod workspace;
 
-use tauri::Manager;
+use coexist_core::reminders::ReminderHandle;
+use coexist_core::SystemClock;
+use std::sync::Arc;
+use tauri::menu::{Menu, MenuItem};
+use tauri::tray::TrayIconBuilder;
+use tauri::{Emitter, Manager};
 
 pub use workspace::Workspace;
 
+/// The reminder loop lives as long as the app (it stops when dropped).
+struct Reminders(#[allow(dead_code)] ReminderHandle);
+
 pub fn run() {
     tauri::Builder::default()
+        // Start at login: offered during onboarding, off until the owner says yes.
+        .plugin(tauri_plugin_autostart::init(
+            tauri_plugin_autostart::MacosLauncher::LaunchAgent,
+            Some(vec!["--background"]),
+        ))
         .setup(|app| {
             let log_dir = app.path().app_log_dir()?;
             init_logging(&log_dir);
             let data_root = app.path().app_data_dir()?;
             let ws = tauri::async_runtime::block_on(Workspace::choose_and_open(&data_root))?;
             tracing::info!(dir = %ws.data_dir.display(), demo = ws.demo, "workspace open");
+            // Reminders reach the owner through the OS even with the window closed. The demo has
+            // no real number to remind about.
+            if !ws.demo {
+                let handle = app.handle().clone();
+                let open = Arc::new(move |view: &str| show_main(&handle, Some(view)));
+                let reminders = tauri::async_runtime::block_on(async {
+                    ReminderHandle::spawn(
+                        ws.store.clone(),
+                        Arc::new(notifier::DesktopNotifier::new(Some(open))),
+                        Arc::new(SystemClock),
+                        std::time::Duration::from_secs(60),
+                    )
+                });
+                app.manage(Reminders(reminders));
+            }
             app.manage(ws);
+            tray(app)?;
+            if std::env::args().any(|a| a == "--background") {
+                if let Some(w) = app.get_webview_window("main") {
+                    let _ = w.hide();
+                }
+            }
             Ok(())
+        })
+        .on_window_event(|window, event| {
+            // Closing the window keeps Coexist in the tray, so reminders still arrive.
+            if let tauri::WindowEvent::CloseRequested { api, .. } = event {
+                if window.label() == "main" && window.app_handle().tray_by_id("coexist").is_some() {
+                    api.prevent_close();
+                    let _ = window.hide();
+                }
+            }
         })
         .invoke_handler(tauri::generate_handler![
             commands::workspace_info,
             commands::stats,
             commands::list_conversations,
-            commands::thread
+            commands::thread,
+            commands::heartbeat_status,
+            commands::acknowledge_heartbeat,
+            commands::reminders,
+            commands::billing_summary,
+            commands::reply_cost,
+            commands::autostart,
+            commands::set_autostart
         ])
         .run(tauri::generate_context!())
         .expect("the Coexist window could not start");
+}
+
+/// Brings the window back, optionally on a given view (a clicked notification).
+fn show_main(app: &tauri::AppHandle, view: Option<&str>) {
+    if let Some(w) = app.get_webview_window("main") {
+        let _ = w.show();
+        let _ = w.unminimize();
+        let _ = w.set_focus();
+    }
+    if let Some(v) = view {
+        let _ = app.emit("navigate", v.to_string());
+    }
+}
+
+fn tray(app: &tauri::App) -> tauri::Result<()> {
+    let open = MenuItem::with_id(app, "open", "Open Coexist", true, None::<&str>)?;
+    let quit = MenuItem::with_id(app, "quit", "Quit Coexist (reminders stop)", true, None::<&str>)?;
+    let menu = Menu::with_items(app, &[&open, &quit])?;
+    let mut builder = TrayIconBuilder::with_id("coexist")
+        .tooltip("Coexist")
+        .menu(&menu)
+        .on_menu_event(|app, e| match e.id.as_ref() {
+            "open" => show_main(app, None),
+            "quit" => app.exit(0),
+            _ => {}
+        });
+    if let Some(icon) = app.default_window_icon() {
+        builder = builder.icon(icon.clone());
+    }
+    builder.build(app)?;
+    Ok(())
 }
 
 /// Logs go to stderr and to `coexist.log` in the OS log folder; secrets never reach them.

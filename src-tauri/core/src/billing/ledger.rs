@@ -69,8 +69,8 @@ pub(crate) fn month_of(at: i64) -> String {
 
 impl Store {
     /// Prices every message whose charge may have changed since the last refresh.
+    #[tracing::instrument(skip_all)]
     pub async fn refresh_ledger(&self, ctx: &BillingContext) -> Result<RefreshReport> {
-        let _span = tracing::info_span!("refresh_ledger").entered();
         let mut ids: Vec<(i64, i64)> =
             sqlx::query_as("SELECT m.timestamp, m.id FROM ledger_dirty d JOIN message m ON m.id = d.message_id")
                 .fetch_all(self.pool())

@@ -85,11 +85,11 @@ pub(crate) fn money(d: Decimal) -> String {
 impl Store {
     /// The bill for the UTC days of `[from, to)` (unix seconds, counted by whole days: a bound
     /// inside a day moves to that day's start), after pricing whatever changed.
+    #[tracing::instrument(skip_all)]
     pub async fn billing_report(&self, ctx: &BillingContext, from: i64, to: i64) -> Result<Report> {
         self.refresh_ledger(ctx).await?;
         let (from_day, to_day) = (from.div_euclid(DAY), to.div_euclid(DAY));
         let (from, to) = (from_day * DAY, to_day * DAY);
-        let _span = tracing::info_span!("billing_report", from, to).entered();
         let groups: Vec<Group> = sqlx::query_as(
             "SELECT origin, category, market, month, charged, tiered, amount, savings, SUM(n) AS n
              FROM ledger_day WHERE day >= ? AND day < ?
