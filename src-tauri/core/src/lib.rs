@@ -2,6 +2,8 @@
 //! journaled webhook intake and the rules around it. Knows nothing of Tauri: the desktop shell,
 //! the CLI and the tests all drive it the same way.
 
+pub mod audit;
+pub mod automation;
 pub mod billing;
 pub mod clock;
 pub mod cloud;

@@ -459,3 +459,89 @@ async fn campaign_progress_is_announced_and_pause_holds_sends() {
     }
     assert_eq!(w.sim_stats().await["counters"]["accepted"], 6);
 }
+
+/// Opt-outs that arrive after a marketing campaign was launched — a STOP keyword and Meta's
+/// `user_preferences` webhook — stop those sends at dispatch; everyone else still gets theirs.
+#[tokio::test]
+async fn opt_outs_stop_a_running_marketing_campaign_at_dispatch() {
+    let w = world(20).await;
+    let people = ["919800000011", "919800000012", "919800000013"];
+    for p in people {
+        w.customer_writes(p).await;
+    }
+    let start = Instant::now();
+    while w.store.stats().await.unwrap().messages.customer < 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the customers' messages did not land"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    w.sync_templates().await;
+    let now = SystemClock.now();
+    for p in people {
+        assert!(w.store.record_manual_consent(p, true, now).await.unwrap());
+    }
+    let audience = coexist_core::send::Audience {
+        opted_in: true,
+        ..Default::default()
+    };
+    let (id, n) = w
+        .store
+        .create_campaign(
+            "Sale",
+            "spring_sale",
+            "en_US",
+            &audience,
+            &[("first_name".into(), "friend".into())],
+            None,
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+    w.store.launch_campaign(id, now).await.unwrap();
+
+    // Queued, not yet sent: now one customer writes STOP, another opts out in WhatsApp itself.
+    reqwest::Client::new()
+        .post(format!("{}/_sim/customer_message", w.sim_url))
+        .json(&json!({"from": people[0], "text": "STOP"}))
+        .send()
+        .await
+        .unwrap();
+    let prefs = json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{"field": "user_preferences",
+        "value": {"messaging_product": "whatsapp", "user_preferences": [{"wa_id": people[1], "detail": "User requested to stop marketing messages",
+        "category": "marketing_messages", "value": "stop", "timestamp": now}]}}]}]});
+    w.store
+        .journal_append(
+            &serde_json::to_vec(&prefs).unwrap(),
+            coexist_core::webhook::SignatureVerdict::Imported,
+            now,
+        )
+        .await
+        .unwrap();
+    let start = Instant::now();
+    while w.store.stats().await.unwrap().consent.opted_out != 2 {
+        coexist_core::webhook::apply_pending(&w.store, &Rules::default(), &SystemClock)
+            .await
+            .unwrap();
+        assert!(start.elapsed() < Duration::from_secs(10), "the opt-outs did not land");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+
+    let _d = w.dispatcher(20, Duration::from_secs(5));
+    w.settle("the campaign", all_final).await;
+    let rows = w.store.outbox_rows(None).await.unwrap();
+    let by_recipient = |p: &str| rows.iter().find(|r| r.recipient == p).unwrap().clone();
+    for p in &people[..2] {
+        let r = by_recipient(p);
+        assert_eq!(r.state, "failed", "{p}: {r:?}");
+        assert!(r.last_error.as_deref().unwrap().contains("opted out"), "{r:?}");
+    }
+    assert_eq!(by_recipient(people[2]).state, "accepted");
+    assert_eq!(
+        w.sim_stats().await["counters"]["accepted"],
+        1,
+        "nothing reached the two who opted out"
+    );
+}

@@ -10,6 +10,7 @@ mod outbox;
 pub use campaign::{parse_recipients_csv, Audience, CampaignStatus};
 pub use compose::{compose_template, compose_text, Compose};
 pub use dispatcher::{DispatcherHandle, SendSettings};
+pub(crate) use outbox::insert_automation;
 pub use outbox::{OutboxRow, OutboxState};
 
 /// Milliseconds since the epoch (pacing and retry times need more than seconds).

@@ -33,6 +33,22 @@ pub struct OutboxRow {
 
 /// One outbox row, with its callback token: the token comes back on every status of this
 /// message, which is how an `uncertain` send is recognised later.
+/// An outbox row written by automation (`automation` or `follow_up`), inside the caller's transaction.
+pub(crate) async fn insert_automation(
+    conn: &mut sqlx::SqliteConnection,
+    c: &Compose,
+    source: &str,
+    now: i64,
+) -> Result<i64> {
+    let id = insert_outbox(&mut *conn, c, None, now, super::now_ms()).await?;
+    sqlx::query("UPDATE outbox SET source = ?, actor = 'automation' WHERE id = ?")
+        .bind(source)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(id)
+}
+
 pub(crate) async fn insert_outbox(
     conn: &mut sqlx::SqliteConnection,
     c: &Compose,
@@ -89,6 +105,43 @@ impl Store {
     pub async fn enqueue(&self, c: &Compose, campaign_id: Option<i64>, now: i64, now_ms: i64) -> Result<i64> {
         let mut tx = self.pool().begin().await?;
         let id = insert_outbox(&mut tx, c, campaign_id, now, now_ms).await?;
+        tx.commit().await?;
+        Ok(id)
+    }
+
+    /// A send from the desk by `actor`: queued, audited, and automation steps back in that chat
+    /// (a person took over) for `pause_secs`.
+    pub async fn enqueue_from_desk(
+        &self,
+        c: &Compose,
+        actor: &str,
+        pause_secs: i64,
+        now: i64,
+        now_ms: i64,
+    ) -> Result<i64> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let id = insert_outbox(&mut tx, c, None, now, now_ms).await?;
+        sqlx::query("UPDATE outbox SET source = 'desk', actor = ? WHERE id = ?")
+            .bind(actor)
+            .bind(id)
+            .execute(&mut *tx)
+            .await?;
+        sqlx::query(
+            "UPDATE conversation SET automation_paused_until = MAX(COALESCE(automation_paused_until, 0), ?) WHERE contact_id = ?",
+        )
+        .bind(now + pause_secs)
+        .bind(c.contact_id)
+        .execute(&mut *tx)
+        .await?;
+        crate::audit::append(
+            &mut tx,
+            now,
+            actor,
+            "send",
+            Some(&c.recipient),
+            &serde_json::json!({"outbox": id, "kind": c.kind, "template": c.template_name}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(id)
     }
