@@ -100,6 +100,22 @@ fn report_import(what: &str, o: &ImportOutcome) -> Result<()> {
     Ok(())
 }
 
+/// The audit action of a billing command that changes settings or exports data.
+pub fn audited(cmd: &BillingCmd) -> Option<&'static str> {
+    match cmd {
+        BillingCmd::ImportRates { .. } => Some("settings.rate_card"),
+        BillingCmd::ImportMarkets { .. } => Some("settings.market_map"),
+        BillingCmd::Policy {
+            import,
+            service_charge,
+            currency,
+            ..
+        } if import.is_some() || service_charge.is_some() || currency.is_some() => Some("settings.pricing_policy"),
+        BillingCmd::Export { .. } => Some("export.billing"),
+        _ => None,
+    }
+}
+
 pub async fn run(store: &Store, cmd: &BillingCmd, now: i64) -> Result<()> {
     match cmd {
         BillingCmd::ImportRates {

@@ -3,6 +3,7 @@
 
 mod billing_cmd;
 mod connect_cmd;
+mod desk_cmd;
 
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
@@ -26,6 +27,12 @@ struct Cli {
     /// The workspace folder (holds the mirror database).
     #[arg(long, global = true, env = "COEXIST_DATA_DIR")]
     data_dir: Option<PathBuf>,
+    /// Who is acting (a profile; recorded in the audit log). Default: the owner.
+    #[arg(long = "as", global = true, env = "COEXIST_PROFILE", default_value = "owner")]
+    actor: String,
+    /// The owner PIN, for billing, settings, exports and secrets once a PIN is set.
+    #[arg(long, global = true, env = "COEXIST_PIN", hide_env_values = true)]
+    pin: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -124,6 +131,28 @@ enum Command {
     Billing {
         #[command(subcommand)]
         what: billing_cmd::BillingCmd,
+    },
+    /// Automation: FAQ replies, away message, greeting, routing, follow-ups.
+    Automation {
+        #[command(subcommand)]
+        what: desk_cmd::AutomationCmd,
+    },
+    /// The tamper-evident audit log.
+    Audit {
+        #[command(subcommand)]
+        what: desk_cmd::AuditCmd,
+    },
+    /// Online backup of the workspace, and restore.
+    Backup {
+        #[command(subcommand)]
+        what: desk_cmd::BackupCmd,
+    },
+    /// Delete (optionally archive) messages older than N days from the mirror.
+    Retention(desk_cmd::RetentionArgs),
+    /// Owner and front-desk profiles; the owner PIN.
+    Profile {
+        #[command(subcommand)]
+        what: desk_cmd::ProfileCmd,
     },
     /// Record a customer's consent to marketing messages given outside WhatsApp.
     Consent {
@@ -262,6 +291,7 @@ enum ExportWhat {
 #[derive(Clone, Copy, ValueEnum)]
 enum Format {
     Jsonl,
+    Csv,
 }
 
 #[derive(Clone, Copy, ValueEnum)]
@@ -312,16 +342,36 @@ async fn run(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Export {
-            what: ExportWhat::Messages { format: Format::Jsonl },
+            what: ExportWhat::Messages { format },
         } => {
             let store = open(&data_dir(&cli)?).await?;
+            store
+                .require_owner(&cli.actor, cli.pin.as_deref(), "export conversations")
+                .await?;
             let stdout = std::io::stdout();
             let mut out = std::io::BufWriter::new(stdout.lock());
-            for m in store.export_messages().await? {
-                serde_json::to_writer(&mut out, &m)?;
-                out.write_all(b"\n")?;
-            }
+            let n = match format {
+                Format::Jsonl => {
+                    let rows = store.export_messages().await?;
+                    for m in &rows {
+                        serde_json::to_writer(&mut out, m)?;
+                        out.write_all(b"\n")?;
+                    }
+                    rows.len() as u64
+                }
+                Format::Csv => store.export_messages_csv(&mut out).await?,
+            };
             out.flush()?;
+            let format = if matches!(format, Format::Csv) { "csv" } else { "jsonl" };
+            store
+                .audit(
+                    clock.now(),
+                    &cli.actor,
+                    "export.messages",
+                    None,
+                    serde_json::json!({"messages": n, "format": format}),
+                )
+                .await?;
             Ok(())
         }
         Command::Send {
@@ -343,7 +393,11 @@ async fn run(cli: Cli) -> Result<()> {
                 }
                 _ => bail!("say what to send: --text TEXT, or --template NAME --lang CODE"),
             };
-            let id = store.enqueue(&compose, None, now, send::now_ms()).await?;
+            store.role_of(&cli.actor).await?;
+            let pause = store.automation_config().await?.takeover_pause_hours * 3600;
+            let id = store
+                .enqueue_from_desk(&compose, &cli.actor, pause, now, send::now_ms())
+                .await?;
             if *no_wait {
                 println!("queued as outbox #{id}");
                 return Ok(());
@@ -478,6 +532,21 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Campaign { what } => {
             let store = open(&data_dir(&cli)?).await?;
             let now = clock.now();
+            let audit = |action: &'static str, id: i64| {
+                let store = store.clone();
+                let actor = cli.actor.clone();
+                async move {
+                    store
+                        .audit(
+                            now,
+                            &actor,
+                            action,
+                            Some(&format!("campaign:{id}")),
+                            serde_json::json!({}),
+                        )
+                        .await
+                }
+            };
             match what {
                 CampaignCmd::Create {
                     name,
@@ -511,16 +580,27 @@ async fn run(cli: Cli) -> Result<()> {
                     let (id, n) = store
                         .create_campaign(name, template, lang, &audience, params, *at, now)
                         .await?;
+                    audit("campaign.create", id).await?;
                     println!("{id}");
                     eprintln!("campaign #{id} created for {n} recipients; `coexist campaign launch {id}` sends it");
                 }
                 CampaignCmd::Launch { id } => {
                     let n = store.launch_campaign(*id, now).await?;
+                    audit("campaign.launch", *id).await?;
                     println!("campaign #{id} launched: {n} messages queued");
                 }
-                CampaignCmd::Pause { id } => store.set_campaign_state(*id, "pause", now).await?,
-                CampaignCmd::Resume { id } => store.set_campaign_state(*id, "resume", now).await?,
-                CampaignCmd::Cancel { id } => store.set_campaign_state(*id, "cancel", now).await?,
+                CampaignCmd::Pause { id } => {
+                    store.set_campaign_state(*id, "pause", now).await?;
+                    audit("campaign.pause", *id).await?;
+                }
+                CampaignCmd::Resume { id } => {
+                    store.set_campaign_state(*id, "resume", now).await?;
+                    audit("campaign.resume", *id).await?;
+                }
+                CampaignCmd::Cancel { id } => {
+                    store.set_campaign_state(*id, "cancel", now).await?;
+                    audit("campaign.cancel", *id).await?;
+                }
                 CampaignCmd::Status { id, json } => {
                     let s = store.campaign_status(*id).await?;
                     if *json {
@@ -537,7 +617,18 @@ async fn run(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
-        Command::Connect(args) => connect_cmd::connect(&data_dir(&cli)?, args, clock.now()).await,
+        Command::Connect(args) => {
+            let dir = data_dir(&cli)?;
+            let store = open(&dir).await?;
+            store
+                .require_owner(&cli.actor, cli.pin.as_deref(), "connect a number and store its secrets")
+                .await?;
+            connect_cmd::connect(&dir, args, clock.now()).await?;
+            store
+                .audit(clock.now(), &cli.actor, "secret.connect", None, serde_json::json!({}))
+                .await?;
+            Ok(())
+        }
         Command::Sync { what, json } => connect_cmd::sync(&data_dir(&cli)?, *what, *json, clock.now()).await,
         Command::Doctor { json } => connect_cmd::doctor(&data_dir(&cli)?, *json, clock.now()).await,
         Command::Heartbeat {
@@ -552,7 +643,59 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Billing { what } => {
             let store = open(&data_dir(&cli)?).await?;
-            billing_cmd::run(&store, what, clock.now()).await
+            store
+                .require_owner(&cli.actor, cli.pin.as_deref(), "see or change billing")
+                .await?;
+            billing_cmd::run(&store, what, clock.now()).await?;
+            if let Some(action) = billing_cmd::audited(what) {
+                store
+                    .audit(clock.now(), &cli.actor, action, None, serde_json::json!({}))
+                    .await?;
+            }
+            Ok(())
+        }
+        Command::Automation { what } => {
+            desk_cmd::automation(
+                &open(&data_dir(&cli)?).await?,
+                what,
+                &cli.actor,
+                cli.pin.as_deref(),
+                clock.now(),
+            )
+            .await
+        }
+        Command::Audit { what } => {
+            desk_cmd::audit(
+                &open(&data_dir(&cli)?).await?,
+                what,
+                &cli.actor,
+                cli.pin.as_deref(),
+                clock.now(),
+            )
+            .await
+        }
+        Command::Backup { what } => {
+            desk_cmd::backup(&data_dir(&cli)?, what, &cli.actor, cli.pin.as_deref(), clock.now()).await
+        }
+        Command::Retention(args) => {
+            desk_cmd::retention(
+                &open(&data_dir(&cli)?).await?,
+                args,
+                &cli.actor,
+                cli.pin.as_deref(),
+                clock.now(),
+            )
+            .await
+        }
+        Command::Profile { what } => {
+            desk_cmd::profile(
+                &open(&data_dir(&cli)?).await?,
+                what,
+                &cli.actor,
+                cli.pin.as_deref(),
+                clock.now(),
+            )
+            .await
         }
         Command::Consent { contact, kind } => {
             let store = open(&data_dir(&cli)?).await?;
@@ -560,6 +703,16 @@ async fn run(cli: Cli) -> Result<()> {
             if !store.record_manual_consent(contact, opt_in, clock.now()).await? {
                 bail!("no contact {contact} in this workspace");
             }
+            let action = if opt_in { "consent.opt_in" } else { "consent.opt_out" };
+            store
+                .audit(
+                    clock.now(),
+                    &cli.actor,
+                    action,
+                    Some(contact),
+                    serde_json::json!({"source": "manual"}),
+                )
+                .await?;
             println!("recorded: {contact} {}", if opt_in { "opted in" } else { "opted out" });
             Ok(())
         }
@@ -575,7 +728,21 @@ async fn run(cli: Cli) -> Result<()> {
             if value.is_empty() {
                 bail!("nothing was given on standard input");
             }
-            keyring_for(&data_dir(&cli)?).set(kind, &secrets::Sensitive::new(value))?;
+            let dir = data_dir(&cli)?;
+            let store = open(&dir).await?;
+            store
+                .require_owner(&cli.actor, cli.pin.as_deref(), "change secrets")
+                .await?;
+            keyring_for(&dir).set(kind, &secrets::Sensitive::new(value))?;
+            store
+                .audit(
+                    clock.now(),
+                    &cli.actor,
+                    "secret.set",
+                    Some(kind.key()),
+                    serde_json::json!({}),
+                )
+                .await?;
             eprintln!("saved the {} in the OS keyring", kind.key().replace('_', " "));
             Ok(())
         }
@@ -771,6 +938,13 @@ async fn serve(dir: &Path, listen: SocketAddr, clock: Arc<dyn Clock>) -> Result<
     store
         .note_runtime("receiver", &format!("http://{local}/webhook"), clock.now())
         .await?;
+    // Automation answers what it may, woken after webhooks are applied.
+    let _automation = coexist_core::automation::AutomationHandle::spawn(
+        store.clone(),
+        clock.clone(),
+        applier.waker(),
+        std::time::Duration::from_secs(2),
+    );
     // Reminders run here too; with no desktop they go to the log.
     let _reminders = coexist_core::reminders::ReminderHandle::spawn(
         store.clone(),

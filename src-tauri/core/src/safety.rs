@@ -1,0 +1,193 @@
+//! Data safety: online backups (SQLite's `VACUUM INTO`: a transactionally consistent copy taken
+//! while the receiver keeps applying webhooks), checked restores, CSV export, and a retention
+//! rule for old messages that never touches the webhook journal.
+
+use crate::audit;
+use crate::error::{CoreError, Result};
+use crate::store::{ExportedMessage, Store, DB_FILE};
+use serde::Serialize;
+use serde_json::json;
+use std::io::Write;
+use std::path::Path;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BackupInfo {
+    pub path: String,
+    pub bytes: u64,
+    pub messages: i64,
+    pub journal: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RetentionOutcome {
+    pub older_than: i64,
+    pub messages: u64,
+    pub archived: u64,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CoreError + '_ {
+    move |source| CoreError::Io {
+        path: path.display().to_string(),
+        source,
+    }
+}
+
+/// Counts in a workspace database, to say what a backup holds.
+async fn counts(store: &Store) -> Result<(i64, i64)> {
+    Ok(
+        sqlx::query_as("SELECT (SELECT COUNT(*) FROM message), (SELECT COUNT(*) FROM journal)")
+            .fetch_one(store.pool())
+            .await?,
+    )
+}
+
+impl Store {
+    /// Writes a consistent copy of the workspace to `dest` while it stays in use.
+    pub async fn backup_to(&self, dest: &Path, actor: &str, now: i64) -> Result<BackupInfo> {
+        if dest.exists() {
+            return Err(CoreError::Invalid(format!(
+                "{} already exists: choose a new file name for the backup",
+                dest.display()
+            )));
+        }
+        sqlx::query("VACUUM INTO ?")
+            .bind(dest.display().to_string())
+            .execute(self.pool())
+            .await?;
+        let copy = Store::open_file(dest).await?;
+        let (messages, journal) = counts(&copy).await?;
+        copy.close().await;
+        let bytes = std::fs::metadata(dest).map_err(io(dest))?.len();
+        self.audit(
+            now,
+            actor,
+            "backup",
+            Some(&dest.display().to_string()),
+            json!({"bytes": bytes, "messages": messages}),
+        )
+        .await?;
+        Ok(BackupInfo {
+            path: dest.display().to_string(),
+            bytes,
+            messages,
+            journal,
+        })
+    }
+
+    /// The database's own consistency check.
+    pub async fn integrity_check(&self) -> Result<()> {
+        let result: String = sqlx::query_scalar("PRAGMA integrity_check")
+            .fetch_one(self.pool())
+            .await?;
+        if result != "ok" {
+            return Err(CoreError::Invalid(format!("the database is damaged: {result}")));
+        }
+        Ok(())
+    }
+
+    /// Messages as CSV, for a spreadsheet.
+    pub async fn export_messages_csv<W: Write>(&self, out: W) -> Result<u64> {
+        let rows: Vec<ExportedMessage> = self.export_messages().await?;
+        let mut w = csv::Writer::from_writer(out);
+        let err = |e: csv::Error| CoreError::Invalid(format!("could not write the CSV: {e}"));
+        let mut n = 0;
+        for m in rows {
+            w.serialize(m).map_err(err)?;
+            n += 1;
+        }
+        w.flush()
+            .map_err(|e| CoreError::Invalid(format!("could not write the CSV: {e}")))?;
+        Ok(n)
+    }
+
+    /// Deletes messages older than `older_than` from the mirror, archiving them first as JSONL
+    /// when `archive` is given. The journal is left alone: it is the record of what Meta sent.
+    pub async fn apply_retention<W: Write>(
+        &self,
+        older_than: i64,
+        archive: Option<W>,
+        actor: &str,
+        now: i64,
+    ) -> Result<RetentionOutcome> {
+        let mut archived = 0;
+        if let Some(mut out) = archive {
+            for m in self
+                .export_messages()
+                .await?
+                .into_iter()
+                .filter(|m| m.timestamp < older_than)
+            {
+                serde_json::to_writer(&mut out, &m).map_err(|e| CoreError::Invalid(e.to_string()))?;
+                out.write_all(b"\n").map_err(|source| CoreError::Io {
+                    path: "archive".into(),
+                    source,
+                })?;
+                archived += 1;
+            }
+            out.flush().map_err(|source| CoreError::Io {
+                path: "archive".into(),
+                source,
+            })?;
+        }
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        // Rows that point at the messages go first; conversations keep their counters.
+        for q in [
+            "DELETE FROM ledger WHERE message_id IN (SELECT id FROM message WHERE timestamp < ?)",
+            "DELETE FROM ledger_dirty WHERE message_id IN (SELECT id FROM message WHERE timestamp < ?)",
+            "DELETE FROM automation_seen WHERE message_id IN (SELECT id FROM message WHERE timestamp < ?)",
+            "UPDATE conversation SET last_message_id = NULL WHERE last_message_id IN (SELECT id FROM message WHERE timestamp < ?)",
+        ] {
+            sqlx::query(q).bind(older_than).execute(&mut *tx).await?;
+        }
+        let messages = sqlx::query("DELETE FROM message WHERE timestamp < ?")
+            .bind(older_than)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        audit::append(
+            &mut tx,
+            now,
+            actor,
+            "retention",
+            None,
+            &json!({"older_than": older_than, "messages": messages, "archived": archived}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(RetentionOutcome {
+            older_than,
+            messages,
+            archived,
+        })
+    }
+}
+
+/// Replaces the workspace database in `data_dir` with `backup`, after checking the backup opens
+/// (a newer app's backup is refused) and is intact. The workspace must not be open elsewhere; the
+/// replaced database is kept next to it.
+pub async fn restore(backup: &Path, data_dir: &Path) -> Result<BackupInfo> {
+    let copy = Store::open_file(backup).await?;
+    copy.integrity_check().await?;
+    let (messages, journal) = counts(&copy).await?;
+    copy.close().await;
+    let target = data_dir.join(DB_FILE);
+    std::fs::create_dir_all(data_dir).map_err(io(data_dir))?;
+    if target.exists() {
+        let keep = data_dir.join(format!("{DB_FILE}.before-restore"));
+        std::fs::rename(&target, &keep).map_err(io(&target))?;
+        for ext in ["-wal", "-shm"] {
+            let side = data_dir.join(format!("{DB_FILE}{ext}"));
+            if side.exists() {
+                std::fs::rename(&side, data_dir.join(format!("{DB_FILE}.before-restore{ext}"))).map_err(io(&side))?;
+            }
+        }
+    }
+    std::fs::copy(backup, &target).map_err(io(&target))?;
+    let bytes = std::fs::metadata(&target).map_err(io(&target))?.len();
+    Ok(BackupInfo {
+        path: target.display().to_string(),
+        bytes,
+        messages,
+        journal,
+    })
+}
