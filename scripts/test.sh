@@ -9,15 +9,20 @@ scripts/setup.sh --tests
 
 echo "==> UI type check"
 (cd ui && npm run --silent check)
+log=$(mktemp)
+echo "==> UI component tests (Vitest, in-memory backend)"
+ui_out=$(cd ui && NO_COLOR=1 npx vitest run 2>&1) || { echo "$ui_out"; echo "UI component tests failed"; exit 1; }
+echo "$ui_out"
+ui_passed=$(echo "$ui_out" | sed -n 's/^ *Tests *\([0-9]*\) passed.*/\1/p' | head -1)
+echo "test result: ok. ${ui_passed:-0} passed; 0 failed (UI components)" >> "$log"
 echo "==> cargo fmt --check"
 cargo fmt --all -- --check
 echo "==> cargo clippy"
 cargo clippy --workspace --all-targets -- -D warnings
 echo "==> building every binary"
 cargo build --workspace
-log=$(mktemp)
 echo "==> tests"
-cargo test --workspace 2>&1 | tee "$log"
+cargo test --workspace 2>&1 | tee -a "$log"
 
 echo "==> the desktop: the real window driven by WebDriver, a real notification to dunst, secrets"
 echo "    through GNOME Keyring (Secret Service) — under Xvfb on a private D-Bus session"

@@ -117,9 +117,83 @@ async fn window_lists_conversations_from_the_fixtures() {
     // Not the demo: the demo badge is only for the sample workspace.
     assert!(client.find(Locator::Css("[data-testid=demo-badge]")).await.is_err());
 
-    if let Ok(path) = std::env::var("COEXIST_SCREENSHOT") {
-        let png = client.screenshot().await.unwrap();
-        std::fs::write(&path, png).unwrap();
-    }
+    let shot = |name: &'static str| {
+        let client = client.clone();
+        async move {
+            if let Ok(path) = std::env::var("COEXIST_SCREENSHOT") {
+                let png = client.screenshot().await.unwrap();
+                let path = if name == "inbox" {
+                    path
+                } else {
+                    path.replace(".png", &format!("-{name}.png"))
+                };
+                std::fs::write(&path, png).unwrap();
+            }
+        }
+    };
+    shot("inbox").await;
+
+    // The dashboard: the phone app's clock from the fixtures' echoes, this month's bill.
+    client
+        .find(Locator::Css("[data-testid=nav-dashboard]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let card = client
+        .wait()
+        .for_element(Locator::Css("[data-testid=heartbeat-card] .big"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        card.contains("Phone app last used") || card.contains("disconnected"),
+        "{card}"
+    );
+    let total = client
+        .wait()
+        .for_element(Locator::Css("[data-testid=month-total]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(total.contains("spent through the API"), "{total}");
+    shot("dashboard").await;
+
+    // Billing and the audit log open too.
+    client
+        .find(Locator::Css("[data-testid=nav-billing]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    client
+        .wait()
+        .for_element(Locator::Css("[data-testid=billing-total]"))
+        .await
+        .unwrap();
+    shot("billing").await;
+    client
+        .find(Locator::Css("[data-testid=nav-audit]"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    let audit = client
+        .wait()
+        .for_element(Locator::Css("[data-testid=audit-ok]"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(audit.contains("Intact"), "{audit}");
+    shot("audit").await;
     client.close().await.unwrap();
 }

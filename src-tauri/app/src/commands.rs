@@ -115,3 +115,19 @@ pub fn set_autostart(app: tauri::AppHandle, enabled: bool) -> Result<bool, UiErr
     if enabled { l.enable() } else { l.disable() }.map_err(|e| UiError::internal(e.to_string()))?;
     l.is_enabled().map_err(|e| UiError::internal(e.to_string()))
 }
+
+#[derive(Serialize)]
+pub struct AuditLogView {
+    entries: Vec<coexist_core::audit::AuditEntry>,
+    verification: coexist_core::audit::Verification,
+}
+
+/// The newest entries and whether the whole chain still verifies.
+#[tauri::command]
+pub async fn audit_log(ws: State<'_, Workspace>) -> Result<AuditLogView, UiError> {
+    let mut entries = ws.store.audit_entries().await?;
+    let verification = ws.store.audit_verify().await?;
+    entries.reverse();
+    entries.truncate(500);
+    Ok(AuditLogView { entries, verification })
+}

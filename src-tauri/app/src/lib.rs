@@ -75,7 +75,8 @@ pub fn run() {
             commands::billing_summary,
             commands::reply_cost,
             commands::autostart,
-            commands::set_autostart
+            commands::set_autostart,
+            commands::audit_log
         ])
         .run(tauri::generate_context!())
         .expect("the Coexist window could not start");

@@ -1,6 +1,29 @@
-// The one way the UI talks to the core: typed calls to the Tauri shell's commands.
+// The one way the UI talks to the core. Views use `getBackend()`; the app installs the Tauri
+// implementation, component tests an in-memory one (memoryBackend.ts).
 import { invoke } from "@tauri-apps/api/core";
-import type { BackendError, ConversationRow, Stats, ThreadMessage, WorkspaceInfo } from "./types";
+import type {
+  AuditLog,
+  BackendError,
+  BillingReport,
+  ConversationRow,
+  HeartbeatStatus,
+  Reminder,
+  Stats,
+  ThreadMessage,
+  WorkspaceInfo,
+} from "./types";
+
+export interface Backend {
+  workspace(): Promise<WorkspaceInfo>;
+  stats(): Promise<Stats>;
+  conversations(limit?: number, offset?: number): Promise<ConversationRow[]>;
+  thread(contactId: number, before?: number | null, limit?: number): Promise<ThreadMessage[]>;
+  heartbeat(): Promise<HeartbeatStatus>;
+  acknowledgeHeartbeat(): Promise<HeartbeatStatus>;
+  reminders(): Promise<Reminder[]>;
+  billing(from: number, to: number): Promise<BillingReport>;
+  auditLog(): Promise<AuditLog>;
+}
 
 async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
   try {
@@ -14,10 +37,33 @@ async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> 
   }
 }
 
-export const backend = {
+export const tauriBackend: Backend = {
   workspace: () => call<WorkspaceInfo>("workspace_info"),
   stats: () => call<Stats>("stats"),
   conversations: (limit = 100, offset = 0) => call<ConversationRow[]>("list_conversations", { limit, offset }),
-  thread: (contactId: number, before: number | null = null, limit = 100) =>
-    call<ThreadMessage[]>("thread", { contactId, before, limit }),
+  thread: (contactId, before = null, limit = 100) => call<ThreadMessage[]>("thread", { contactId, before, limit }),
+  heartbeat: () => call<HeartbeatStatus>("heartbeat_status"),
+  acknowledgeHeartbeat: () => call<HeartbeatStatus>("acknowledge_heartbeat"),
+  reminders: () => call<Reminder[]>("reminders"),
+  billing: (from, to) => call<BillingReport>("billing_summary", { from, to }),
+  auditLog: () => call<AuditLog>("audit_log"),
+};
+
+let current: Backend = tauriBackend;
+
+export function getBackend(): Backend {
+  return current;
+}
+
+/** Tests swap in an in-memory backend. */
+export function setBackend(b: Backend) {
+  current = b;
+}
+
+/** Kept for the existing views. */
+export const backend = {
+  workspace: () => current.workspace(),
+  stats: () => current.stats(),
+  conversations: (limit = 100, offset = 0) => current.conversations(limit, offset),
+  thread: (contactId: number, before: number | null = null, limit = 100) => current.thread(contactId, before, limit),
 };

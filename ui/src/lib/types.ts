@@ -59,3 +59,69 @@ export interface ThreadMessage {
   content_known: boolean;
   error: string | null;
 }
+
+export interface Reminder {
+  id: number;
+  kind: string;
+  urgency: "normal" | "urgent";
+  title: string | null;
+  detail: string | null;
+  due_at: number;
+  fired_at: number | null;
+  acknowledged_at: number | null;
+  cancelled_at: number | null;
+  skipped: boolean;
+}
+
+/** Where the 14-day phone-app clock stands (core: reminders::HeartbeatStatus). */
+export interface HeartbeatStatus {
+  last_heartbeat: number | null;
+  source: string | null;
+  days_since: number | null;
+  deadline_at: number | null;
+  drop_expected_at: number | null;
+  link_state: "connected" | "dropped" | "offboarded";
+  link_reason: string | null;
+  next_reminder: Reminder | null;
+}
+
+export interface CardInfo {
+  id: number;
+  currency: string;
+  effective: string;
+  source: string;
+  sample: boolean;
+}
+
+/** A billing report (core: billing::Report); amounts are exact decimal strings. */
+export interface BillingReport {
+  currency: string;
+  from: number;
+  to: number;
+  total: string;
+  by_category: Record<string, string>;
+  by_market: Record<string, string>;
+  by_origin: Record<string, string>;
+  by_month: Record<string, string>;
+  savings: string;
+  messages: { api: number; phone: number; charged: number; free: number };
+  disagreements: { count: number; examples: { wamid: string; at: number; detail: string }[] };
+  rate_cards: CardInfo[];
+  sample_rates: boolean;
+  service_charge_2026: boolean;
+  policy_version: string;
+}
+
+export interface AuditEntry {
+  seq: number;
+  at: number;
+  actor: string;
+  action: string;
+  subject: string | null;
+  details: string;
+}
+
+export interface AuditLog {
+  entries: AuditEntry[];
+  verification: { entries: number; ok: boolean; breaks: { seq: number; problem: string }[] };
+}

@@ -1,0 +1,68 @@
+// An in-memory Backend for component tests: the same shapes as the shell, held in plain objects,
+// with a record of the calls made.
+import type { Backend } from "./backend";
+import type { AuditLog, BillingReport, HeartbeatStatus, Stats, WorkspaceInfo } from "./types";
+
+export const DAY = 86_400;
+
+export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
+  const state: MemoryState = {
+    workspace: { label: "Test shop", demo: false, data_dir: "/tmp/ws", now },
+    stats: {
+      contacts: { active: 3, removed: 0 },
+      messages: { customer: 10, phone: 4, api: 2, history: 100 },
+      journal: { received: 20, applied: 20, failed: 0, skipped: 0, pending: 0 },
+      history: { state: "complete", progress: 100 },
+      link: "connected",
+      consent: { opted_out: 1 },
+      reminders_open: 0,
+    },
+    heartbeat: {
+      last_heartbeat: now - 3 * DAY,
+      source: "echo",
+      days_since: 3,
+      deadline_at: now + 10 * DAY,
+      drop_expected_at: now + 11 * DAY,
+      link_state: "connected",
+      link_reason: null,
+      next_reminder: null,
+    },
+    billing: null,
+    audit: { entries: [], verification: { entries: 0, ok: true, breaks: [] } },
+    fail: null,
+    ...over,
+  };
+  const calls: string[] = [];
+  const answer = async <T>(name: string, value: T): Promise<T> => {
+    calls.push(name);
+    if (state.fail) throw state.fail;
+    return structuredClone(value);
+  };
+  const backend: Backend = {
+    workspace: () => answer("workspace", state.workspace),
+    stats: () => answer("stats", state.stats),
+    conversations: () => answer("conversations", []),
+    thread: () => answer("thread", []),
+    heartbeat: () => answer("heartbeat", state.heartbeat),
+    acknowledgeHeartbeat: () => {
+      state.heartbeat = { ...state.heartbeat, last_heartbeat: now, source: "ack", days_since: 0, deadline_at: now + 13 * DAY };
+      return answer("acknowledgeHeartbeat", state.heartbeat);
+    },
+    reminders: () => answer("reminders", []),
+    billing: (from, to) => {
+      if (!state.billing) throw { code: "internal", message: "no billing in this test" };
+      return answer(`billing:${from}:${to}`, state.billing);
+    },
+    auditLog: () => answer("auditLog", state.audit),
+  };
+  return { backend, state, calls };
+}
+
+export interface MemoryState {
+  workspace: WorkspaceInfo;
+  stats: Stats;
+  heartbeat: HeartbeatStatus;
+  billing: BillingReport | null;
+  audit: AuditLog;
+  fail: { code: string; message: string } | null;
+}

@@ -1,0 +1,113 @@
+import { describe, expect, it } from "vitest";
+import { fireEvent, render, screen, waitFor } from "@testing-library/svelte";
+import { setBackend } from "./backend";
+import { DAY, memoryBackend } from "./memoryBackend";
+import Dashboard from "./Dashboard.svelte";
+import Billing from "./Billing.svelte";
+import AuditLog from "./AuditLog.svelte";
+import type { BillingReport } from "./types";
+
+const NOW = 1_795_000_000; // November 2026
+
+function report(over: Partial<BillingReport> = {}): BillingReport {
+  return {
+    currency: "USD",
+    from: 0,
+    to: 0,
+    total: "0.0291",
+    by_category: { marketing: "0.0118", utility: "0.0038", authentication: "0.0135" },
+    by_market: { India: "0.0156", "North America": "0.0135" },
+    by_origin: { api: "0.0291", phone: "0" },
+    by_month: { "2026-11": "0.0291" },
+    savings: "0.004",
+    messages: { api: 8, phone: 2, charged: 5, free: 5 },
+    disagreements: { count: 0, examples: [] },
+    rate_cards: [],
+    sample_rates: false,
+    service_charge_2026: true,
+    policy_version: "2026-10-01.1",
+    ...over,
+  };
+}
+
+describe("Dashboard", () => {
+  it("shows days since the phone app, the month's cost and savings, and records 'I opened it'", async () => {
+    const m = memoryBackend(NOW, { billing: report() });
+    setBackend(m.backend);
+    render(Dashboard, { now: NOW });
+    expect(await screen.findByTestId("days-since")).toHaveTextContent("3 days ago");
+    expect(await screen.findByTestId("month-total")).toHaveTextContent("0.0291 USD spent through the API");
+    expect(screen.getByTestId("month-savings")).toHaveTextContent("saved 0.004 USD");
+    expect(screen.queryByTestId("sample-note")).toBeNull();
+    await fireEvent.click(screen.getByTestId("ack-button"));
+    await waitFor(() => expect(screen.getByTestId("days-since")).toHaveTextContent("today"));
+    expect(m.calls).toContain("acknowledgeHeartbeat");
+    // The month asked for is the current one.
+    expect(m.calls.some((c) => c === "billing:1793491200:1796083200")).toBe(true);
+  });
+
+  it("raises the alarm when the link is dropped, and warns from day 10", async () => {
+    const m = memoryBackend(NOW, { billing: report({ sample_rates: true }) });
+    m.state.heartbeat = { ...m.state.heartbeat, link_state: "dropped", link_reason: "PRIMARY_INACTIVITY" };
+    setBackend(m.backend);
+    render(Dashboard, { now: NOW });
+    expect(await screen.findByTestId("link-alarm")).toHaveTextContent("not opened for 14 days");
+    expect(screen.getByTestId("heartbeat-card").className).toContain("alarm");
+    expect(await screen.findByTestId("sample-note")).toBeInTheDocument();
+
+    const w = memoryBackend(NOW, { billing: report() });
+    w.state.heartbeat = { ...w.state.heartbeat, days_since: 11, last_heartbeat: NOW - 11 * DAY };
+    setBackend(w.backend);
+    const { container } = render(Dashboard, { now: NOW });
+    await waitFor(() => expect(container.querySelector(".card.warn")).not.toBeNull());
+  });
+
+  it("says plainly when the deadline has already passed", async () => {
+    const m = memoryBackend(NOW, { billing: report() });
+    m.state.heartbeat = { ...m.state.heartbeat, days_since: 20, last_heartbeat: NOW - 20 * DAY, deadline_at: NOW - 7 * DAY };
+    setBackend(m.backend);
+    render(Dashboard, { now: NOW });
+    expect(await screen.findByTestId("deadline-passed")).toHaveTextContent("Open it now");
+  });
+
+  it("shows an error in words when the core fails", async () => {
+    const m = memoryBackend(NOW, { fail: { code: "internal", message: "the database could not be used: disk full" } });
+    setBackend(m.backend);
+    render(Dashboard, { now: NOW });
+    expect(await screen.findByRole("alert")).toHaveTextContent("disk full");
+  });
+});
+
+describe("Billing", () => {
+  it("lists the month by category, market and origin, with disagreements", async () => {
+    const m = memoryBackend(NOW, {
+      billing: report({ disagreements: { count: 1, examples: [{ wamid: "wamid.X1", at: NOW, detail: "Meta says free, Coexist computed billable" }] } }),
+    });
+    setBackend(m.backend);
+    render(Billing, { now: NOW });
+    expect(await screen.findByTestId("billing-total")).toHaveTextContent("0.0291 USD");
+    expect(screen.getByText("Marketing").nextElementSibling).toHaveTextContent("0.0118 USD");
+    expect(screen.getByText("India").nextElementSibling).toHaveTextContent("0.0156 USD");
+    expect(screen.getByTestId("disagreements")).toHaveTextContent("wamid.X1");
+    await fireEvent.click(screen.getByLabelText("Previous month"));
+    await waitFor(() => expect(m.calls.filter((c) => c.startsWith("billing:")).length).toBe(2));
+  });
+});
+
+describe("Audit log", () => {
+  it("says when the chain is intact and names every break", async () => {
+    const m = memoryBackend(NOW);
+    m.state.audit = {
+      entries: [{ seq: 1, at: NOW, actor: "ana", action: "send", subject: "919800000001", details: "{}" }],
+      verification: { entries: 1, ok: true, breaks: [] },
+    };
+    setBackend(m.backend);
+    const first = render(AuditLog);
+    expect(await screen.findByTestId("audit-ok")).toHaveTextContent("1 entries");
+    expect(screen.getByText("ana")).toBeInTheDocument();
+    first.unmount();
+    m.state.audit.verification = { entries: 1, ok: false, breaks: [{ seq: 1, problem: "its content was changed" }] };
+    render(AuditLog);
+    expect(await screen.findByTestId("audit-broken")).toHaveTextContent("Entry 1: its content was changed");
+  });
+});
