@@ -131,3 +131,33 @@ pub async fn audit_log(ws: State<'_, Workspace>) -> Result<AuditLogView, UiError
     entries.truncate(500);
     Ok(AuditLogView { entries, verification })
 }
+
+/// The sync window's countdown and the history import's progress.
+#[tauri::command]
+pub async fn onboarding_status(
+    ws: State<'_, Workspace>,
+) -> Result<coexist_core::onboarding::OnboardingStatus, UiError> {
+    Ok(ws.store.onboarding_status(SystemClock.now()).await?)
+}
+
+#[tauri::command]
+pub async fn automation_rules(ws: State<'_, Workspace>) -> Result<coexist_core::automation::AutomationConfig, UiError> {
+    Ok(ws.store.automation_config().await?)
+}
+
+/// "Test this rule": what automation would do with a message now, without sending anything.
+#[tauri::command]
+pub async fn automation_test(
+    ws: State<'_, Workspace>,
+    text: String,
+    first_contact: bool,
+) -> Result<coexist_core::automation::Decision, UiError> {
+    let cfg = ws.store.automation_config().await?;
+    Ok(coexist_core::automation::decide(
+        &cfg,
+        Some(&text),
+        first_contact,
+        true,
+        SystemClock.now(),
+    ))
+}

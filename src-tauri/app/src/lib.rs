@@ -76,7 +76,10 @@ pub fn run() {
             commands::reply_cost,
             commands::autostart,
             commands::set_autostart,
-            commands::audit_log
+            commands::audit_log,
+            commands::onboarding_status,
+            commands::automation_rules,
+            commands::automation_test
         ])
         .run(tauri::generate_context!())
         .expect("the Coexist window could not start");

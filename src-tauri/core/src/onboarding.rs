@@ -326,3 +326,48 @@ mod tests {
         assert!(p.check("919876543210", Some("two"), 0).is_err());
     }
 }
+
+/// The 24-hour sync window and the history import, for the dashboard's countdown.
+#[derive(Debug, Clone, Serialize)]
+pub struct OnboardingStatus {
+    pub onboarded_at: Option<i64>,
+    pub sync_window_closes_at: Option<i64>,
+    pub sync_window_open: bool,
+    pub requests: Vec<SyncRequestRow>,
+    pub history_state: String,
+    pub history_progress: i64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct SyncRequestRow {
+    pub sync_type: String,
+    pub intent_at: i64,
+    pub result: Option<String>,
+}
+
+impl Store {
+    pub async fn onboarding_status(&self, now: i64) -> Result<OnboardingStatus> {
+        let (onboarded_at, history_state, history_progress): (Option<i64>, String, i64) =
+            sqlx::query_as("SELECT onboarded_at, history_state, history_progress FROM account WHERE id = 1")
+                .fetch_one(self.pool())
+                .await?;
+        let closes = onboarded_at.map(|o| o + SYNC_WINDOW_SECS);
+        Ok(OnboardingStatus {
+            onboarded_at,
+            sync_window_closes_at: closes,
+            sync_window_open: closes.is_some_and(|c| now <= c),
+            requests: self
+                .sync_requests()
+                .await?
+                .into_iter()
+                .map(|(sync_type, intent_at, result)| SyncRequestRow {
+                    sync_type,
+                    intent_at,
+                    result,
+                })
+                .collect(),
+            history_state,
+            history_progress,
+        })
+    }
+}

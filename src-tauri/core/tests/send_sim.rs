@@ -545,3 +545,31 @@ async fn opt_outs_stop_a_running_marketing_campaign_at_dispatch() {
         "nothing reached the two who opted out"
     );
 }
+
+/// While Meta has dropped the link, the dispatcher holds every send; reconnecting releases them.
+#[tokio::test]
+async fn sending_pauses_while_the_link_is_dropped() {
+    let w = world(20).await;
+    w.customer_writes("919876543210").await;
+    let now = SystemClock.now();
+    sqlx::query("UPDATE account SET link_state = 'dropped', link_reason = 'PRIMARY_INACTIVITY', link_changed_at = ?")
+        .bind(now)
+        .execute(w.store.pool())
+        .await
+        .unwrap();
+    let c = compose_text(&w.store, "919876543210", "Still there?", now)
+        .await
+        .unwrap();
+    let id = w.store.enqueue(&c, None, now, now * 1000).await.unwrap();
+    let _d = w.dispatcher(20, Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(w.store.outbox_row(id).await.unwrap().unwrap().state, "queued");
+    assert_eq!(w.sim_stats().await["counters"]["api_calls"], 0, "nothing reached Meta");
+    sqlx::query("UPDATE account SET link_state = 'connected', link_changed_at = ?")
+        .bind(now + 1)
+        .execute(w.store.pool())
+        .await
+        .unwrap();
+    w.settle("the held send", all_final).await;
+    assert_eq!(w.store.outbox_row(id).await.unwrap().unwrap().state, "accepted");
+}

@@ -3,6 +3,9 @@
 import { invoke } from "@tauri-apps/api/core";
 import type {
   AuditLog,
+  AutomationConfig,
+  AutomationDecision,
+  OnboardingStatus,
   BackendError,
   BillingReport,
   ConversationRow,
@@ -23,6 +26,9 @@ export interface Backend {
   reminders(): Promise<Reminder[]>;
   billing(from: number, to: number): Promise<BillingReport>;
   auditLog(): Promise<AuditLog>;
+  onboarding(): Promise<OnboardingStatus>;
+  automationRules(): Promise<AutomationConfig>;
+  automationTest(text: string, firstContact: boolean): Promise<AutomationDecision>;
 }
 
 async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
@@ -47,6 +53,9 @@ export const tauriBackend: Backend = {
   reminders: () => call<Reminder[]>("reminders"),
   billing: (from, to) => call<BillingReport>("billing_summary", { from, to }),
   auditLog: () => call<AuditLog>("audit_log"),
+  onboarding: () => call<OnboardingStatus>("onboarding_status"),
+  automationRules: () => call<AutomationConfig>("automation_rules"),
+  automationTest: (text, firstContact) => call<AutomationDecision>("automation_test", { text, firstContact }),
 };
 
 let current: Backend = tauriBackend;

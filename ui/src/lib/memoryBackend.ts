@@ -1,7 +1,7 @@
 // An in-memory Backend for component tests: the same shapes as the shell, held in plain objects,
 // with a record of the calls made.
 import type { Backend } from "./backend";
-import type { AuditLog, BillingReport, HeartbeatStatus, Stats, WorkspaceInfo } from "./types";
+import type { AuditLog, AutomationConfig, BillingReport, HeartbeatStatus, OnboardingStatus, Stats, WorkspaceInfo } from "./types";
 
 export const DAY = 86_400;
 
@@ -28,6 +28,24 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       next_reminder: null,
     },
     billing: null,
+    onboarding: {
+      onboarded_at: now - 2 * 3600,
+      sync_window_closes_at: now + 22 * 3600,
+      sync_window_open: true,
+      requests: [],
+      history_state: "none",
+      history_progress: 0,
+    },
+    automation: {
+      enabled: true,
+      max_age_minutes: 60,
+      takeover_pause_hours: 12,
+      business_hours: null,
+      greeting: {},
+      faq: [{ name: "hours", variants: { en: { keywords: ["open"], reply: "We open at 9." } } }],
+      routing: [],
+      follow_ups: [],
+    },
     audit: { entries: [], verification: { entries: 0, ok: true, breaks: [] } },
     fail: null,
     ...over,
@@ -54,6 +72,17 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       return answer(`billing:${from}:${to}`, state.billing);
     },
     auditLog: () => answer("auditLog", state.audit),
+    onboarding: () => answer("onboarding", state.onboarding),
+    automationRules: () => answer("automationRules", state.automation),
+    // A small stand-in for the core's matcher: whole-word keywords of the FAQ.
+    automationTest: (text) => {
+      const words = ` ${text.toLowerCase().replace(/[^\p{L}\p{N}]+/gu, " ")} `;
+      const hit = state.automation.faq.find((f) =>
+        Object.values(f.variants).some((v) => v.keywords.some((k) => words.includes(` ${k.toLowerCase()} `))),
+      );
+      const reply: [string, string] | null = hit ? [`faq:${hit.name}`, Object.values(hit.variants)[0].reply] : null;
+      return answer("automationTest", { reply, routes: [], in_business_hours: true });
+    },
   };
   return { backend, state, calls };
 }
@@ -63,6 +92,8 @@ export interface MemoryState {
   stats: Stats;
   heartbeat: HeartbeatStatus;
   billing: BillingReport | null;
+  onboarding: OnboardingStatus;
+  automation: AutomationConfig;
   audit: AuditLog;
   fail: { code: string; message: string } | null;
 }

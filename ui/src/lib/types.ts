@@ -125,3 +125,35 @@ export interface AuditLog {
   entries: AuditEntry[];
   verification: { entries: number; ok: boolean; breaks: { seq: number; problem: string }[] };
 }
+
+export interface OnboardingStatus {
+  onboarded_at: number | null;
+  sync_window_closes_at: number | null;
+  sync_window_open: boolean;
+  requests: { sync_type: string; intent_at: number; result: string | null }[];
+  history_state: "none" | "in_progress" | "complete" | "declined";
+  history_progress: number;
+}
+
+export interface AutomationVariant {
+  keywords: string[];
+  reply: string;
+}
+
+/** The owner's automation settings (core: automation::AutomationConfig). */
+export interface AutomationConfig {
+  enabled: boolean;
+  max_age_minutes: number;
+  takeover_pause_hours: number;
+  business_hours: { utc_offset_minutes: number; days: Record<string, [string, string]>; away_message: Record<string, string>; away_every_hours: number } | null;
+  greeting: Record<string, string>;
+  faq: { name: string; variants: Record<string, AutomationVariant> }[];
+  routing: { name: string; keywords: string[]; tag: string | null; assign: string | null; vip: boolean }[];
+  follow_ups: { name: string; after_hours: number; template: string; language: string }[];
+}
+
+export interface AutomationDecision {
+  reply: [string, string] | null;
+  routes: string[];
+  in_business_hours: boolean;
+}

@@ -5,6 +5,7 @@ import { DAY, memoryBackend } from "./memoryBackend";
 import Dashboard from "./Dashboard.svelte";
 import Billing from "./Billing.svelte";
 import AuditLog from "./AuditLog.svelte";
+import Automation from "./Automation.svelte";
 import type { BillingReport } from "./types";
 
 const NOW = 1_795_000_000; // November 2026
@@ -109,5 +110,37 @@ describe("Audit log", () => {
     m.state.audit.verification = { entries: 1, ok: false, breaks: [{ seq: 1, problem: "its content was changed" }] };
     render(AuditLog);
     expect(await screen.findByTestId("audit-broken")).toHaveTextContent("Entry 1: its content was changed");
+  });
+});
+
+describe("Dashboard sync countdown", () => {
+  it("counts down the 24-hour sync window until both syncs are requested", async () => {
+    const m = memoryBackend(NOW, { billing: report() });
+    setBackend(m.backend);
+    render(Dashboard, { now: NOW });
+    expect(await screen.findByTestId("sync-countdown")).toHaveTextContent("22 h 0 min left");
+    m.state.onboarding.requests = [
+      { sync_type: "history", intent_at: NOW, result: "accepted" },
+      { sync_type: "smb_app_state_sync", intent_at: NOW, result: "accepted" },
+    ];
+    const again = render(Dashboard, { now: NOW });
+    await waitFor(() => expect(again.container.querySelector("[data-testid=days-since]")).not.toBeNull());
+    expect(again.container.querySelector("[data-testid=sync-card]")).toBeNull();
+  });
+});
+
+describe("Automation", () => {
+  it("lists the rules and tests one without sending", async () => {
+    const m = memoryBackend(NOW);
+    setBackend(m.backend);
+    render(Automation);
+    expect(await screen.findByTestId("automation-state")).toHaveTextContent("On");
+    expect(screen.getByText(/We open at 9/)).toBeInTheDocument();
+    await fireEvent.input(screen.getByTestId("rule-text"), { target: { value: "Are you OPEN today?" } });
+    await fireEvent.click(screen.getByTestId("rule-test"));
+    expect(await screen.findByTestId("rule-result")).toHaveTextContent("faq:hours");
+    await fireEvent.input(screen.getByTestId("rule-text"), { target: { value: "reopening?" } });
+    await fireEvent.click(screen.getByTestId("rule-test"));
+    await waitFor(() => expect(screen.getByTestId("rule-result")).toHaveTextContent("No rule would answer"));
   });
 });
