@@ -938,12 +938,13 @@ async fn serve(dir: &Path, listen: SocketAddr, clock: Arc<dyn Clock>) -> Result<
     store
         .note_runtime("receiver", &format!("http://{local}/webhook"), clock.now())
         .await?;
-    // Automation answers what it may, woken after webhooks are applied.
+    // Automation answers what it may, every second. It has its own wake-up: sharing the
+    // applier's would steal the receiver's notifications from the applier.
     let _automation = coexist_core::automation::AutomationHandle::spawn(
         store.clone(),
         clock.clone(),
-        applier.waker(),
-        std::time::Duration::from_secs(2),
+        Arc::new(tokio::sync::Notify::new()),
+        std::time::Duration::from_secs(1),
     );
     // Reminders run here too; with no desktop they go to the log.
     let _reminders = coexist_core::reminders::ReminderHandle::spawn(

@@ -403,7 +403,8 @@ impl Store {
     }
 }
 
-/// Runs automation every `every` (and when woken after webhooks were applied) until dropped.
+/// Runs automation every `every` (and whenever `wake` is notified) until dropped. `wake` must be
+/// its own: a `Notify` shared with another loop would take that loop's wake-ups.
 pub struct AutomationHandle {
     stop: Arc<Notify>,
     task: Option<tokio::task::JoinHandle<()>>,
