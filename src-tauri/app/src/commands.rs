@@ -4,7 +4,7 @@ use crate::error::UiError;
 use crate::workspace::Workspace;
 use coexist_core::billing::{ReplyCost, Report};
 use coexist_core::reminders::{HeartbeatStatus, Reminder};
-use coexist_core::store::{ConversationRow, Stats, ThreadMessage};
+use coexist_core::store::{ConversationFilter, ConversationRow, Stats, ThreadMessage};
 use coexist_core::{Clock, SystemClock};
 use serde::Serialize;
 use tauri::State;
@@ -38,8 +38,51 @@ pub async fn list_conversations(
     ws: State<'_, Workspace>,
     limit: i64,
     offset: i64,
+    filter: Option<String>,
+    assignee: Option<String>,
 ) -> Result<Vec<ConversationRow>, UiError> {
-    Ok(ws.store.list_conversations(limit.clamp(1, 500), offset.max(0)).await?)
+    let filter = match (filter.as_deref(), assignee) {
+        (Some("unread"), _) => ConversationFilter::Unread,
+        (Some("vip"), _) => ConversationFilter::Vip,
+        (Some("needs_reply"), _) => ConversationFilter::NeedsReply,
+        (Some("unassigned"), _) => ConversationFilter::Unassigned,
+        (Some("mine"), Some(who)) => ConversationFilter::AssignedTo(who),
+        _ => ConversationFilter::All,
+    };
+    Ok(ws
+        .store
+        .list_conversations(&filter, limit.clamp(1, 500), offset.max(0))
+        .await?)
+}
+
+/// The desk acts as the owner until profiles are chosen in the app.
+const APP_ACTOR: &str = "owner";
+
+#[tauri::command]
+pub async fn set_vip(ws: State<'_, Workspace>, contact_id: i64, vip: bool) -> Result<(), UiError> {
+    Ok(ws.store.set_vip(contact_id, vip, APP_ACTOR, SystemClock.now()).await?)
+}
+
+#[tauri::command]
+pub async fn set_assignee(ws: State<'_, Workspace>, contact_id: i64, assignee: Option<String>) -> Result<(), UiError> {
+    Ok(ws
+        .store
+        .set_assignee(contact_id, assignee.as_deref(), APP_ACTOR, SystemClock.now())
+        .await?)
+}
+
+/// Take a chat by hand for `hours`, or (none) hand it back to automation.
+#[tauri::command]
+pub async fn set_automation_pause(
+    ws: State<'_, Workspace>,
+    contact_id: i64,
+    hours: Option<i64>,
+) -> Result<(), UiError> {
+    let now = SystemClock.now();
+    Ok(ws
+        .store
+        .set_automation_pause(contact_id, hours.map(|h| now + h * 3600), APP_ACTOR, now)
+        .await?)
 }
 
 /// A page of one conversation; opening it marks it read.

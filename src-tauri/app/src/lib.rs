@@ -79,7 +79,10 @@ pub fn run() {
             commands::audit_log,
             commands::onboarding_status,
             commands::automation_rules,
-            commands::automation_test
+            commands::automation_test,
+            commands::set_vip,
+            commands::set_assignee,
+            commands::set_automation_pause
         ])
         .run(tauri::generate_context!())
         .expect("the Coexist window could not start");

@@ -210,7 +210,7 @@ async fn inbound_text_opens_the_service_window() {
     assert_eq!(row.get::<String, _>(5), "customer");
     assert_eq!(row.get::<String, _>(6), "inbound");
     assert_eq!(row.get::<Option<String>, _>(7), None);
-    let convs = store.list_conversations(10, 0).await.unwrap();
+    let convs = store.list_conversations(&Default::default(), 10, 0).await.unwrap();
     assert_eq!(convs[0].service_window_open_until, Some(1_761_900_000 + 24 * 3600));
 }
 
@@ -587,7 +587,7 @@ async fn status_then_history_joins_contact_by_phone_and_bsuid() {
 #[tokio::test]
 async fn conversation_list_is_newest_first_with_origin() {
     let store = mirror(&["01_", "02_", "07_", "11_"]).await;
-    let list = store.list_conversations(50, 0).await.unwrap();
+    let list = store.list_conversations(&Default::default(), 50, 0).await.unwrap();
     let got: Vec<(String, Option<String>)> = list
         .iter()
         .map(|c| (c.display_name.clone(), c.last_origin.clone()))
@@ -650,4 +650,37 @@ async fn two_appliers_on_one_workspace_apply_each_body_once() {
         ),
         (4, 2, 3, 6)
     );
+}
+
+#[tokio::test]
+async fn inbox_filters_vip_and_assignment() {
+    use coexist_core::store::ConversationFilter as F;
+    let store = mirror(&all_names().iter().map(String::as_str).collect::<Vec<_>>()).await;
+    let all = store.list_conversations(&F::All, 100, 0).await.unwrap();
+    let first = all[0].contact_id;
+    store.set_vip(first, true, "ana", NOW).await.unwrap();
+    store.set_assignee(first, Some("ana"), "ana", NOW).await.unwrap();
+    let ids =
+        |rows: Vec<coexist_core::store::ConversationRow>| rows.into_iter().map(|r| r.contact_id).collect::<Vec<_>>();
+    assert_eq!(
+        ids(store.list_conversations(&F::Vip, 100, 0).await.unwrap()),
+        vec![first]
+    );
+    assert_eq!(
+        ids(store
+            .list_conversations(&F::AssignedTo("ana".into()), 100, 0)
+            .await
+            .unwrap()),
+        vec![first]
+    );
+    assert_eq!(
+        store.list_conversations(&F::Unassigned, 100, 0).await.unwrap().len(),
+        all.len() - 1
+    );
+    let unread = store.list_conversations(&F::Unread, 100, 0).await.unwrap();
+    assert!(!unread.is_empty() && unread.iter().all(|r| r.unread > 0));
+    let needs = store.list_conversations(&F::NeedsReply, 100, 0).await.unwrap();
+    assert!(needs.iter().all(|r| r.last_origin.as_deref() == Some("customer")));
+    assert!(needs.len() < all.len());
+    assert!(store.audit_verify().await.unwrap().ok);
 }

@@ -2,6 +2,7 @@
 // implementation, component tests an in-memory one (memoryBackend.ts).
 import { invoke } from "@tauri-apps/api/core";
 import type {
+  InboxFilter,
   AuditLog,
   AutomationConfig,
   AutomationDecision,
@@ -19,7 +20,9 @@ import type {
 export interface Backend {
   workspace(): Promise<WorkspaceInfo>;
   stats(): Promise<Stats>;
-  conversations(limit?: number, offset?: number): Promise<ConversationRow[]>;
+  conversations(limit?: number, offset?: number, filter?: InboxFilter): Promise<ConversationRow[]>;
+  setVip(contactId: number, vip: boolean): Promise<void>;
+  setAutomationPause(contactId: number, hours: number | null): Promise<void>;
   thread(contactId: number, before?: number | null, limit?: number): Promise<ThreadMessage[]>;
   heartbeat(): Promise<HeartbeatStatus>;
   acknowledgeHeartbeat(): Promise<HeartbeatStatus>;
@@ -46,7 +49,10 @@ async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> 
 export const tauriBackend: Backend = {
   workspace: () => call<WorkspaceInfo>("workspace_info"),
   stats: () => call<Stats>("stats"),
-  conversations: (limit = 100, offset = 0) => call<ConversationRow[]>("list_conversations", { limit, offset }),
+  conversations: (limit = 100, offset = 0, filter = "all") =>
+    call<ConversationRow[]>("list_conversations", { limit, offset, filter }),
+  setVip: (contactId, vip) => call<void>("set_vip", { contactId, vip }),
+  setAutomationPause: (contactId, hours) => call<void>("set_automation_pause", { contactId, hours }),
   thread: (contactId, before = null, limit = 100) => call<ThreadMessage[]>("thread", { contactId, before, limit }),
   heartbeat: () => call<HeartbeatStatus>("heartbeat_status"),
   acknowledgeHeartbeat: () => call<HeartbeatStatus>("acknowledge_heartbeat"),
@@ -73,6 +79,6 @@ export function setBackend(b: Backend) {
 export const backend = {
   workspace: () => current.workspace(),
   stats: () => current.stats(),
-  conversations: (limit = 100, offset = 0) => current.conversations(limit, offset),
+  conversations: (limit = 100, offset = 0, filter: InboxFilter = "all") => current.conversations(limit, offset, filter),
   thread: (contactId: number, before: number | null = null, limit = 100) => current.thread(contactId, before, limit),
 };

@@ -1,7 +1,17 @@
 // An in-memory Backend for component tests: the same shapes as the shell, held in plain objects,
 // with a record of the calls made.
 import type { Backend } from "./backend";
-import type { AuditLog, AutomationConfig, BillingReport, HeartbeatStatus, OnboardingStatus, Stats, WorkspaceInfo } from "./types";
+import type {
+  AuditLog,
+  AutomationConfig,
+  BillingReport,
+  ConversationRow,
+  HeartbeatStatus,
+  OnboardingStatus,
+  Stats,
+  ThreadMessage,
+  WorkspaceInfo,
+} from "./types";
 
 export const DAY = 86_400;
 
@@ -28,6 +38,8 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       next_reminder: null,
     },
     billing: null,
+    conversations: [],
+    thread: [],
     onboarding: {
       onboarded_at: now - 2 * 3600,
       sync_window_closes_at: now + 22 * 3600,
@@ -59,8 +71,17 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
   const backend: Backend = {
     workspace: () => answer("workspace", state.workspace),
     stats: () => answer("stats", state.stats),
-    conversations: () => answer("conversations", []),
-    thread: () => answer("thread", []),
+    conversations: (_l, _o, filter = "all") => answer(`conversations:${filter}`, state.conversations),
+    setVip: async (id, vip) => {
+      calls.push(`setVip:${id}:${vip}`);
+      state.conversations = state.conversations.map((c) => (c.contact_id === id ? { ...c, vip } : c));
+    },
+    setAutomationPause: async (id, hours) => {
+      calls.push(`setAutomationPause:${id}:${hours}`);
+      const until = hours === null ? null : now + hours * 3600;
+      state.conversations = state.conversations.map((c) => (c.contact_id === id ? { ...c, automation_paused_until: until } : c));
+    },
+    thread: () => answer("thread", state.thread),
     heartbeat: () => answer("heartbeat", state.heartbeat),
     acknowledgeHeartbeat: () => {
       state.heartbeat = { ...state.heartbeat, last_heartbeat: now, source: "ack", days_since: 0, deadline_at: now + 13 * DAY };
@@ -92,6 +113,8 @@ export interface MemoryState {
   stats: Stats;
   heartbeat: HeartbeatStatus;
   billing: BillingReport | null;
+  conversations: ConversationRow[];
+  thread: ThreadMessage[];
   onboarding: OnboardingStatus;
   automation: AutomationConfig;
   audit: AuditLog;

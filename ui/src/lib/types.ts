@@ -17,7 +17,10 @@ export interface ConversationRow {
   last_revoked: boolean | null;
   service_window_open_until: number | null;
   automation_paused_until: number | null;
+  assignee: string | null;
 }
+
+export type InboxFilter = "all" | "unread" | "vip" | "needs_reply" | "unassigned";
 
 export interface Stats {
   contacts: { active: number; removed: number };
@@ -58,6 +61,9 @@ export interface ThreadMessage {
   revoked: boolean;
   content_known: boolean;
   error: string | null;
+  /** API messages: `desk`, `campaign`, `automation` or `follow_up`, and who sent it. */
+  send_source: string | null;
+  sent_by: string | null;
 }
 
 export interface Reminder {

@@ -6,6 +6,8 @@ import Dashboard from "./Dashboard.svelte";
 import Billing from "./Billing.svelte";
 import AuditLog from "./AuditLog.svelte";
 import Automation from "./Automation.svelte";
+import Thread from "./Thread.svelte";
+import type { ConversationRow, ThreadMessage } from "./types";
 import type { BillingReport } from "./types";
 
 const NOW = 1_795_000_000; // November 2026
@@ -142,5 +144,45 @@ describe("Automation", () => {
     await fireEvent.input(screen.getByTestId("rule-text"), { target: { value: "reopening?" } });
     await fireEvent.click(screen.getByTestId("rule-test"));
     await waitFor(() => expect(screen.getByTestId("rule-result")).toHaveTextContent("No rule would answer"));
+  });
+});
+
+describe("Thread", () => {
+  const row: ConversationRow = {
+    contact_id: 7, display_name: "Priya", wa_id: "919800000001", bsuid: null, vip: false, unread: 0,
+    last_message_at: NOW, last_text: "hi", last_type: "text", last_origin: "customer", last_direction: "inbound",
+    last_revoked: false, service_window_open_until: NOW + 3600, automation_paused_until: null, assignee: null,
+  };
+  const msg = (id: number, over: Partial<ThreadMessage>): ThreadMessage => ({
+    id, wamid: `w${id}`, direction: "outbound", origin: "api", type: "text", text: "t", media_id: null, media_mime: null,
+    media_available: false, timestamp: NOW - 100 + id, status: "delivered", edited: false, revoked: false,
+    content_known: true, error: null, send_source: null, sent_by: null, ...over,
+  });
+
+  it("shows who answered, flags a VIP and hands the chat over and back", async () => {
+    const m = memoryBackend(NOW);
+    m.state.conversations = [row];
+    m.state.thread = [
+      msg(1, { direction: "inbound", origin: "customer", status: null }),
+      msg(2, { send_source: "automation", sent_by: "automation" }),
+      msg(3, { origin: "phone", status: null }),
+      msg(4, { send_source: "desk", sent_by: "ana" }),
+    ];
+    setBackend(m.backend);
+    render(Thread, { conversation: row, now: NOW, lastMessageAt: NOW });
+    await waitFor(() => expect(screen.getAllByTestId("badge")).toHaveLength(4));
+    expect(screen.getAllByTestId("badge").map((b) => b.textContent)).toEqual(["Customer", "Automation", "Phone", "Desk · ana"]);
+    expect(screen.getByText("Reply window open until", { exact: false })).toBeInTheDocument();
+
+    await fireEvent.click(screen.getByTestId("vip-toggle"));
+    await waitFor(() => expect(screen.getByTestId("vip-toggle")).toHaveAttribute("aria-pressed", "true"));
+    expect(m.calls).toContain("setVip:7:true");
+
+    await fireEvent.click(screen.getByTestId("automation-toggle"));
+    expect(await screen.findByTestId("automation-paused")).toBeInTheDocument();
+    expect(m.calls).toContain("setAutomationPause:7:24");
+    await fireEvent.click(screen.getByTestId("automation-toggle"));
+    await waitFor(() => expect(screen.queryByTestId("automation-paused")).toBeNull());
+    expect(m.calls).toContain("setAutomationPause:7:null");
   });
 });

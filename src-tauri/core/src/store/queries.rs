@@ -98,6 +98,20 @@ pub struct ConversationRow {
     pub last_revoked: Option<bool>,
     pub service_window_open_until: Option<i64>,
     pub automation_paused_until: Option<i64>,
+    pub assignee: Option<String>,
+}
+
+/// Which conversations the inbox shows.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum ConversationFilter {
+    #[default]
+    All,
+    Unread,
+    Vip,
+    /// The last message is the customer's: somebody should answer.
+    NeedsReply,
+    Unassigned,
+    AssignedTo(String),
 }
 
 /// A contact's name as people would read it.
@@ -183,22 +197,37 @@ impl Store {
     }
 
     /// A page of the conversation list, newest first.
-    pub async fn list_conversations(&self, limit: i64, offset: i64) -> Result<Vec<ConversationRow>> {
+    pub async fn list_conversations(
+        &self,
+        filter: &ConversationFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<ConversationRow>> {
+        let (clause, who) = match filter {
+            ConversationFilter::All => ("1", None),
+            ConversationFilter::Unread => ("v.unread > 0", None),
+            ConversationFilter::Vip => ("c.vip = 1", None),
+            ConversationFilter::NeedsReply => ("m.origin = 'customer'", None),
+            ConversationFilter::Unassigned => ("v.assignee IS NULL", None),
+            ConversationFilter::AssignedTo(w) => ("1", Some(w.as_str())),
+        };
         let sql = format!(
             "SELECT c.id AS contact_id, {DISPLAY_NAME} AS display_name, c.wa_id, c.bsuid, c.vip,
                     v.unread, v.last_message_at, m.text AS last_text, m.type AS last_type, m.origin AS last_origin,
                     m.direction AS last_direction, m.revoked AS last_revoked,
-                    v.last_inbound_at + {window} AS service_window_open_until, v.automation_paused_until
+                    v.last_inbound_at + {window} AS service_window_open_until, v.automation_paused_until, v.assignee
              FROM conversation v
              JOIN contact c ON c.id = v.contact_id
              LEFT JOIN message m ON m.id = v.last_message_id
+             WHERE {clause} AND (?3 IS NULL OR v.assignee = ?3)
              ORDER BY v.last_message_at DESC, v.contact_id DESC
-             LIMIT ? OFFSET ?",
+             LIMIT ?1 OFFSET ?2",
             window = crate::policy::SERVICE_WINDOW_SECS
         );
         Ok(sqlx::query_as(&sql)
             .bind(limit)
             .bind(offset)
+            .bind(who)
             .fetch_all(self.pool())
             .await?)
     }
@@ -236,6 +265,9 @@ pub struct ThreadMessage {
     pub revoked: bool,
     pub content_known: bool,
     pub error: Option<String>,
+    /// For API messages: `desk`, `campaign`, `automation` or `follow_up`, and who sent it.
+    pub send_source: Option<String>,
+    pub sent_by: Option<String>,
 }
 
 impl Store {
@@ -243,12 +275,13 @@ impl Store {
     /// oldest first for display.
     pub async fn thread(&self, contact_id: i64, before: Option<i64>, limit: i64) -> Result<Vec<ThreadMessage>> {
         let mut rows: Vec<ThreadMessage> = sqlx::query_as(
-            "SELECT id, wamid, direction, origin, type, text, media_id, media_mime, media_available, timestamp, status,
-                    edited, revoked, content_known, error
-             FROM message
-             WHERE contact_id = ?1
-               AND (?2 IS NULL OR (timestamp, id) < (SELECT timestamp, id FROM message WHERE id = ?2))
-             ORDER BY timestamp DESC, id DESC LIMIT ?3",
+            "SELECT m.id, m.wamid, m.direction, m.origin, m.type, m.text, m.media_id, m.media_mime, m.media_available,
+                    m.timestamp, m.status, m.edited, m.revoked, m.content_known, m.error,
+                    CASE WHEN o.campaign_id IS NOT NULL THEN 'campaign' ELSE o.source END AS send_source, o.actor AS sent_by
+             FROM message m LEFT JOIN outbox o ON o.id = m.outbox_id
+             WHERE m.contact_id = ?1
+               AND (?2 IS NULL OR (m.timestamp, m.id) < (SELECT timestamp, id FROM message WHERE id = ?2))
+             ORDER BY m.timestamp DESC, m.id DESC LIMIT ?3",
         )
         .bind(contact_id)
         .bind(before)
@@ -311,5 +344,49 @@ impl Store {
             .execute(self.pool())
             .await?;
         Ok(true)
+    }
+}
+
+impl Store {
+    /// Flags a customer as VIP (or not), audited.
+    pub async fn set_vip(&self, contact_id: i64, vip: bool, actor: &str, now: i64) -> Result<()> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("UPDATE contact SET vip = ? WHERE id = ?")
+            .bind(vip)
+            .bind(contact_id)
+            .execute(&mut *tx)
+            .await?;
+        crate::audit::append(
+            &mut tx,
+            now,
+            actor,
+            if vip { "contact.vip" } else { "contact.unvip" },
+            Some(&contact_id.to_string()),
+            &serde_json::json!({}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Assigns a conversation to a staff member (none: unassigned), audited.
+    pub async fn set_assignee(&self, contact_id: i64, assignee: Option<&str>, actor: &str, now: i64) -> Result<()> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("UPDATE conversation SET assignee = ? WHERE contact_id = ?")
+            .bind(assignee)
+            .bind(contact_id)
+            .execute(&mut *tx)
+            .await?;
+        crate::audit::append(
+            &mut tx,
+            now,
+            actor,
+            "conversation.assign",
+            Some(&contact_id.to_string()),
+            &serde_json::json!({"assignee": assignee}),
+        )
+        .await?;
+        tx.commit().await?;
+        Ok(())
     }
 }
