@@ -75,6 +75,13 @@ async fn run(total: usize) {
         });
         qb.build().execute(store.pool()).await.unwrap();
     }
+    // Bulk rows bypass the code that marks new messages for pricing: mark them all.
+    sqlx::query(
+        "INSERT OR IGNORE INTO ledger_dirty (message_id) SELECT id FROM message WHERE origin IN ('api', 'phone')",
+    )
+    .execute(store.pool())
+    .await
+    .unwrap();
     println!(
         "mirror: {total} messages, {CONTACTS} contacts written in {:.1} s",
         t.elapsed().as_secs_f64()

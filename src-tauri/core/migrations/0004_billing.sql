@@ -86,27 +86,14 @@ CREATE TABLE ledger_day (
 ) WITHOUT ROWID;
 CREATE INDEX ledger_cbp ON ledger (contact_id, at) WHERE pricing_model = 'CBP';
 
--- Messages whose charge must be (re)computed. Filled by triggers so every path that writes a
--- message (live webhook, replay, dispatcher) is covered; history rows never enter it. The
--- triggers test for presence instead of INSERT OR IGNORE: an outer UPSERT's conflict handling
--- would override the trigger's.
+-- Messages whose charge must be (re)computed. New API and phone messages and late customer
+-- messages are marked by the code that writes them (`billing::mark_*`); status and pricing changes
+-- by the trigger below. No INSERT trigger on `message`: it would slow the history import, which
+-- never needs pricing. A trigger tests for presence instead of INSERT OR IGNORE, because an outer
+-- UPSERT's conflict handling would override the trigger's.
 CREATE TABLE ledger_dirty (
     message_id  INTEGER PRIMARY KEY
 );
-
-CREATE TRIGGER ledger_dirty_new AFTER INSERT ON message
-WHEN NEW.origin IN ('api', 'phone')
-BEGIN
-    INSERT INTO ledger_dirty (message_id)
-        SELECT NEW.id WHERE NOT EXISTS (SELECT 1 FROM ledger_dirty WHERE message_id = NEW.id);
-END;
-
-CREATE TRIGGER ledger_dirty_known AFTER UPDATE OF origin ON message
-WHEN NEW.origin IN ('api', 'phone') AND OLD.origin IS NOT NEW.origin
-BEGIN
-    INSERT INTO ledger_dirty (message_id)
-        SELECT NEW.id WHERE NOT EXISTS (SELECT 1 FROM ledger_dirty WHERE message_id = NEW.id);
-END;
 
 CREATE TRIGGER ledger_dirty_status AFTER UPDATE OF status, delivered_at, pricing_billable, pricing_category,
     pricing_type, conversation_id, template_category ON message
@@ -114,18 +101,6 @@ WHEN NEW.origin IN ('api', 'phone')
 BEGIN
     INSERT INTO ledger_dirty (message_id)
         SELECT NEW.id WHERE NOT EXISTS (SELECT 1 FROM ledger_dirty WHERE message_id = NEW.id);
-END;
-
--- A customer message opens windows for what follows it (24 h service, 72 h free entry): when one
--- arrives late, the charges of the outbound messages after it are recomputed.
-CREATE TRIGGER ledger_dirty_window AFTER INSERT ON message
-WHEN NEW.origin = 'customer' AND NEW.contact_id IS NOT NULL
-BEGIN
-    INSERT INTO ledger_dirty (message_id)
-        SELECT m.id FROM message m
-        WHERE m.contact_id = NEW.contact_id AND m.direction = 'outbound'
-          AND m.timestamp >= NEW.timestamp AND m.timestamp <= NEW.timestamp + 259200
-          AND NOT EXISTS (SELECT 1 FROM ledger_dirty d WHERE d.message_id = m.id);
 END;
 
 CREATE INDEX message_conversation ON message (conversation_id) WHERE conversation_id IS NOT NULL;

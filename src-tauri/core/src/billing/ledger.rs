@@ -63,6 +63,30 @@ struct Entry {
     disagreement: Option<String>,
 }
 
+/// A new (or newly known) API or phone message needs pricing.
+pub(crate) async fn mark_dirty(conn: &mut SqliteConnection, message_id: i64) -> sqlx::Result<()> {
+    sqlx::query("INSERT OR IGNORE INTO ledger_dirty (message_id) VALUES (?)")
+        .bind(message_id)
+        .execute(&mut *conn)
+        .await?;
+    Ok(())
+}
+
+/// A customer message opens windows (24 h service, 72 h free entry) for what follows it: when it
+/// arrives late, the outbound messages after it are priced again.
+pub(crate) async fn mark_window(conn: &mut SqliteConnection, contact_id: i64, at: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "INSERT OR IGNORE INTO ledger_dirty (message_id)
+         SELECT id FROM message WHERE contact_id = ? AND direction = 'outbound' AND timestamp >= ? AND timestamp <= ?",
+    )
+    .bind(contact_id)
+    .bind(at)
+    .bind(at + 259_200)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 pub(crate) fn month_of(at: i64) -> String {
     DateTime::from_timestamp(at, 0).map_or_else(|| "1970-01".into(), |d| d.format("%Y-%m").to_string())
 }

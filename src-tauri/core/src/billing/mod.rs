@@ -11,6 +11,7 @@ pub mod rules;
 
 pub use forecast::{CampaignForecast, ForecastLine, ReplyCost};
 pub use ledger::RefreshReport;
+pub(crate) use ledger::{mark_dirty, mark_window};
 pub use policy::{parse_day, PricingPolicy};
 pub use rates::{Card, LineError, MarketMap};
 pub use report::{Disagreement, Report};

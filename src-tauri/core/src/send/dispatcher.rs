@@ -447,6 +447,9 @@ impl Dispatcher {
         .bind(c.id)
         .fetch_optional(&mut *tx)
         .await?;
+        if let Some(id) = id {
+            crate::billing::mark_dirty(&mut tx, id).await?;
+        }
         if let (Some(id), Some(contact)) = (id, c.contact_id) {
             crate::webhook::touch_conversation(&mut tx, contact, id, now, Default::default()).await?;
         }

@@ -291,6 +291,7 @@ async fn apply_messages(conn: &mut SqliteConnection, waba: &str, v: MessagesValu
         };
         apply_pending_edits(conn, &m.id).await?;
         let Some(contact_id) = contact else { continue };
+        crate::billing::mark_window(conn, contact_id, m.timestamp).await?;
         let touch = Touch {
             inbound_live: true,
             free_entry_until: referral.map(|_| m.timestamp + policy::FREE_ENTRY_POINT_SECS),
@@ -343,6 +344,7 @@ async fn apply_echoes(conn: &mut SqliteConnection, waba: &str, v: EchoesValue, r
         let Some(id) = insert_message(conn, &row).await? else {
             continue;
         };
+        crate::billing::mark_dirty(conn, id).await?;
         apply_pending_edits(conn, &m.id).await?;
         if let Some(contact_id) = contact {
             // A person answered from the phone: automation steps back in this chat. Echoes do
@@ -509,6 +511,7 @@ async fn apply_status(conn: &mut SqliteConnection, s: &Status) -> sqlx::Result<(
             .bind(s.timestamp)
             .fetch_one(&mut *conn)
             .await?;
+            crate::billing::mark_dirty(conn, id).await?;
             if let Some(c) = contact {
                 touch_conversation(conn, c, id, s.timestamp, Touch::default()).await?;
             }
