@@ -3,6 +3,7 @@
 import { invoke } from "@tauri-apps/api/core";
 import type {
   InboxFilter,
+  ReplyCost,
   AuditLog,
   AutomationConfig,
   AutomationDecision,
@@ -22,6 +23,9 @@ export interface Backend {
   stats(): Promise<Stats>;
   conversations(limit?: number, offset?: number, filter?: InboxFilter): Promise<ConversationRow[]>;
   setVip(contactId: number, vip: boolean): Promise<void>;
+  replyCost(contactId: number, templateCategory: string | null): Promise<ReplyCost>;
+  autostart(): Promise<boolean>;
+  setAutostart(enabled: boolean): Promise<boolean>;
   setAutomationPause(contactId: number, hours: number | null): Promise<void>;
   thread(contactId: number, before?: number | null, limit?: number): Promise<ThreadMessage[]>;
   heartbeat(): Promise<HeartbeatStatus>;
@@ -52,6 +56,9 @@ export const tauriBackend: Backend = {
   conversations: (limit = 100, offset = 0, filter = "all") =>
     call<ConversationRow[]>("list_conversations", { limit, offset, filter }),
   setVip: (contactId, vip) => call<void>("set_vip", { contactId, vip }),
+  replyCost: (contactId, templateCategory) => call<ReplyCost>("reply_cost", { contactId, templateCategory }),
+  autostart: () => call<boolean>("autostart"),
+  setAutostart: (enabled) => call<boolean>("set_autostart", { enabled }),
   setAutomationPause: (contactId, hours) => call<void>("set_automation_pause", { contactId, hours }),
   thread: (contactId, before = null, limit = 100) => call<ThreadMessage[]>("thread", { contactId, before, limit }),
   heartbeat: () => call<HeartbeatStatus>("heartbeat_status"),

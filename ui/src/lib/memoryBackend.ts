@@ -8,6 +8,7 @@ import type {
   ConversationRow,
   HeartbeatStatus,
   OnboardingStatus,
+  ReplyCost,
   Stats,
   ThreadMessage,
   WorkspaceInfo,
@@ -40,6 +41,16 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
     billing: null,
     conversations: [],
     thread: [],
+    autostart: false,
+    replyCost: {
+      currency: "USD",
+      api: "0",
+      phone: "0",
+      window_open: true,
+      pricing_type: "free_customer_service",
+      explanation: "Free: the customer wrote within the last 24 hours.",
+      sample_rates: false,
+    },
     onboarding: {
       onboarded_at: now - 2 * 3600,
       sync_window_closes_at: now + 22 * 3600,
@@ -75,6 +86,13 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
     setVip: async (id, vip) => {
       calls.push(`setVip:${id}:${vip}`);
       state.conversations = state.conversations.map((c) => (c.contact_id === id ? { ...c, vip } : c));
+    },
+    replyCost: (id, category) =>
+      answer(`replyCost:${id}:${category}`, state.replyCost),
+    autostart: () => answer("autostart", state.autostart),
+    setAutostart: (enabled) => {
+      state.autostart = enabled;
+      return answer(`setAutostart:${enabled}`, enabled);
     },
     setAutomationPause: async (id, hours) => {
       calls.push(`setAutomationPause:${id}:${hours}`);
@@ -115,6 +133,8 @@ export interface MemoryState {
   billing: BillingReport | null;
   conversations: ConversationRow[];
   thread: ThreadMessage[];
+  autostart: boolean;
+  replyCost: ReplyCost;
   onboarding: OnboardingStatus;
   automation: AutomationConfig;
   audit: AuditLog;

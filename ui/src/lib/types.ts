@@ -163,3 +163,14 @@ export interface AutomationDecision {
   routes: string[];
   in_business_hours: boolean;
 }
+
+/** What replying now costs (core: billing::ReplyCost); `api` is null when the API cannot send it. */
+export interface ReplyCost {
+  currency: string;
+  api: string | null;
+  phone: string;
+  window_open: boolean;
+  pricing_type: string;
+  explanation: string;
+  sample_rates: boolean;
+}

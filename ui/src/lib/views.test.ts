@@ -7,6 +7,7 @@ import Billing from "./Billing.svelte";
 import AuditLog from "./AuditLog.svelte";
 import Automation from "./Automation.svelte";
 import Thread from "./Thread.svelte";
+import Settings from "./Settings.svelte";
 import type { ConversationRow, ThreadMessage } from "./types";
 import type { BillingReport } from "./types";
 
@@ -184,5 +185,27 @@ describe("Thread", () => {
     await fireEvent.click(screen.getByTestId("automation-toggle"));
     await waitFor(() => expect(screen.queryByTestId("automation-paused")).toBeNull());
     expect(m.calls).toContain("setAutomationPause:7:null");
+  });
+
+  it("prices the reply: free from the phone, and what the API would charge", async () => {
+    const m = memoryBackend(NOW);
+    m.state.replyCost = { ...m.state.replyCost, api: "0.0014", pricing_type: "regular", explanation: "Charged at the utility rate for India." };
+    setBackend(m.backend);
+    render(Thread, { conversation: row, now: NOW, lastMessageAt: NOW });
+    expect(await screen.findByTestId("reply-cost")).toHaveTextContent("Reply from the phone: free · through the API: 0.0014 USD");
+    expect(m.calls).toContain("replyCost:7:null");
+  });
+});
+
+describe("Settings", () => {
+  it("shows the data folder and turns autostart on (off by default)", async () => {
+    const m = memoryBackend(NOW, { billing: report() });
+    setBackend(m.backend);
+    render(Settings, { now: NOW });
+    expect(await screen.findByTestId("data-dir")).toHaveTextContent("/tmp/ws");
+    const box = await screen.findByTestId("autostart");
+    expect(box).not.toBeChecked();
+    await fireEvent.click(box);
+    await waitFor(() => expect(m.calls).toContain("setAutostart:true"));
   });
 });
