@@ -7,6 +7,8 @@ export PATH="$HOME/.cargo/bin:$PATH"
 
 scripts/setup.sh --tests
 
+echo "==> TypeScript types generated from Rust: drift check"
+scripts/gen-types.sh --check
 echo "==> UI type check"
 (cd ui && npm run --silent check)
 log=$(mktemp)

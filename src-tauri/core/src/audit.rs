@@ -12,6 +12,7 @@ use sqlx::SqliteConnection;
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct AuditEntry {
     pub seq: i64,
     pub at: i64,
@@ -25,12 +26,14 @@ pub struct AuditEntry {
 
 /// One break in the chain, named by the entry where it shows.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Break {
     pub seq: i64,
     pub problem: String,
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Verification {
     pub entries: i64,
     pub ok: bool,

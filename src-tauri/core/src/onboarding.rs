@@ -329,6 +329,7 @@ mod tests {
 
 /// The 24-hour sync window and the history import, for the dashboard's countdown.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct OnboardingStatus {
     pub onboarded_at: Option<i64>,
     pub sync_window_closes_at: Option<i64>,
@@ -339,6 +340,7 @@ pub struct OnboardingStatus {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct SyncRequestRow {
     pub sync_type: String,
     pub intent_at: i64,

@@ -102,7 +102,7 @@ describe("Audit log", () => {
   it("says when the chain is intact and names every break", async () => {
     const m = memoryBackend(NOW);
     m.state.audit = {
-      entries: [{ seq: 1, at: NOW, actor: "ana", action: "send", subject: "919800000001", details: "{}" }],
+      entries: [{ seq: 1, at: NOW, actor: "ana", action: "send", subject: "919800000001", details: "{}", prev_hash: "0", hash: "1" }],
       verification: { entries: 1, ok: true, breaks: [] },
     };
     setBackend(m.backend);

@@ -6,6 +6,7 @@ use std::collections::BTreeMap;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct AutomationConfig {
     #[serde(default)]
     pub enabled: bool,
@@ -44,6 +45,7 @@ impl Default for AutomationConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct BusinessHours {
     /// The shop's offset from UTC in minutes (e.g. 330 for India, -300 for New York in winter).
     pub utc_offset_minutes: i64,
@@ -62,6 +64,7 @@ fn default_away_every() -> i64 {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Faq {
     pub name: String,
     /// Language → keywords (whole words, case-insensitive) and the reply in that language.
@@ -70,6 +73,7 @@ pub struct Faq {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Variant {
     pub keywords: Vec<String>,
     pub reply: String,
@@ -77,6 +81,7 @@ pub struct Variant {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Route {
     pub name: String,
     pub keywords: Vec<String>,
@@ -90,6 +95,7 @@ pub struct Route {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct FollowUp {
     pub name: String,
     /// After a message from the desk or a campaign, if nobody has written since.

@@ -49,6 +49,7 @@ fn pick<'a>(by_lang: &'a std::collections::BTreeMap<String, String>, lang: Optio
 
 /// What the rules say about one customer message, before anything is sent.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Decision {
     /// `faq:<name>`, `away` or `greeting`, and the text to send.
     pub reply: Option<(String, String)>,

@@ -36,6 +36,7 @@ pub struct ForecastLine {
 
 /// The cost of one reply to a contact now.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ReplyCost {
     pub currency: String,
     /// None when the API cannot send it at all (free-form outside the window).

@@ -58,6 +58,7 @@ pub struct ImportOutcome {
 
 /// Card facts shown next to every figure, so a sample card is never mistaken for Meta's.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct CardInfo {
     pub id: i64,
     pub currency: String,

@@ -15,6 +15,7 @@ const DAY: i64 = 86_400;
 
 /// Amounts are decimal strings in `currency`, exact.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Report {
     pub currency: String,
     pub from: i64,
@@ -35,6 +36,7 @@ pub struct Report {
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export, rename = "BillingMessageCounts"))]
 pub struct MessageCounts {
     pub api: i64,
     pub phone: i64,
@@ -43,12 +45,14 @@ pub struct MessageCounts {
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Disagreements {
     pub count: i64,
     pub examples: Vec<Disagreement>,
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Disagreement {
     pub wamid: String,
     pub at: i64,

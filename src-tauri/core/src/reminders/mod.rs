@@ -65,6 +65,7 @@ impl Notifier for LogNotifier {
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Reminder {
     pub id: i64,
     pub kind: String,
@@ -99,6 +100,7 @@ impl Reminder {
 
 /// Where the heartbeat stands, for the dashboard and `coexist doctor`.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct HeartbeatStatus {
     pub last_heartbeat: Option<i64>,
     /// `echo`, `ack`, `connect`, `reconnected` or `onboarded`.

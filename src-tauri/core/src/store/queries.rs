@@ -7,6 +7,7 @@ use sqlx::Row;
 
 /// The shape `coexist stats --json` prints (a contract: keys may be added, never renamed).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct Stats {
     pub contacts: ContactCounts,
     pub messages: MessageCounts,
@@ -18,12 +19,14 @@ pub struct Stats {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ContactCounts {
     pub active: i64,
     pub removed: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct MessageCounts {
     pub customer: i64,
     pub phone: i64,
@@ -32,6 +35,7 @@ pub struct MessageCounts {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct JournalCounts {
     pub received: i64,
     pub applied: i64,
@@ -41,12 +45,14 @@ pub struct JournalCounts {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct HistoryStats {
     pub state: String,
     pub progress: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ConsentCounts {
     pub opted_out: i64,
 }
@@ -83,6 +89,7 @@ pub struct ExportedMessage {
 
 /// A row of the conversation list: newest first, with the last message and its origin.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ConversationRow {
     pub contact_id: i64,
     pub display_name: String,
@@ -247,6 +254,7 @@ impl Store {
 
 /// A message as the thread view shows it.
 #[derive(Debug, Clone, PartialEq, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ThreadMessage {
     pub id: i64,
     pub wamid: String,
