@@ -185,3 +185,36 @@ async fn a_dropped_link_alarms_pauses_reminders_and_reconnecting_restarts_them()
         "day 10 counted from the reconnection"
     );
 }
+
+#[tokio::test]
+async fn after_a_long_absence_one_true_reminder_and_no_stale_drop_alarm() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = connected(&dir.path().join("m.db")).await;
+    // The link dropped and came back while Coexist was not running.
+    for (event, at) in [("PARTNER_REMOVED", T0 + 14 * D), ("ACCOUNT_RECONNECTED", T0 + 15 * D)] {
+        store
+            .journal_append(&account_update(event), SignatureVerdict::Imported, at)
+            .await
+            .unwrap();
+        apply_pending(&store, &Rules::default(), &FixedClock::new(at))
+            .await
+            .unwrap();
+    }
+    let n = MemoryNotifier::default();
+    // Started again forty days later: the heartbeat counts from the reconnection (day 15).
+    let shown = run_hours(&store, &n, T0 + 40 * D, T0 + 40 * D + H).await;
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert_eq!(
+        shown[0].1, "The phone app has not been used for 14 days",
+        "the newest due, with a text still true"
+    );
+    let alarms: i64 =
+        sqlx::query_scalar("SELECT COUNT(*) FROM reminder WHERE kind = 'link_dropped' AND cancelled_at IS NOT NULL")
+            .fetch_one(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(
+        alarms, 1,
+        "the drop alarm was cancelled by the reconnection, not shown late"
+    );
+}

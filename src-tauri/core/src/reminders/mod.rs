@@ -211,6 +211,14 @@ impl Store {
         .bind(keep)
         .execute(&mut *tx)
         .await?;
+        // A drop alarm not yet shown is moot once the link is back.
+        sqlx::query(
+            "UPDATE reminder SET cancelled_at = ? WHERE kind = 'link_dropped' AND fired_at IS NULL AND cancelled_at IS NULL
+               AND (SELECT link_state = 'connected' AND link_changed_at >= reminder.due_at FROM account WHERE id = 1)",
+        )
+        .bind(now)
+        .execute(&mut *tx)
+        .await?;
         tx.commit().await?;
         Ok(planned)
     }

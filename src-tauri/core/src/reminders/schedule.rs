@@ -84,6 +84,19 @@ pub fn plan(f: &Facts) -> Vec<Planned> {
             });
             due += URGENT_REPEAT_SECS;
         }
+        // Past day 14 the earlier texts ("13 days ago") are no longer true: if Coexist was off
+        // through it, this is the one reminder shown.
+        out.push(Planned {
+            kind: "heartbeat_urgent",
+            urgency: "urgent",
+            source_ref: format!("heartbeat:{h}:d14"),
+            title: "The phone app has not been used for 14 days".into(),
+            body: format!(
+                "WhatsApp Business was last opened on the phone {}. Meta disconnects the API after 14 days: open the app now, then check the link with `coexist doctor`.",
+                date(h)
+            ),
+            due_at: drop_at,
+        });
     }
     // Sync reminders only while the window is open: after it, they could only frustrate.
     if let Some(o) = f.onboarded_at.filter(|o| !f.sync_done && f.now < o + SYNC_WINDOW_SECS) {
@@ -122,10 +135,9 @@ mod tests {
         assert_eq!(days[2], (12 * DAY, "normal"));
         assert_eq!(p[2].kind, "heartbeat_warning");
         let urgent: Vec<i64> = p.iter().filter(|r| r.urgency == "urgent").map(|r| r.due_at).collect();
-        assert_eq!(
-            urgent,
-            (0..6).map(|k| 13 * DAY + k * URGENT_REPEAT_SECS).collect::<Vec<_>>()
-        );
+        let mut expected: Vec<i64> = (0..6).map(|k| 13 * DAY + k * URGENT_REPEAT_SECS).collect();
+        expected.push(14 * DAY); // the one still true after a long absence
+        assert_eq!(urgent, expected);
         assert!(plan(&Facts {
             last_heartbeat: Some(0),
             link_connected: false,
