@@ -204,3 +204,9 @@ pub async fn automation_test(
         SystemClock.now(),
     ))
 }
+
+/// Search over every message (FTS5); the index catches up first.
+#[tauri::command]
+pub async fn search(ws: State<'_, Workspace>, text: String) -> Result<Vec<coexist_core::search::SearchHit>, UiError> {
+    Ok(ws.store.search(&text, 100).await?)
+}

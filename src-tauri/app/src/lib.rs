@@ -82,7 +82,8 @@ pub fn run() {
             commands::automation_test,
             commands::set_vip,
             commands::set_assignee,
-            commands::set_automation_pause
+            commands::set_automation_pause,
+            commands::search
         ])
         .run(tauri::generate_context!())
         .expect("the Coexist window could not start");

@@ -16,6 +16,7 @@ pub mod policy;
 pub mod profiles;
 pub mod reminders;
 pub mod safety;
+pub mod search;
 pub mod secrets;
 pub mod send;
 pub mod store;

@@ -4,6 +4,7 @@ import { invoke } from "@tauri-apps/api/core";
 import type {
   InboxFilter,
   ReplyCost,
+  SearchHit,
   AuditLog,
   AutomationConfig,
   AutomationDecision,
@@ -23,6 +24,7 @@ export interface Backend {
   stats(): Promise<Stats>;
   conversations(limit?: number, offset?: number, filter?: InboxFilter): Promise<ConversationRow[]>;
   setVip(contactId: number, vip: boolean): Promise<void>;
+  search(text: string): Promise<SearchHit[]>;
   replyCost(contactId: number, templateCategory: string | null): Promise<ReplyCost>;
   autostart(): Promise<boolean>;
   setAutostart(enabled: boolean): Promise<boolean>;
@@ -56,6 +58,7 @@ export const tauriBackend: Backend = {
   conversations: (limit = 100, offset = 0, filter = "all") =>
     call<ConversationRow[]>("list_conversations", { limit, offset, filter }),
   setVip: (contactId, vip) => call<void>("set_vip", { contactId, vip }),
+  search: (text) => call<SearchHit[]>("search", { text }),
   replyCost: (contactId, templateCategory) => call<ReplyCost>("reply_cost", { contactId, templateCategory }),
   autostart: () => call<boolean>("autostart"),
   setAutostart: (enabled) => call<boolean>("set_autostart", { enabled }),

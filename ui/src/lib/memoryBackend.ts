@@ -9,6 +9,7 @@ import type {
   HeartbeatStatus,
   OnboardingStatus,
   ReplyCost,
+  SearchHit,
   Stats,
   ThreadMessage,
   WorkspaceInfo,
@@ -42,6 +43,7 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
     conversations: [],
     thread: [],
     autostart: false,
+    searchHits: [],
     replyCost: {
       currency: "USD",
       api: "0",
@@ -87,6 +89,11 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       calls.push(`setVip:${id}:${vip}`);
       state.conversations = state.conversations.map((c) => (c.contact_id === id ? { ...c, vip } : c));
     },
+    search: (text) =>
+      answer(
+        `search:${text}`,
+        state.searchHits.filter((h) => text.toLowerCase().split(/\s+/).every((w) => h.snippet.toLowerCase().includes(w))),
+      ),
     replyCost: (id, category) =>
       answer(`replyCost:${id}:${category}`, state.replyCost),
     autostart: () => answer("autostart", state.autostart),
@@ -134,6 +141,7 @@ export interface MemoryState {
   conversations: ConversationRow[];
   thread: ThreadMessage[];
   autostart: boolean;
+  searchHits: SearchHit[];
   replyCost: ReplyCost;
   onboarding: OnboardingStatus;
   automation: AutomationConfig;

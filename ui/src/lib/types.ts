@@ -10,12 +10,13 @@ import type { HeartbeatStatus as GenHeartbeatStatus } from "../generated/Heartbe
 import type { OnboardingStatus as GenOnboardingStatus } from "../generated/OnboardingStatus";
 import type { Reminder as GenReminder } from "../generated/Reminder";
 import type { ReplyCost } from "../generated/ReplyCost";
+import type { SearchHit } from "../generated/SearchHit";
 import type { Report } from "../generated/Report";
 import type { Stats as GenStats } from "../generated/Stats";
 import type { ThreadMessage as GenThreadMessage } from "../generated/ThreadMessage";
 import type { Verification } from "../generated/Verification";
 
-export type { AuditEntry, AutomationConfig, CardInfo, ReplyCost };
+export type { AuditEntry, AutomationConfig, CardInfo, ReplyCost, SearchHit };
 export type BillingReport = Report;
 export type AutomationDecision = Decision;
 

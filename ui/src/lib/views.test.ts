@@ -8,6 +8,7 @@ import AuditLog from "./AuditLog.svelte";
 import Automation from "./Automation.svelte";
 import Thread from "./Thread.svelte";
 import Settings from "./Settings.svelte";
+import Search from "./Search.svelte";
 import type { ConversationRow, ThreadMessage } from "./types";
 import type { BillingReport } from "./types";
 
@@ -207,5 +208,24 @@ describe("Settings", () => {
     expect(box).not.toBeChecked();
     await fireEvent.click(box);
     await waitFor(() => expect(m.calls).toContain("setAutostart:true"));
+  });
+});
+
+describe("Search", () => {
+  it("finds messages as you type and opens the conversation picked", async () => {
+    const m = memoryBackend(NOW);
+    m.state.searchHits = [
+      { message_id: 1, contact_id: 7, contact_name: "Priya", origin: "customer", timestamp: NOW - 60, snippet: "Is the blue kurta still available?" },
+      { message_id: 2, contact_id: 8, contact_name: "Budi", origin: "phone", timestamp: NOW - 30, snippet: "Red kurta shipped" },
+    ];
+    setBackend(m.backend);
+    let picked: number | null = null;
+    render(Search, { now: NOW, onpick: (id: number) => (picked = id) });
+    await fireEvent.input(screen.getByTestId("search-input"), { target: { value: "blue kurta" } });
+    await waitFor(() => expect(screen.getAllByTestId("search-hit")).toHaveLength(1));
+    await fireEvent.click(screen.getByTestId("search-hit"));
+    expect(picked).toBe(7);
+    await fireEvent.input(screen.getByTestId("search-input"), { target: { value: "green" } });
+    expect(await screen.findByText(/No message contains/)).toBeInTheDocument();
   });
 });

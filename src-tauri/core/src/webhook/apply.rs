@@ -421,6 +421,7 @@ async fn apply_pending_edits(conn: &mut SqliteConnection, original: &str) -> sql
             .bind(original)
             .execute(&mut *conn)
             .await?;
+            crate::search::mark_changed(conn, original).await?;
         } else {
             sqlx::query("UPDATE message_edit SET applied = 1 WHERE wamid = ?")
                 .bind(&wamid)
@@ -430,6 +431,7 @@ async fn apply_pending_edits(conn: &mut SqliteConnection, original: &str) -> sql
                 .bind(original)
                 .execute(&mut *conn)
                 .await?;
+            crate::search::mark_changed(conn, original).await?;
         }
     }
     Ok(())
