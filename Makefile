@@ -16,3 +16,4 @@ bench:
 	cargo bench -p coexist-core --bench intake_latency
 	cargo bench -p coexist-core --bench send_rate
 	cargo bench -p coexist-core --bench billing_report
+	cargo bench -p coexist-core --bench mirror_queries

@@ -135,7 +135,7 @@ impl Store {
             "DELETE FROM ledger WHERE message_id IN (SELECT id FROM message WHERE timestamp < ?)",
             "DELETE FROM ledger_dirty WHERE message_id IN (SELECT id FROM message WHERE timestamp < ?)",
             "DELETE FROM automation_seen WHERE message_id IN (SELECT id FROM message WHERE timestamp < ?)",
-            "DELETE FROM message_fts WHERE rowid IN (SELECT id FROM message WHERE timestamp < ?)",
+            "DELETE FROM message_fts WHERE rowid IN (SELECT id FROM message WHERE timestamp < ?)", // rare, whole scan ok
             "UPDATE conversation SET last_message_id = NULL WHERE last_message_id IN (SELECT id FROM message WHERE timestamp < ?)",
         ] {
             sqlx::query(q).bind(older_than).execute(&mut *tx).await?;
