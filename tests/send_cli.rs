@@ -8,20 +8,10 @@ use std::time::{Duration, Instant};
 
 const SECRET: &str = "send-cli-secret";
 
-fn with_cloud(cmd: &mut Command, sim: &str) {
-    cmd.env("COEXIST_API_BASE", sim)
-        .env("COEXIST_ACCESS_TOKEN", "sim-access-token")
-        .env("COEXIST_PHONE_NUMBER_ID", "106540352242922")
-        .env("COEXIST_WABA_ID", "102290129340398")
-        .env("COEXIST_APP_SECRET", SECRET)
-        .env("COEXIST_VERIFY_TOKEN", "v")
-        .env("COEXIST_LOG", "warn");
-}
-
 fn run(dir: &std::path::Path, sim: &str, args: &[&str]) -> std::process::Output {
     let mut cmd = Command::new(bin("coexist"));
     cmd.arg("--data-dir").arg(dir).args(args);
-    with_cloud(&mut cmd, sim);
+    with_cloud(&mut cmd, sim, SECRET);
     cmd.output().unwrap()
 }
 
@@ -38,7 +28,7 @@ async fn send_text_and_template_through_serve() {
         .arg("--data-dir")
         .arg(dir.path())
         .args(["serve", "--listen", "127.0.0.1:0"]);
-    with_cloud(&mut serve, &sim);
+    with_cloud(&mut serve, &sim, SECRET);
     let (_serve, line) = start(serve);
     let hook = line.strip_prefix("listening on ").unwrap().to_string();
     let http = reqwest::Client::new();

@@ -104,3 +104,15 @@ pub fn start(mut cmd: Command) -> (Proc, String) {
         .unwrap();
     (Proc(child), line.trim().to_string())
 }
+
+/// Points a `coexist` command at the simulator as its Cloud API, with test secrets in the
+/// environment.
+pub fn with_cloud(cmd: &mut Command, sim: &str, app_secret: &str) {
+    cmd.env("COEXIST_API_BASE", sim)
+        .env("COEXIST_ACCESS_TOKEN", "sim-access-token")
+        .env("COEXIST_PHONE_NUMBER_ID", "106540352242922")
+        .env("COEXIST_WABA_ID", "102290129340398")
+        .env("COEXIST_APP_SECRET", app_secret)
+        .env("COEXIST_VERIFY_TOKEN", "v")
+        .env("COEXIST_LOG", "warn");
+}

@@ -76,6 +76,17 @@ fn reader(text: &str) -> csv::Reader<&[u8]> {
         .from_reader(text.as_bytes())
 }
 
+/// A row the CSV reader could parse, or its error recorded by line.
+fn readable(rec: csv::Result<csv::StringRecord>, errors: &mut Vec<LineError>) -> Option<csv::StringRecord> {
+    rec.map_err(|e| {
+        errors.push(LineError {
+            line: e.position().map_or(0, csv::Position::line),
+            error: e.to_string(),
+        })
+    })
+    .ok()
+}
+
 fn line_of(r: &csv::StringRecord) -> u64 {
     r.position().map_or(0, csv::Position::line)
 }
@@ -106,15 +117,8 @@ pub fn parse_rate_card(text: &str) -> Result<Parsed<Price>> {
     }
     let (mut prices, mut errors) = (Vec::new(), Vec::new());
     for rec in rdr.records() {
-        let rec = match rec {
-            Ok(r) => r,
-            Err(e) => {
-                errors.push(LineError {
-                    line: e.position().map_or(0, csv::Position::line),
-                    error: e.to_string(),
-                });
-                continue;
-            }
+        let Some(rec) = readable(rec, &mut errors) else {
+            continue;
         };
         let line = line_of(&rec);
         let market = rec.get(market_col).unwrap_or("").to_string();
@@ -170,15 +174,8 @@ pub fn parse_tiers(text: &str) -> Result<Parsed<Tier>> {
     );
     let (mut tiers, mut errors) = (Vec::new(), Vec::new());
     for rec in rdr.records() {
-        let rec = match rec {
-            Ok(r) => r,
-            Err(e) => {
-                errors.push(LineError {
-                    line: e.position().map_or(0, csv::Position::line),
-                    error: e.to_string(),
-                });
-                continue;
-            }
+        let Some(rec) = readable(rec, &mut errors) else {
+            continue;
         };
         let line = line_of(&rec);
         let get = |i: usize| rec.get(i).unwrap_or("");
@@ -236,15 +233,8 @@ pub fn parse_markets(text: &str) -> Result<Parsed<(String, String)>> {
     };
     let (mut rows, mut errors) = (Vec::new(), Vec::new());
     for rec in rdr.records() {
-        let rec = match rec {
-            Ok(r) => r,
-            Err(e) => {
-                errors.push(LineError {
-                    line: e.position().map_or(0, csv::Position::line),
-                    error: e.to_string(),
-                });
-                continue;
-            }
+        let Some(rec) = readable(rec, &mut errors) else {
+            continue;
         };
         let c = rec.get(code).unwrap_or("").trim_start_matches('+');
         let m = rec.get(market).unwrap_or("");
