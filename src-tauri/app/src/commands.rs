@@ -210,3 +210,36 @@ pub async fn automation_test(
 pub async fn search(ws: State<'_, Workspace>, text: String) -> Result<Vec<coexist_core::search::SearchHit>, UiError> {
     Ok(ws.store.search(&text, 100).await?)
 }
+
+#[tauri::command]
+pub async fn campaigns(ws: State<'_, Workspace>) -> Result<Vec<coexist_core::send::CampaignStatus>, UiError> {
+    Ok(ws.store.campaigns().await?)
+}
+
+/// `pause`, `resume` or `cancel`, audited.
+#[tauri::command]
+pub async fn campaign_action(ws: State<'_, Workspace>, id: i64, action: String) -> Result<(), UiError> {
+    let now = SystemClock.now();
+    ws.store.set_campaign_state(id, &action, now).await?;
+    ws.store
+        .audit(
+            now,
+            APP_ACTOR,
+            &format!("campaign.{action}"),
+            Some(&format!("campaign:{id}")),
+            serde_json::json!({}),
+        )
+        .await?;
+    Ok(())
+}
+
+/// What the campaign will cost if launched now.
+#[tauri::command]
+pub async fn campaign_forecast(
+    ws: State<'_, Workspace>,
+    id: i64,
+) -> Result<coexist_core::billing::CampaignForecast, UiError> {
+    let now = SystemClock.now();
+    let ctx = ws.store.billing_context(now).await?;
+    Ok(ws.store.forecast_campaign(&ctx, id, now).await?)
+}

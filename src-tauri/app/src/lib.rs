@@ -83,7 +83,10 @@ pub fn run() {
             commands::set_vip,
             commands::set_assignee,
             commands::set_automation_pause,
-            commands::search
+            commands::search,
+            commands::campaigns,
+            commands::campaign_action,
+            commands::campaign_forecast
         ])
         .run(tauri::generate_context!())
         .expect("the Coexist window could not start");

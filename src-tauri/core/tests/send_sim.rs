@@ -502,7 +502,15 @@ async fn opt_outs_stop_a_running_marketing_campaign_at_dispatch() {
     assert_eq!(n, 3);
     w.store.launch_campaign(id, now).await.unwrap();
 
-    // Queued, not yet sent: now one customer writes STOP, another opts out in WhatsApp itself.
+    // Queued, not yet sent: a minute later one customer writes STOP, another opts out in
+    // WhatsApp itself. (The simulator's clock is moved on so its STOP is later than the opt-in
+    // recorded above, however long the setup took.)
+    reqwest::Client::new()
+        .post(format!("{}/_sim/clock", w.sim_url))
+        .json(&json!({"advance_secs": 60 + (SystemClock.now() - now)}))
+        .send()
+        .await
+        .unwrap();
     reqwest::Client::new()
         .post(format!("{}/_sim/customer_message", w.sim_url))
         .json(&json!({"from": people[0], "text": "STOP"}))
@@ -511,7 +519,7 @@ async fn opt_outs_stop_a_running_marketing_campaign_at_dispatch() {
         .unwrap();
     let prefs = json!({"object": "whatsapp_business_account", "entry": [{"id": "102290129340398", "changes": [{"field": "user_preferences",
         "value": {"messaging_product": "whatsapp", "user_preferences": [{"wa_id": people[1], "detail": "User requested to stop marketing messages",
-        "category": "marketing_messages", "value": "stop", "timestamp": now}]}}]}]});
+        "category": "marketing_messages", "value": "stop", "timestamp": now + 60}]}}]}]});
     w.store
         .journal_append(
             &serde_json::to_vec(&prefs).unwrap(),
@@ -543,6 +551,11 @@ async fn opt_outs_stop_a_running_marketing_campaign_at_dispatch() {
         w.sim_stats().await["counters"]["accepted"],
         1,
         "nothing reached the two who opted out"
+    );
+    let listed = w.store.campaigns().await.unwrap();
+    assert_eq!(
+        (listed.len(), listed[0].id, listed[0].failed, listed[0].accepted),
+        (1, id, 2, 1)
     );
 }
 

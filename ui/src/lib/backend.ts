@@ -5,6 +5,8 @@ import type {
   InboxFilter,
   ReplyCost,
   SearchHit,
+  CampaignStatus,
+  CampaignForecast,
   AuditLog,
   AutomationConfig,
   AutomationDecision,
@@ -25,6 +27,9 @@ export interface Backend {
   conversations(limit?: number, offset?: number, filter?: InboxFilter): Promise<ConversationRow[]>;
   setVip(contactId: number, vip: boolean): Promise<void>;
   search(text: string): Promise<SearchHit[]>;
+  campaigns(): Promise<CampaignStatus[]>;
+  campaignAction(id: number, action: "pause" | "resume" | "cancel"): Promise<void>;
+  campaignForecast(id: number): Promise<CampaignForecast>;
   replyCost(contactId: number, templateCategory: string | null): Promise<ReplyCost>;
   autostart(): Promise<boolean>;
   setAutostart(enabled: boolean): Promise<boolean>;
@@ -59,6 +64,9 @@ export const tauriBackend: Backend = {
     call<ConversationRow[]>("list_conversations", { limit, offset, filter }),
   setVip: (contactId, vip) => call<void>("set_vip", { contactId, vip }),
   search: (text) => call<SearchHit[]>("search", { text }),
+  campaigns: () => call<CampaignStatus[]>("campaigns"),
+  campaignAction: (id, action) => call<void>("campaign_action", { id, action }),
+  campaignForecast: (id) => call<CampaignForecast>("campaign_forecast", { id }),
   replyCost: (contactId, templateCategory) => call<ReplyCost>("reply_cost", { contactId, templateCategory }),
   autostart: () => call<boolean>("autostart"),
   setAutostart: (enabled) => call<boolean>("set_autostart", { enabled }),

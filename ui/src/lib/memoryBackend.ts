@@ -10,6 +10,8 @@ import type {
   OnboardingStatus,
   ReplyCost,
   SearchHit,
+  CampaignStatus,
+  CampaignForecast,
   Stats,
   ThreadMessage,
   WorkspaceInfo,
@@ -44,6 +46,8 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
     thread: [],
     autostart: false,
     searchHits: [],
+    campaigns: [],
+    forecast: null,
     replyCost: {
       currency: "USD",
       api: "0",
@@ -94,6 +98,16 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
         `search:${text}`,
         state.searchHits.filter((h) => text.toLowerCase().split(/\s+/).every((w) => h.snippet.toLowerCase().includes(w))),
       ),
+    campaigns: () => answer("campaigns", state.campaigns),
+    campaignAction: async (id, action) => {
+      calls.push(`campaignAction:${id}:${action}`);
+      const to = { pause: "paused", resume: "running", cancel: "cancelled" }[action];
+      state.campaigns = state.campaigns.map((c) => (c.id === id ? { ...c, state: to } : c));
+    },
+    campaignForecast: (id) => {
+      if (!state.forecast) throw { code: "internal", message: "no forecast in this test" };
+      return answer(`campaignForecast:${id}`, state.forecast);
+    },
     replyCost: (id, category) =>
       answer(`replyCost:${id}:${category}`, state.replyCost),
     autostart: () => answer("autostart", state.autostart),
@@ -142,6 +156,8 @@ export interface MemoryState {
   thread: ThreadMessage[];
   autostart: boolean;
   searchHits: SearchHit[];
+  campaigns: CampaignStatus[];
+  forecast: CampaignForecast | null;
   replyCost: ReplyCost;
   onboarding: OnboardingStatus;
   automation: AutomationConfig;

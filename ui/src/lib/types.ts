@@ -11,12 +11,14 @@ import type { OnboardingStatus as GenOnboardingStatus } from "../generated/Onboa
 import type { Reminder as GenReminder } from "../generated/Reminder";
 import type { ReplyCost } from "../generated/ReplyCost";
 import type { SearchHit } from "../generated/SearchHit";
+import type { CampaignStatus } from "../generated/CampaignStatus";
+import type { CampaignForecast } from "../generated/CampaignForecast";
 import type { Report } from "../generated/Report";
 import type { Stats as GenStats } from "../generated/Stats";
 import type { ThreadMessage as GenThreadMessage } from "../generated/ThreadMessage";
 import type { Verification } from "../generated/Verification";
 
-export type { AuditEntry, AutomationConfig, CardInfo, ReplyCost, SearchHit };
+export type { AuditEntry, AutomationConfig, CampaignForecast, CampaignStatus, CardInfo, ReplyCost, SearchHit };
 export type BillingReport = Report;
 export type AutomationDecision = Decision;
 

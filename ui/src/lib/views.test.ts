@@ -9,6 +9,7 @@ import Automation from "./Automation.svelte";
 import Thread from "./Thread.svelte";
 import Settings from "./Settings.svelte";
 import Search from "./Search.svelte";
+import Campaigns from "./Campaigns.svelte";
 import type { ConversationRow, ThreadMessage } from "./types";
 import type { BillingReport } from "./types";
 
@@ -227,5 +228,35 @@ describe("Search", () => {
     expect(picked).toBe(7);
     await fireEvent.input(screen.getByTestId("search-input"), { target: { value: "green" } });
     expect(await screen.findByText(/No message contains/)).toBeInTheDocument();
+  });
+});
+
+describe("Campaigns", () => {
+  const base = { template: "spring_sale", stopped_reason: null, dispatching: 0, uncertain: 0, cancelled: 0, delivered: 0, read: 0 };
+  it("shows progress, pauses a running one, confirms a cancel, and estimates a draft's cost", async () => {
+    const m = memoryBackend(NOW);
+    m.state.campaigns = [
+      { ...base, id: 2, name: "Sale", state: "running", total: 10, queued: 6, accepted: 3, failed: 1, delivered: 2 },
+      { ...base, id: 1, name: "Draft one", state: "draft", total: 5, queued: 0, accepted: 0, failed: 0 },
+    ];
+    m.state.forecast = {
+      campaign: 1, template: "spring_sale", category: "marketing", currency: "USD", recipients: 5, free: 1, total: "0.0472",
+      by_market: {}, by_category: {}, assumes: "delivery", sample_rates: true,
+    };
+    setBackend(m.backend);
+    render(Campaigns);
+    const counts = await screen.findAllByTestId("campaign-counts");
+    expect(counts[0]).toHaveTextContent("3 sent · 2 delivered");
+    expect(screen.getAllByRole("progressbar")[0]).toHaveAttribute("aria-valuenow", "4");
+    await fireEvent.click(screen.getByText("Pause"));
+    await waitFor(() => expect(m.calls).toContain("campaignAction:2:pause"));
+    await waitFor(() => expect(screen.getAllByTestId("campaign-state")[0]).toHaveTextContent("Paused"));
+
+    window.confirm = () => false;
+    await fireEvent.click(screen.getAllByTestId("campaign-cancel")[1]);
+    expect(m.calls.some((c) => c.startsWith("campaignAction:1"))).toBe(false);
+    window.confirm = () => true;
+    await fireEvent.click(screen.getByTestId("campaign-estimate"));
+    expect(await screen.findByTestId("campaign-forecast")).toHaveTextContent("0.0472 USD for 5 recipients (1 free)");
   });
 });

@@ -13,6 +13,7 @@ use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct CampaignForecast {
     pub campaign: i64,
     pub template: String,
@@ -29,6 +30,7 @@ pub struct CampaignForecast {
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct ForecastLine {
     pub messages: i64,
     pub amount: String,

@@ -23,6 +23,7 @@ pub struct Audience {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct CampaignStatus {
     pub id: i64,
     pub name: String,
@@ -233,6 +234,18 @@ impl Store {
     }
 
     /// `pause`, `resume` or `cancel` (cancel also withdraws what is still queued).
+    /// Every campaign, newest first, with its counts (for the campaigns view).
+    pub async fn campaigns(&self) -> Result<Vec<CampaignStatus>> {
+        let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM campaign ORDER BY id DESC LIMIT 200")
+            .fetch_all(self.pool())
+            .await?;
+        let mut out = Vec::with_capacity(ids.len());
+        for id in ids {
+            out.push(self.campaign_status(id).await?);
+        }
+        Ok(out)
+    }
+
     pub async fn set_campaign_state(&self, id: i64, action: &str, now: i64) -> Result<()> {
         // Which states each action may leave, in one statement so it cannot race.
         let (from, to): (&[&str], &str) = match action {
