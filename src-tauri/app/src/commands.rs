@@ -216,21 +216,11 @@ pub async fn campaigns(ws: State<'_, Workspace>) -> Result<Vec<coexist_core::sen
     Ok(ws.store.campaigns().await?)
 }
 
-/// `pause`, `resume` or `cancel`, audited.
+/// `pause`, `resume` or `cancel` (audited by the core).
 #[tauri::command]
 pub async fn campaign_action(ws: State<'_, Workspace>, id: i64, action: String) -> Result<(), UiError> {
     let now = SystemClock.now();
-    ws.store.set_campaign_state(id, &action, now).await?;
-    ws.store
-        .audit(
-            now,
-            APP_ACTOR,
-            &format!("campaign.{action}"),
-            Some(&format!("campaign:{id}")),
-            serde_json::json!({}),
-        )
-        .await?;
-    Ok(())
+    Ok(ws.store.set_campaign_state(id, &action, APP_ACTOR, now).await?)
 }
 
 /// What the campaign will cost if launched now.

@@ -590,16 +590,13 @@ async fn run(cli: Cli) -> Result<()> {
                     println!("campaign #{id} launched: {n} messages queued");
                 }
                 CampaignCmd::Pause { id } => {
-                    store.set_campaign_state(*id, "pause", now).await?;
-                    audit("campaign.pause", *id).await?;
+                    store.set_campaign_state(*id, "pause", &cli.actor, now).await?;
                 }
                 CampaignCmd::Resume { id } => {
-                    store.set_campaign_state(*id, "resume", now).await?;
-                    audit("campaign.resume", *id).await?;
+                    store.set_campaign_state(*id, "resume", &cli.actor, now).await?;
                 }
                 CampaignCmd::Cancel { id } => {
-                    store.set_campaign_state(*id, "cancel", now).await?;
-                    audit("campaign.cancel", *id).await?;
+                    store.set_campaign_state(*id, "cancel", &cli.actor, now).await?;
                 }
                 CampaignCmd::Status { id, json } => {
                     let s = store.campaign_status(*id).await?;

@@ -426,7 +426,7 @@ async fn campaign_progress_is_announced_and_pause_holds_sends() {
         .await
         .unwrap();
     w.store.launch_campaign(id, now).await.unwrap();
-    w.store.set_campaign_state(id, "pause", now).await.unwrap();
+    w.store.set_campaign_state(id, "pause", "owner", now).await.unwrap();
     let bus = coexist_core::events::EventBus::default();
     let mut events = bus.subscribe();
     let mut settings = SendSettings::new("106540352242922", 20);
@@ -443,7 +443,7 @@ async fn campaign_progress_is_announced_and_pause_holds_sends() {
         0,
         "a paused campaign sends nothing"
     );
-    w.store.set_campaign_state(id, "resume", now).await.unwrap();
+    w.store.set_campaign_state(id, "resume", "owner", now).await.unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let e = tokio::time::timeout_at(deadline.into(), events.recv())

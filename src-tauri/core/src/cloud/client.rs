@@ -96,18 +96,7 @@ impl CloudClient {
         let mut out = Vec::new();
         let mut url = format!("{}/{}/{}/message_templates?limit=100", self.base, self.version, waba_id);
         loop {
-            let r = self
-                .http
-                .get(&url)
-                .bearer_auth(self.token.expose())
-                .send()
-                .await
-                .map_err(transport)?;
-            let status = r.status().as_u16();
-            let body: Value = r.json().await.map_err(transport)?;
-            if status != 200 {
-                return Err(graph_error(status, &body));
-            }
+            let (status, body) = self.get_ok(&url).await?;
             let page: Vec<TemplateInfo> = serde_json::from_value(body["data"].clone()).map_err(|e| GraphError {
                 http_status: status,
                 code: 0,
@@ -159,27 +148,31 @@ impl CloudClient {
             components: components.clone(),
         })
     }
-}
 
-impl CloudClient {
+    /// An authorised GET answered 200 with JSON; anything else as Meta's error.
+    async fn get_ok(&self, url: &str) -> Result<(u16, Value), GraphError> {
+        let r = self
+            .http
+            .get(url)
+            .bearer_auth(self.token.expose())
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.map_err(transport)?;
+        if status != 200 {
+            return Err(graph_error(status, &body));
+        }
+        Ok((status, body))
+    }
+
     /// The link check: what Meta says about the number.
     pub async fn phone_status(&self, phone_number_id: &str) -> Result<crate::onboarding::PhoneStatus, GraphError> {
         let url = format!(
             "{}/{}/{}?fields=display_phone_number,verified_name,is_on_biz_app,platform_type",
             self.base, self.version, phone_number_id
         );
-        let r = self
-            .http
-            .get(&url)
-            .bearer_auth(self.token.expose())
-            .send()
-            .await
-            .map_err(transport)?;
-        let status = r.status().as_u16();
-        let answer: Value = r.json().await.map_err(transport)?;
-        if status != 200 {
-            return Err(graph_error(status, &answer));
-        }
+        let (status, answer) = self.get_ok(&url).await?;
         serde_json::from_value(answer).map_err(|e| GraphError {
             http_status: status,
             code: 0,

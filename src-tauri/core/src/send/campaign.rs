@@ -233,7 +233,6 @@ impl Store {
         Ok(added)
     }
 
-    /// `pause`, `resume` or `cancel` (cancel also withdraws what is still queued).
     /// Every campaign, newest first, with its counts (for the campaigns view).
     pub async fn campaigns(&self) -> Result<Vec<CampaignStatus>> {
         let ids: Vec<i64> = sqlx::query_scalar("SELECT id FROM campaign ORDER BY id DESC LIMIT 200")
@@ -246,7 +245,9 @@ impl Store {
         Ok(out)
     }
 
-    pub async fn set_campaign_state(&self, id: i64, action: &str, now: i64) -> Result<()> {
+    /// `pause`, `resume` or `cancel` (cancel also withdraws what is still queued), by `actor`,
+    /// audited.
+    pub async fn set_campaign_state(&self, id: i64, action: &str, actor: &str, now: i64) -> Result<()> {
         // Which states each action may leave, in one statement so it cannot race.
         let (from, to): (&[&str], &str) = match action {
             "pause" => (&["running"], "paused"),
@@ -275,6 +276,14 @@ impl Store {
             .execute(self.pool())
             .await?;
         }
+        self.audit(
+            now,
+            actor,
+            &format!("campaign.{action}"),
+            Some(&format!("campaign:{id}")),
+            serde_json::json!({}),
+        )
+        .await?;
         Ok(())
     }
 
