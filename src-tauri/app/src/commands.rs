@@ -56,7 +56,7 @@ pub async fn list_conversations(
 }
 
 /// The desk acts as the owner until profiles are chosen in the app.
-const APP_ACTOR: &str = "owner";
+pub(crate) const APP_ACTOR: &str = "owner";
 
 #[tauri::command]
 pub async fn set_vip(ws: State<'_, Workspace>, contact_id: i64, vip: bool) -> Result<(), UiError> {

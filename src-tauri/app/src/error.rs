@@ -9,6 +9,14 @@ use serde::Serialize;
 pub enum Code {
     /// The workspace was written by a newer Coexist.
     NewerDatabase,
+    /// The customer's 24-hour window is closed: the compose box offers templates instead.
+    WindowClosed,
+    /// The rules refuse this send (consent, template status, empty message…): show the message.
+    CannotSend,
+    /// Something must be connected or set first (Settings).
+    NotConfigured,
+    /// The input was wrong (a CSV, a name): show the message.
+    Invalid,
     Internal,
 }
 
@@ -22,13 +30,21 @@ impl From<CoreError> for UiError {
     fn from(e: CoreError) -> Self {
         let code = match e {
             CoreError::NewerDatabase(_) => Code::NewerDatabase,
+            CoreError::WindowClosed { .. } => Code::WindowClosed,
+            CoreError::CannotSend(_) => Code::CannotSend,
+            CoreError::NotConfigured(_) => Code::NotConfigured,
+            CoreError::Invalid(_) => Code::Invalid,
             _ => Code::Internal,
         };
         tracing::warn!(error = %e, "command failed");
-        UiError {
-            code,
-            message: e.to_string(),
-        }
+        let message = match &e {
+            // The core's wording names the CLI flag; the window offers its template picker.
+            CoreError::WindowClosed { contact, since } => format!(
+                "The 24-hour reply window with {contact} is closed{since}. Only an approved template can reach them now, or answer from the phone."
+            ),
+            _ => e.to_string(),
+        };
+        UiError { code, message }
     }
 }
 

@@ -2,8 +2,11 @@
 //! no business rule of its own.
 
 mod commands;
+mod contact_commands;
 mod error;
+mod live;
 pub mod notifier;
+mod send_commands;
 mod workspace;
 
 use coexist_core::reminders::ReminderHandle;
@@ -46,6 +49,15 @@ pub fn run() {
                 });
                 app.manage(Reminders(reminders));
             }
+            // Receiving, applying, sending and automation run while the window does.
+            let live = tauri::async_runtime::block_on(async {
+                if ws.demo {
+                    live::Live::demo(&ws.store).await
+                } else {
+                    live::Live::connected(&ws.store, &ws.data_dir).await
+                }
+            })?;
+            app.manage(live);
             app.manage(ws);
             tray(app)?;
             if std::env::args().any(|a| a == "--background") {
@@ -86,7 +98,24 @@ pub fn run() {
             commands::search,
             commands::campaigns,
             commands::campaign_action,
-            commands::campaign_forecast
+            commands::campaign_forecast,
+            send_commands::engine_status,
+            send_commands::send_text,
+            send_commands::send_template,
+            send_commands::send_state,
+            send_commands::templates,
+            send_commands::refresh_templates,
+            send_commands::create_template,
+            send_commands::create_campaign,
+            send_commands::launch_campaign,
+            send_commands::campaign_recipients,
+            send_commands::demo_customer_writes,
+            contact_commands::contacts,
+            contact_commands::consent_history,
+            contact_commands::set_tags,
+            contact_commands::set_consent,
+            contact_commands::import_contacts,
+            contact_commands::response_report
         ])
         .run(tauri::generate_context!())
         .expect("the Coexist window could not start");

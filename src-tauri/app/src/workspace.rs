@@ -54,6 +54,20 @@ impl Workspace {
                 .await?;
         }
         apply_pending(&self.store, &Rules::default(), &clock).await?;
+        // A few regulars who signed up for offers at the counter, so a campaign has an audience.
+        for (wa, tags) in [
+            ("919800012345", ["regulars", "chocolate"]),
+            ("447700900123", ["regulars", "gluten-free"]),
+            ("4915112345678", ["regulars", "cakes"]),
+        ] {
+            if let Some(c) = self.store.contacts(Some(wa), 1, 0).await?.into_iter().next() {
+                let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+                self.store.set_tags(c.id, &tags, "demo", clock.now()).await?;
+                self.store
+                    .set_consent(c.id, true, "signed up for offers at the counter", "demo", clock.now())
+                    .await?;
+            }
+        }
         Ok(())
     }
 }

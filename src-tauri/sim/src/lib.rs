@@ -271,6 +271,47 @@ impl Sim {
         self.lock().truth.clone()
     }
 
+    /// The virtual clock (unix seconds).
+    pub fn now(&self) -> i64 {
+        self.lock().now
+    }
+
+    /// Adds or replaces a customer (the demo workspace tells the simulator who its contacts are).
+    pub fn insert_customer(&self, c: Customer) {
+        self.lock().customers.insert(c.wa_id.clone(), c);
+    }
+
+    /// A customer writes in now; returns the message id.
+    pub fn customer_writes(&self, wa_id: &str, text: &str) -> Option<String> {
+        let mut st = self.lock();
+        if !st.customers.contains_key(wa_id) {
+            return None;
+        }
+        let now = st.now;
+        Some(scenario::inbound(self, &mut st, wa_id, now, text, false))
+    }
+
+    /// Keeps the virtual clock on the wall clock (the demo runs in real time, not test time).
+    /// Must be called inside a Tokio runtime; abort the handle to stop.
+    pub fn follow_wall_clock(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let sim = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+            loop {
+                tick.tick().await;
+                let Some(sim) = sim.upgrade() else { break };
+                let wall = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map(|d| d.as_secs() as i64)
+                    .unwrap_or(0);
+                let behind = wall - sim.now();
+                if behind > 0 {
+                    sim.advance(behind);
+                }
+            }
+        })
+    }
+
     /// Advances the virtual clock, reviewing templates and checking the phone-app rule.
     pub fn advance(&self, secs: i64) {
         let mut st = self.lock();

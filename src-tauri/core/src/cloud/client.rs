@@ -37,6 +37,7 @@ pub enum SendOutcome {
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct TemplateInfo {
     pub id: String,
     pub name: String,

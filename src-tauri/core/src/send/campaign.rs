@@ -351,3 +351,34 @@ mod tests {
         assert!(err.to_string().contains("phone"), "{err}");
     }
 }
+
+/// One recipient of a campaign and what became of their message.
+#[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct CampaignRecipient {
+    pub contact_id: Option<i64>,
+    pub name: String,
+    /// The outbox state: queued, dispatching, accepted, failed, uncertain, cancelled.
+    pub state: String,
+    /// Meta's latest status once accepted: sent, delivered, read, failed.
+    pub status: Option<String>,
+    pub error: Option<String>,
+}
+
+impl Store {
+    /// Per-recipient outcomes, problems first.
+    pub async fn campaign_recipients(&self, id: i64, limit: i64) -> Result<Vec<CampaignRecipient>> {
+        Ok(sqlx::query_as(
+            "SELECT o.contact_id, COALESCE(c.name, c.profile_name, c.username, '+' || o.recipient) AS name,
+                    o.state, m.status, COALESCE(m.error, o.last_error) AS error
+             FROM outbox o LEFT JOIN contact c ON c.id = o.contact_id LEFT JOIN message m ON m.outbox_id = o.id
+             WHERE o.campaign_id = ?
+             ORDER BY CASE WHEN o.state IN ('failed', 'uncertain') OR m.status = 'failed' THEN 0 ELSE 1 END, o.id
+             LIMIT ?",
+        )
+        .bind(id)
+        .bind(limit)
+        .fetch_all(self.pool())
+        .await?)
+    }
+}

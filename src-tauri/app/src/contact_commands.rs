@@ -1,0 +1,65 @@
+//! The Contacts and Reports views: the directory, tags, consent, CSV import, response times.
+
+use crate::commands::APP_ACTOR;
+use crate::error::UiError;
+use crate::workspace::Workspace;
+use coexist_core::directory::{ConsentEvent, ContactRow, ImportReport};
+use coexist_core::reports::ResponseReport;
+use coexist_core::{Clock, SystemClock};
+use serde::Serialize;
+use tauri::State;
+
+#[derive(Serialize)]
+pub struct ContactPage {
+    total: i64,
+    rows: Vec<ContactRow>,
+}
+
+#[tauri::command]
+pub async fn contacts(
+    ws: State<'_, Workspace>,
+    query: Option<String>,
+    limit: i64,
+    offset: i64,
+) -> Result<ContactPage, UiError> {
+    let q = query.as_deref();
+    Ok(ContactPage {
+        total: ws.store.contact_count(q).await?,
+        rows: ws.store.contacts(q, limit.clamp(1, 1000), offset.max(0)).await?,
+    })
+}
+
+#[tauri::command]
+pub async fn consent_history(ws: State<'_, Workspace>, contact_id: i64) -> Result<Vec<ConsentEvent>, UiError> {
+    Ok(ws.store.consent_history(contact_id).await?)
+}
+
+#[tauri::command]
+pub async fn set_tags(ws: State<'_, Workspace>, contact_id: i64, tags: Vec<String>) -> Result<(), UiError> {
+    Ok(ws.store.set_tags(contact_id, &tags, APP_ACTOR, SystemClock.now()).await?)
+}
+
+#[tauri::command]
+pub async fn set_consent(ws: State<'_, Workspace>, contact_id: i64, opt_in: bool, note: String) -> Result<(), UiError> {
+    Ok(ws
+        .store
+        .set_consent(contact_id, opt_in, &note, APP_ACTOR, SystemClock.now())
+        .await?)
+}
+
+/// The CSV's text (the UI reads the chosen file); good rows are kept, bad ones named by line.
+#[tauri::command]
+pub async fn import_contacts(ws: State<'_, Workspace>, csv: String) -> Result<ImportReport, UiError> {
+    Ok(ws.store.import_contacts_csv(&csv, APP_ACTOR, SystemClock.now()).await?)
+}
+
+/// Response times and traffic; `utc_offset_secs` is the owner's local offset.
+#[tauri::command]
+pub async fn response_report(
+    ws: State<'_, Workspace>,
+    from: i64,
+    to: i64,
+    utc_offset_secs: i64,
+) -> Result<ResponseReport, UiError> {
+    Ok(ws.store.response_report(from, to, utc_offset_secs).await?)
+}

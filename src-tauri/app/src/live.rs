@@ -1,0 +1,247 @@
+//! What runs behind the window: the webhook receiver, the applier, the dispatcher and
+//! automation. For a connected number they talk to Meta with the secrets in the OS keyring; for
+//! the demo workspace they talk to the project's Cloud API simulator, started in-process on
+//! loopback, so sending, statuses, templates and campaigns behave as they would for real.
+//!
+//! Everything stops when `Live` is dropped.
+
+use coexist_core::cloud::CloudClient;
+use coexist_core::secrets::{self, KeyringStore, SecretKind, Sensitive};
+use coexist_core::send::{DispatcherHandle, SendSettings};
+use coexist_core::webhook::{receiver, ApplierHandle, Rules};
+use coexist_core::{Clock, CoreError, Store, SystemClock};
+use coexist_sim::{Customer, Sim, SimConfig};
+use serde::Serialize;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+
+const DEMO_TOKEN: &str = "demo-access-token";
+const DEMO_SECRET: &str = "demo-app-secret";
+const DEMO_VERIFY: &str = "demo-verify-token";
+
+/// What the settings and the compose box need to know about the engine.
+#[derive(Debug, Clone, Serialize, Default)]
+pub struct EngineStatus {
+    /// Messages can leave (a dispatcher runs).
+    pub sending: bool,
+    /// Where webhooks are received, when listening.
+    pub receiver_url: Option<String>,
+    /// Why sending or receiving is off, in the owner's words.
+    pub notes: Vec<String>,
+    pub simulator: bool,
+}
+
+pub struct Live {
+    pub status: EngineStatus,
+    pub dispatcher: Option<DispatcherHandle>,
+    pub cloud: Option<(CloudClient, Option<String>)>,
+    pub sim: Option<Arc<Sim>>,
+    _applier: ApplierHandle,
+    _automation: coexist_core::automation::AutomationHandle,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Live {
+    fn drop(&mut self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+}
+
+fn base(store: &Store, clock: &Arc<dyn Clock>) -> (ApplierHandle, coexist_core::automation::AutomationHandle) {
+    let applier = ApplierHandle::spawn(store.clone(), Rules::default(), clock.clone());
+    let automation = coexist_core::automation::AutomationHandle::spawn(
+        store.clone(),
+        clock.clone(),
+        Arc::new(tokio::sync::Notify::new()),
+        std::time::Duration::from_secs(1),
+    );
+    (applier, automation)
+}
+
+async fn listen(
+    store: &Store,
+    addr: SocketAddr,
+    app_secret: Sensitive<String>,
+    verify_token: Sensitive<String>,
+    clock: Arc<dyn Clock>,
+    wake: Arc<tokio::sync::Notify>,
+) -> std::io::Result<(String, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(addr).await?;
+    let url = format!("http://{}/webhook", listener.local_addr()?);
+    let state = receiver::ReceiverState {
+        store: store.clone(),
+        app_secret,
+        verify_token,
+        clock,
+        applied_wake: wake,
+    };
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(listener, receiver::router(state)).await {
+            tracing::error!(error = %e, "the webhook receiver stopped");
+        }
+    });
+    Ok((url, task))
+}
+
+impl Live {
+    /// The demo: a simulated Cloud API and phone on loopback, in step with the wall clock.
+    pub async fn demo(store: &Store) -> Result<Live, CoreError> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let (applier, automation) = base(store, &clock);
+        let io = |e: std::io::Error| CoreError::Invalid(format!("the demo simulator could not start: {e}"));
+        let (url, receiver) = listen(
+            store,
+            "127.0.0.1:0".parse().expect("literal address"),
+            Sensitive::new(DEMO_SECRET.into()),
+            Sensitive::new(DEMO_VERIFY.into()),
+            clock.clone(),
+            applier.waker(),
+        )
+        .await
+        .map_err(io)?;
+        let now = clock.now();
+        let cfg = SimConfig {
+            webhook_url: Some(url.clone()),
+            app_secret: DEMO_SECRET.into(),
+            access_token: DEMO_TOKEN.into(),
+            start_time: now,
+            onboarded_at: now - 3600,
+            ..SimConfig::default()
+        };
+        let (waba, phone, display) = (
+            cfg.waba_id.clone(),
+            cfg.phone_number_id.clone(),
+            cfg.display_number.clone(),
+        );
+        let sim = Sim::new(cfg);
+        let addr = sim.serve("127.0.0.1:0".parse().expect("literal address")).await.map_err(io)?;
+        let clock_task = sim.follow_wall_clock();
+        store
+            .record_connection(Some(&waba), Some(&phone), Some(&display), now - 3600, now)
+            .await?;
+        // The simulated WhatsApp knows the demo's customers, with their windows as mirrored.
+        for c in store.contacts(None, 10_000, 0).await? {
+            let Some(wa) = c.wa_id.clone() else { continue };
+            sim.insert_customer(Customer {
+                bsuid: c.bsuid.clone().unwrap_or_else(|| format!("XX.{}", c.id)),
+                name: c.display_name.clone(),
+                country: String::new(),
+                last_inbound_at: c.last_inbound_at,
+                free_entry_until: None,
+                reads: true,
+                opted_in_marketing: c.consent.as_deref() == Some("opt_in"),
+                wa_id: wa,
+            });
+        }
+        let client = CloudClient::new(
+            &format!("http://{addr}"),
+            "v23.0",
+            Sensitive::new(DEMO_TOKEN.into()),
+            std::time::Duration::from_secs(10),
+        );
+        sync_templates(store, &client, &waba, now).await;
+        let dispatcher = DispatcherHandle::spawn(store.clone(), client.clone(), SendSettings::new(&phone, 20), clock);
+        tracing::info!(simulator = %addr, receiver = %url, "demo workspace live on the simulator");
+        Ok(Live {
+            status: EngineStatus {
+                sending: true,
+                receiver_url: Some(url),
+                notes: vec!["Demo: messages go to a simulated WhatsApp on this computer, nobody receives them.".into()],
+                simulator: true,
+            },
+            dispatcher: Some(dispatcher),
+            cloud: Some((client, Some(waba))),
+            sim: Some(sim),
+            _applier: applier,
+            _automation: automation,
+            tasks: vec![receiver, clock_task],
+        })
+    }
+
+    /// A connected number: secrets from the OS keyring, Meta's Graph API (or `COEXIST_API_BASE`).
+    pub async fn connected(store: &Store, data_dir: &Path) -> Result<Live, CoreError> {
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let (applier, automation) = base(store, &clock);
+        let canonical = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_path_buf());
+        let keyring = KeyringStore::new(&canonical.display().to_string());
+        let secret = |k: SecretKind| secrets::lookup(&keyring, k).ok().flatten();
+        let mut status = EngineStatus::default();
+        let mut tasks = Vec::new();
+        let ids = store.account_ids().await?;
+        let (mut dispatcher, mut cloud) = (None, None);
+        match (secret(SecretKind::AccessToken), ids.phone_number_id.clone()) {
+            (Some(token), Some(phone)) => {
+                let base = std::env::var("COEXIST_API_BASE").unwrap_or_else(|_| "https://graph.facebook.com".into());
+                let version = std::env::var("COEXIST_API_VERSION").unwrap_or_else(|_| "v21.0".into());
+                let client = CloudClient::new(&base, &version, token, std::time::Duration::from_secs(20));
+                let rate = ids.throughput_cap.max(1) as u32;
+                dispatcher = Some(DispatcherHandle::spawn(
+                    store.clone(),
+                    client.clone(),
+                    SendSettings::new(&phone, rate),
+                    clock.clone(),
+                ));
+                cloud = Some((client, ids.waba_id.clone()));
+                status.sending = true;
+            }
+            (None, _) => status
+                .notes
+                .push("Sending is off: no access token is stored. Connect the number in Settings.".into()),
+            (_, None) => status
+                .notes
+                .push("Sending is off: the phone number id is unknown. Connect the number in Settings.".into()),
+        }
+        match (secret(SecretKind::AppSecret), secret(SecretKind::VerifyToken)) {
+            (Some(app_secret), Some(verify)) => {
+                let addr: SocketAddr = std::env::var("COEXIST_LISTEN")
+                    .ok()
+                    .and_then(|a| a.parse().ok())
+                    .unwrap_or_else(|| "127.0.0.1:8787".parse().expect("literal address"));
+                match listen(store, addr, app_secret, verify, clock.clone(), applier.waker()).await {
+                    Ok((url, task)) => {
+                        store.note_runtime("receiver", &url, clock.now()).await?;
+                        status.receiver_url = Some(url);
+                        tasks.push(task);
+                    }
+                    Err(e) => status.notes.push(format!(
+                        "Webhooks are not received by this window: {addr} is busy ({e}). If `coexist serve` runs, it receives them."
+                    )),
+                }
+            }
+            _ => status
+                .notes
+                .push("Webhooks are off: the app secret or verify token is not stored.".into()),
+        }
+        Ok(Live {
+            status,
+            dispatcher,
+            cloud,
+            sim: None,
+            _applier: applier,
+            _automation: automation,
+            tasks,
+        })
+    }
+
+    /// New outbox rows are waiting.
+    pub fn wake(&self) {
+        if let Some(d) = &self.dispatcher {
+            d.wake();
+        }
+    }
+}
+
+/// Templates as the account has them now; a failure leaves the last synced list.
+pub async fn sync_templates(store: &Store, client: &CloudClient, waba: &str, now: i64) {
+    match client.templates(waba).await {
+        Ok(list) => {
+            if let Err(e) = store.sync_templates(&list, now).await {
+                tracing::warn!(error = %e, "templates could not be saved");
+            }
+        }
+        Err(e) => tracing::warn!(error = %e.message, "templates could not be read"),
+    }
+}

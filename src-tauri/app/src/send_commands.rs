@@ -1,0 +1,236 @@
+//! Commands that make messages leave: compose (text inside the window, a template outside),
+//! templates, the campaign builder, and — in the demo — a simulated customer writing in.
+
+use crate::commands::APP_ACTOR;
+use crate::error::UiError;
+use crate::live::{sync_templates, EngineStatus, Live};
+use crate::workspace::Workspace;
+use coexist_core::cloud::TemplateInfo;
+use coexist_core::send::{compose_template, compose_text, now_ms, Audience, CampaignRecipient};
+use coexist_core::{Clock, CoreError, SystemClock};
+use serde::{Deserialize, Serialize};
+use tauri::State;
+
+/// A person who replies by hand takes the chat over from automation for this long.
+const DESK_PAUSE_SECS: i64 = 12 * 3600;
+
+#[tauri::command]
+pub fn engine_status(live: State<'_, Live>) -> EngineStatus {
+    live.status.clone()
+}
+
+async fn wa_id(ws: &Workspace, contact_id: i64) -> Result<String, UiError> {
+    let c = ws
+        .store
+        .contact(contact_id)
+        .await?
+        .ok_or_else(|| CoreError::CannotSend("this contact no longer exists".into()))?;
+    Ok(c.wa_id.or(c.bsuid).unwrap_or_default())
+}
+
+fn must_send(live: &Live) -> Result<(), UiError> {
+    if live.status.sending {
+        Ok(())
+    } else {
+        Err(CoreError::NotConfigured(live.status.notes.join(" ")).into())
+    }
+}
+
+/// A free-form reply: refused (code `window_closed`) when the 24-hour window is shut.
+#[tauri::command]
+pub async fn send_text(
+    ws: State<'_, Workspace>,
+    live: State<'_, Live>,
+    contact_id: i64,
+    text: String,
+) -> Result<i64, UiError> {
+    must_send(&live)?;
+    let now = SystemClock.now();
+    let to = wa_id(&ws, contact_id).await?;
+    let c = compose_text(&ws.store, &to, &text, now).await?;
+    let id = ws
+        .store
+        .enqueue_from_desk(&c, APP_ACTOR, DESK_PAUSE_SECS, now, now_ms())
+        .await?;
+    live.wake();
+    Ok(id)
+}
+
+/// An approved template, e.g. to reopen a conversation after the window closed.
+#[tauri::command]
+pub async fn send_template(
+    ws: State<'_, Workspace>,
+    live: State<'_, Live>,
+    contact_id: i64,
+    name: String,
+    language: String,
+    params: Vec<(String, String)>,
+) -> Result<i64, UiError> {
+    must_send(&live)?;
+    let now = SystemClock.now();
+    let to = wa_id(&ws, contact_id).await?;
+    let c = compose_template(&ws.store, &to, &name, &language, &params, now).await?;
+    let id = ws
+        .store
+        .enqueue_from_desk(&c, APP_ACTOR, DESK_PAUSE_SECS, now, now_ms())
+        .await?;
+    live.wake();
+    Ok(id)
+}
+
+#[derive(Serialize)]
+pub struct SendState {
+    /// queued, dispatching, accepted, failed, uncertain, cancelled
+    state: String,
+    /// Why it failed, in words a shop owner understands.
+    error: Option<String>,
+}
+
+#[tauri::command]
+pub async fn send_state(ws: State<'_, Workspace>, id: i64) -> Result<SendState, UiError> {
+    let row = ws
+        .store
+        .outbox_row(id)
+        .await?
+        .ok_or_else(|| CoreError::Invalid("this message is no longer in the outbox".into()))?;
+    Ok(SendState {
+        error: row.last_error.filter(|_| matches!(row.state.as_str(), "failed" | "uncertain")),
+        state: row.state,
+    })
+}
+
+#[tauri::command]
+pub async fn templates(ws: State<'_, Workspace>) -> Result<Vec<TemplateInfo>, UiError> {
+    Ok(ws.store.templates().await?)
+}
+
+/// Reads the account's templates again (statuses change as Meta reviews them).
+#[tauri::command]
+pub async fn refresh_templates(ws: State<'_, Workspace>, live: State<'_, Live>) -> Result<Vec<TemplateInfo>, UiError> {
+    if let Some((client, Some(waba))) = &live.cloud {
+        sync_templates(&ws.store, client, waba, SystemClock.now()).await;
+    }
+    Ok(ws.store.templates().await?)
+}
+
+/// Submits a new template for Meta's review (body text with `{{1}}`-style placeholders).
+#[tauri::command]
+pub async fn create_template(
+    ws: State<'_, Workspace>,
+    live: State<'_, Live>,
+    name: String,
+    language: String,
+    category: String,
+    body: String,
+) -> Result<TemplateInfo, UiError> {
+    let Some((client, Some(waba))) = &live.cloud else {
+        return Err(CoreError::NotConfigured("connect the number first: templates are submitted to Meta".into()).into());
+    };
+    let name = name.trim().to_lowercase().replace([' ', '-'], "_");
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(CoreError::Invalid("a template name uses letters, digits and underscores only".into()).into());
+    }
+    if body.trim().is_empty() {
+        return Err(CoreError::Invalid("the template needs a body text".into()).into());
+    }
+    let mut body_component = serde_json::json!({"type": "BODY", "text": body});
+    // Meta wants an example for every placeholder.
+    let n = (1..=20).take_while(|i| body.contains(&format!("{{{{{i}}}}}"))).count();
+    if n > 0 {
+        body_component["example"] = serde_json::json!({"body_text": [(1..=n).map(|i| format!("example {i}")).collect::<Vec<_>>()]});
+    }
+    let components = serde_json::json!([body_component]);
+    let now = SystemClock.now();
+    let t = client
+        .create_template(waba, &name, &language, &category.to_uppercase(), &components)
+        .await
+        .map_err(|e| CoreError::CannotSend(format!("Meta refused the template: {}", e.message)))?;
+    ws.store.upsert_template(&t, now).await?;
+    ws.store
+        .audit(now, APP_ACTOR, "template.create", Some(&name), serde_json::json!({"category": t.category}))
+        .await?;
+    Ok(t)
+}
+
+#[derive(Deserialize)]
+pub struct NewCampaign {
+    name: String,
+    template: String,
+    language: String,
+    /// `all`, `vip`, `opted_in` or `tag`.
+    audience: String,
+    tag: Option<String>,
+    /// Parameters every recipient gets (`1` → "Saturday").
+    params: Vec<(String, String)>,
+    /// Start later (unix seconds); none: when launched.
+    scheduled_at: Option<i64>,
+}
+
+#[derive(Serialize)]
+pub struct CreatedCampaign {
+    id: i64,
+    recipients: usize,
+}
+
+/// A draft: the audience is frozen now; the forecast and launch come next.
+#[tauri::command]
+pub async fn create_campaign(ws: State<'_, Workspace>, campaign: NewCampaign) -> Result<CreatedCampaign, UiError> {
+    let audience = Audience {
+        all: campaign.audience == "all",
+        vip: campaign.audience == "vip",
+        opted_in: campaign.audience == "opted_in",
+        tag: campaign.tag.filter(|_| campaign.audience == "tag"),
+        ..Audience::default()
+    };
+    let now = SystemClock.now();
+    let (id, recipients) = ws
+        .store
+        .create_campaign(
+            campaign.name.trim(),
+            &campaign.template,
+            &campaign.language,
+            &audience,
+            &campaign.params,
+            campaign.scheduled_at,
+            now,
+        )
+        .await?;
+    ws.store
+        .audit(now, APP_ACTOR, "campaign.create", Some(&id.to_string()), serde_json::json!({"recipients": recipients}))
+        .await?;
+    Ok(CreatedCampaign { id, recipients })
+}
+
+#[tauri::command]
+pub async fn launch_campaign(ws: State<'_, Workspace>, live: State<'_, Live>, id: i64) -> Result<usize, UiError> {
+    must_send(&live)?;
+    let now = SystemClock.now();
+    let n = ws.store.launch_campaign(id, now).await?;
+    ws.store
+        .audit(now, APP_ACTOR, "campaign.launch", Some(&id.to_string()), serde_json::json!({"queued": n}))
+        .await?;
+    live.wake();
+    Ok(n)
+}
+
+#[tauri::command]
+pub async fn campaign_recipients(ws: State<'_, Workspace>, id: i64) -> Result<Vec<CampaignRecipient>, UiError> {
+    Ok(ws.store.campaign_recipients(id, 500).await?)
+}
+
+/// Demo only: a simulated customer writes in (so the window opens and automation can answer).
+#[tauri::command]
+pub async fn demo_customer_writes(
+    ws: State<'_, Workspace>,
+    live: State<'_, Live>,
+    contact_id: i64,
+    text: String,
+) -> Result<(), UiError> {
+    let Some(sim) = &live.sim else {
+        return Err(CoreError::Invalid("only the demo workspace has simulated customers".into()).into());
+    };
+    let to = wa_id(&ws, contact_id).await?;
+    sim.customer_writes(&to, &text)
+        .ok_or_else(|| CoreError::Invalid("the simulator does not know this customer".into()))?;
+    Ok(())
+}
