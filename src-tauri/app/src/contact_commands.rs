@@ -36,7 +36,10 @@ pub async fn consent_history(ws: State<'_, Workspace>, contact_id: i64) -> Resul
 
 #[tauri::command]
 pub async fn set_tags(ws: State<'_, Workspace>, contact_id: i64, tags: Vec<String>) -> Result<(), UiError> {
-    Ok(ws.store.set_tags(contact_id, &tags, APP_ACTOR, SystemClock.now()).await?)
+    Ok(ws
+        .store
+        .set_tags(contact_id, &tags, APP_ACTOR, SystemClock.now())
+        .await?)
 }
 
 #[tauri::command]

@@ -117,7 +117,10 @@ impl Live {
             cfg.display_number.clone(),
         );
         let sim = Sim::new(cfg);
-        let addr = sim.serve("127.0.0.1:0".parse().expect("literal address")).await.map_err(io)?;
+        let addr = sim
+            .serve("127.0.0.1:0".parse().expect("literal address"))
+            .await
+            .map_err(io)?;
         let clock_task = sim.follow_wall_clock();
         store
             .record_connection(Some(&waba), Some(&phone), Some(&display), now - 3600, now)

@@ -94,7 +94,9 @@ pub async fn send_state(ws: State<'_, Workspace>, id: i64) -> Result<SendState, 
         .await?
         .ok_or_else(|| CoreError::Invalid("this message is no longer in the outbox".into()))?;
     Ok(SendState {
-        error: row.last_error.filter(|_| matches!(row.state.as_str(), "failed" | "uncertain")),
+        error: row
+            .last_error
+            .filter(|_| matches!(row.state.as_str(), "failed" | "uncertain")),
         state: row.state,
     })
 }
@@ -124,7 +126,9 @@ pub async fn create_template(
     body: String,
 ) -> Result<TemplateInfo, UiError> {
     let Some((client, Some(waba))) = &live.cloud else {
-        return Err(CoreError::NotConfigured("connect the number first: templates are submitted to Meta".into()).into());
+        return Err(
+            CoreError::NotConfigured("connect the number first: templates are submitted to Meta".into()).into(),
+        );
     };
     let name = name.trim().to_lowercase().replace([' ', '-'], "_");
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
@@ -137,7 +141,8 @@ pub async fn create_template(
     // Meta wants an example for every placeholder.
     let n = (1..=20).take_while(|i| body.contains(&format!("{{{{{i}}}}}"))).count();
     if n > 0 {
-        body_component["example"] = serde_json::json!({"body_text": [(1..=n).map(|i| format!("example {i}")).collect::<Vec<_>>()]});
+        body_component["example"] =
+            serde_json::json!({"body_text": [(1..=n).map(|i| format!("example {i}")).collect::<Vec<_>>()]});
     }
     let components = serde_json::json!([body_component]);
     let now = SystemClock.now();
@@ -147,7 +152,13 @@ pub async fn create_template(
         .map_err(|e| CoreError::CannotSend(format!("Meta refused the template: {}", e.message)))?;
     ws.store.upsert_template(&t, now).await?;
     ws.store
-        .audit(now, APP_ACTOR, "template.create", Some(&name), serde_json::json!({"category": t.category}))
+        .audit(
+            now,
+            APP_ACTOR,
+            "template.create",
+            Some(&name),
+            serde_json::json!({"category": t.category}),
+        )
         .await?;
     Ok(t)
 }
@@ -196,7 +207,13 @@ pub async fn create_campaign(ws: State<'_, Workspace>, campaign: NewCampaign) ->
         )
         .await?;
     ws.store
-        .audit(now, APP_ACTOR, "campaign.create", Some(&id.to_string()), serde_json::json!({"recipients": recipients}))
+        .audit(
+            now,
+            APP_ACTOR,
+            "campaign.create",
+            Some(&id.to_string()),
+            serde_json::json!({"recipients": recipients}),
+        )
         .await?;
     Ok(CreatedCampaign { id, recipients })
 }
@@ -207,7 +224,13 @@ pub async fn launch_campaign(ws: State<'_, Workspace>, live: State<'_, Live>, id
     let now = SystemClock.now();
     let n = ws.store.launch_campaign(id, now).await?;
     ws.store
-        .audit(now, APP_ACTOR, "campaign.launch", Some(&id.to_string()), serde_json::json!({"queued": n}))
+        .audit(
+            now,
+            APP_ACTOR,
+            "campaign.launch",
+            Some(&id.to_string()),
+            serde_json::json!({"queued": n}),
+        )
         .await?;
     live.wake();
     Ok(n)

@@ -19,6 +19,15 @@ import type {
   Stats,
   ThreadMessage,
   WorkspaceInfo,
+  EngineStatus,
+  SendState,
+  TemplateInfo,
+  ContactPage,
+  ConsentEvent,
+  ImportReport,
+  ResponseReport,
+  CampaignRecipient,
+  NewCampaign,
 } from "./types";
 
 export interface Backend {
@@ -43,6 +52,22 @@ export interface Backend {
   onboarding(): Promise<OnboardingStatus>;
   automationRules(): Promise<AutomationConfig>;
   automationTest(text: string, firstContact: boolean): Promise<AutomationDecision>;
+  engine(): Promise<EngineStatus>;
+  sendText(contactId: number, text: string): Promise<number>;
+  sendTemplate(contactId: number, name: string, language: string, params: [string, string][]): Promise<number>;
+  sendState(id: number): Promise<SendState>;
+  templates(refresh?: boolean): Promise<TemplateInfo[]>;
+  createTemplate(name: string, language: string, category: string, body: string): Promise<TemplateInfo>;
+  createCampaign(c: NewCampaign): Promise<{ id: number; recipients: number }>;
+  launchCampaign(id: number): Promise<number>;
+  campaignRecipients(id: number): Promise<CampaignRecipient[]>;
+  demoCustomerWrites(contactId: number, text: string): Promise<void>;
+  contacts(query: string, limit: number, offset: number): Promise<ContactPage>;
+  consentHistory(contactId: number): Promise<ConsentEvent[]>;
+  setTags(contactId: number, tags: string[]): Promise<void>;
+  setConsent(contactId: number, optIn: boolean, note: string): Promise<void>;
+  importContacts(csv: string): Promise<ImportReport>;
+  responseReport(from: number, to: number, utcOffsetSecs: number): Promise<ResponseReport>;
 }
 
 async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
@@ -80,6 +105,22 @@ export const tauriBackend: Backend = {
   onboarding: () => call<OnboardingStatus>("onboarding_status"),
   automationRules: () => call<AutomationConfig>("automation_rules"),
   automationTest: (text, firstContact) => call<AutomationDecision>("automation_test", { text, firstContact }),
+  engine: () => call<EngineStatus>("engine_status"),
+  sendText: (contactId, text) => call<number>("send_text", { contactId, text }),
+  sendTemplate: (contactId, name, language, params) => call<number>("send_template", { contactId, name, language, params }),
+  sendState: (id) => call<SendState>("send_state", { id }),
+  templates: (refresh = false) => call<TemplateInfo[]>(refresh ? "refresh_templates" : "templates"),
+  createTemplate: (name, language, category, body) => call<TemplateInfo>("create_template", { name, language, category, body }),
+  createCampaign: (campaign) => call<{ id: number; recipients: number }>("create_campaign", { campaign }),
+  launchCampaign: (id) => call<number>("launch_campaign", { id }),
+  campaignRecipients: (id) => call<CampaignRecipient[]>("campaign_recipients", { id }),
+  demoCustomerWrites: (contactId, text) => call<void>("demo_customer_writes", { contactId, text }),
+  contacts: (query, limit, offset) => call<ContactPage>("contacts", { query, limit, offset }),
+  consentHistory: (contactId) => call<ConsentEvent[]>("consent_history", { contactId }),
+  setTags: (contactId, tags) => call<void>("set_tags", { contactId, tags }),
+  setConsent: (contactId, optIn, note) => call<void>("set_consent", { contactId, optIn, note }),
+  importContacts: (csv) => call<ImportReport>("import_contacts", { csv }),
+  responseReport: (from, to, utcOffsetSecs) => call<ResponseReport>("response_report", { from, to, utcOffsetSecs }),
 };
 
 let current: Backend = tauriBackend;

@@ -15,6 +15,13 @@ import type {
   Stats,
   ThreadMessage,
   WorkspaceInfo,
+  EngineStatus,
+  TemplateInfo,
+  ContactRow,
+  ConsentEvent,
+  ResponseReport,
+  CampaignRecipient,
+  NewCampaign,
 } from "./types";
 
 export const DAY = 86_400;
@@ -76,6 +83,21 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       follow_ups: [],
     },
     audit: { entries: [], verification: { entries: 0, ok: true, breaks: [] } },
+    engine: { sending: true, receiver_url: "http://127.0.0.1:8787/webhook", notes: [], simulator: false },
+    templates: [
+      { id: "1", name: "order_ready", language: "en", category: "UTILITY", status: "APPROVED",
+        components: [{ type: "BODY", text: "Hi {{1}}, your order {{2}} is ready." }] },
+      { id: "2", name: "weekend_offer", language: "en", category: "MARKETING", status: "APPROVED",
+        components: [{ type: "BODY", text: "This weekend: {{1}} off everything!" }] },
+      { id: "3", name: "draft_promo", language: "en", category: "MARKETING", status: "PENDING", components: [] },
+    ],
+    sends: [],
+    sendOutcome: { state: "accepted", error: null },
+    contacts: [],
+    consent: {},
+    responseReport: null,
+    recipients: [],
+    newCampaigns: [],
     fail: null,
     ...over,
   };
@@ -143,6 +165,71 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       const reply: [string, string] | null = hit ? [`faq:${hit.name}`, Object.values(hit.variants)[0].reply] : null;
       return answer("automationTest", { reply, routes: [], in_business_hours: true });
     },
+    engine: () => answer("engine", state.engine),
+    sendText: async (id: number, text: string) => {
+      calls.push(`sendText:${id}:${text}`);
+      if (state.fail) throw state.fail;
+      const c = state.conversations.find((x) => x.contact_id === id);
+      if (!c?.service_window_open_until || c.service_window_open_until <= now) {
+        throw { code: "window_closed", message: "The 24-hour reply window with them is closed." };
+      }
+      state.sends.push({ kind: "text", contactId: id, text });
+      return state.sends.length;
+    },
+    sendTemplate: async (id: number, name: string, language: string, params: [string, string][]) => {
+      calls.push(`sendTemplate:${id}:${name}:${language}:${params.map((p) => p.join("=")).join(",")}`);
+      if (state.fail) throw state.fail;
+      state.sends.push({ kind: "template", contactId: id, text: name });
+      return state.sends.length;
+    },
+    sendState: (id: number) => answer(`sendState:${id}`, state.sendOutcome),
+    templates: (refresh = false) => answer(`templates:${refresh}`, state.templates),
+    createTemplate: (name: string, language: string, category: string, body: string) => {
+      const t: TemplateInfo = { id: String(state.templates.length + 1), name, language, category, status: "PENDING",
+        components: [{ type: "BODY", text: body }] };
+      state.templates = [...state.templates, t];
+      return answer(`createTemplate:${name}`, t);
+    },
+    createCampaign: (c: NewCampaign) => {
+      state.newCampaigns.push(c);
+      const id = 100 + state.newCampaigns.length;
+      state.campaigns = [...state.campaigns, { id, name: c.name, template: c.template, state: "draft", stopped_reason: null,
+        total: 3, queued: 0, dispatching: 0, accepted: 0, failed: 0, uncertain: 0, cancelled: 0, delivered: 0, read: 0 }];
+      return answer("createCampaign", { id, recipients: 3 });
+    },
+    launchCampaign: (id: number) => {
+      state.campaigns = state.campaigns.map((c) => (c.id === id ? { ...c, state: "running", queued: c.total } : c));
+      return answer(`launchCampaign:${id}`, 3);
+    },
+    campaignRecipients: (id: number) => answer(`campaignRecipients:${id}`, state.recipients),
+    demoCustomerWrites: (id: number) => answer(`demoCustomerWrites:${id}`, undefined),
+    contacts: (query: string, limit: number, offset: number) => {
+      const q = query.trim().toLowerCase();
+      const hits = state.contacts.filter((c) => !q || c.display_name.toLowerCase().includes(q) || (c.wa_id ?? "").includes(q) || c.tags.includes(q));
+      return answer(`contacts:${q}:${offset}`, { total: hits.length, rows: hits.slice(offset, offset + limit) });
+    },
+    consentHistory: (id: number) => answer(`consentHistory:${id}`, state.consent[id] ?? []),
+    setTags: async (id: number, tags: string[]) => {
+      calls.push(`setTags:${id}:${tags.join("|")}`);
+      state.contacts = state.contacts.map((c) => (c.id === id ? { ...c, tags: JSON.stringify(tags) } : c));
+    },
+    setConsent: async (id: number, optIn: boolean, note: string) => {
+      calls.push(`setConsent:${id}:${optIn}`);
+      const kind = optIn ? "opt_in" : "opt_out";
+      state.consent[id] = [{ kind, source: "manual", detail: note || null, at: now }, ...(state.consent[id] ?? [])];
+      state.contacts = state.contacts.map((c) => (c.id === id ? { ...c, consent: kind } : c));
+    },
+    importContacts: async (csv: string) => {
+      calls.push("importContacts");
+      // Enough of the core's rules for the view's states: a phone column, digits per row.
+      const lines = csv.trim().split("\n");
+      const errors = lines.slice(1).flatMap((l, i) => (/\d{7,}/.test(l.replace(/[^\d,]/g, "")) ? [] : [{ line: i + 2, message: `${JSON.stringify(l.split(",")[0])} is not a phone number` }]));
+      return { created: lines.length - 1 - errors.length, updated: 0, errors };
+    },
+    responseReport: (from: number, to: number) => {
+      if (!state.responseReport) throw { code: "internal", message: "no report in this test" };
+      return answer(`responseReport:${from}:${to}`, state.responseReport);
+    },
   };
   return { backend, state, calls };
 }
@@ -162,5 +249,14 @@ export interface MemoryState {
   onboarding: OnboardingStatus;
   automation: AutomationConfig;
   audit: AuditLog;
+  engine: EngineStatus;
+  templates: TemplateInfo[];
+  sends: { kind: "text" | "template"; contactId: number; text: string }[];
+  sendOutcome: { state: "accepted" | "failed" | "queued"; error: string | null };
+  contacts: ContactRow[];
+  consent: Record<number, ConsentEvent[]>;
+  responseReport: ResponseReport | null;
+  recipients: CampaignRecipient[];
+  newCampaigns: NewCampaign[];
   fail: { code: string; message: string } | null;
 }

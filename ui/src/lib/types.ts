@@ -17,8 +17,15 @@ import type { Report } from "../generated/Report";
 import type { Stats as GenStats } from "../generated/Stats";
 import type { ThreadMessage as GenThreadMessage } from "../generated/ThreadMessage";
 import type { Verification } from "../generated/Verification";
+import type { TemplateInfo } from "../generated/TemplateInfo";
+import type { ContactRow } from "../generated/ContactRow";
+import type { ConsentEvent } from "../generated/ConsentEvent";
+import type { ImportReport } from "../generated/ImportReport";
+import type { ResponseReport } from "../generated/ResponseReport";
+import type { CampaignRecipient } from "../generated/CampaignRecipient";
 
 export type { AuditEntry, AutomationConfig, CampaignForecast, CampaignStatus, CardInfo, ReplyCost, SearchHit };
+export type { TemplateInfo, ContactRow, ConsentEvent, ImportReport, ResponseReport, CampaignRecipient };
 export type BillingReport = Report;
 export type AutomationDecision = Decision;
 
@@ -72,4 +79,36 @@ export interface WorkspaceInfo {
 export interface BackendError {
   code: string;
   message: string;
+}
+
+/** The shell's `engine_status`: whether messages can leave and webhooks arrive. */
+export interface EngineStatus {
+  sending: boolean;
+  receiver_url: string | null;
+  notes: string[];
+  simulator: boolean;
+}
+
+/** The shell's `send_state` for one outbox row. */
+export interface SendState {
+  state: "queued" | "dispatching" | "accepted" | "failed" | "uncertain" | "cancelled";
+  error: string | null;
+}
+
+export interface ContactPage {
+  total: number;
+  rows: ContactRow[];
+}
+
+export type AudienceKind = "all" | "vip" | "opted_in" | "tag";
+
+/** The campaign builder's draft, as `create_campaign` takes it. */
+export interface NewCampaign {
+  name: string;
+  template: string;
+  language: string;
+  audience: AudienceKind;
+  tag: string | null;
+  params: [string, string][];
+  scheduled_at: number | null;
 }
