@@ -35,7 +35,7 @@ mkdir -p "$XDG_DATA_HOME" "$XDG_CACHE_HOME" "$XDG_CONFIG_HOME"
 export COEXIST_SCREENSHOT="${COEXIST_SCREENSHOT:-${CARGO_TARGET_DIR:-$PWD/target}/window-e2e.png}"
 xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- sh -c '
   echo -n coexist-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null
-  cargo test -p coexist-app --test window_e2e --test notify_desktop --test keyring_secrets -- --ignored --test-threads=1
+  cargo test -p coexist-app --test window_e2e --test demo_e2e --test notify_desktop --test keyring_secrets -- --ignored --test-threads=1
 ' 2>&1 | tee -a "$log"
 echo "window screenshot: $COEXIST_SCREENSHOT"
 

@@ -68,7 +68,8 @@ impl Store {
             "{SELECT} WHERE c.removed_at IS NULL AND (?1 IS NULL
                 OR COALESCE(c.name, c.profile_name, c.username, '') LIKE ?1
                 OR c.wa_id LIKE ?1 OR c.tags LIKE ?1)
-             ORDER BY display_name COLLATE NOCASE, c.id LIMIT ?2 OFFSET ?3"
+             ORDER BY COALESCE(c.name, c.profile_name, c.username) IS NULL, display_name COLLATE NOCASE, c.id
+             LIMIT ?2 OFFSET ?3"
         );
         Ok(sqlx::query_as(&sql)
             .bind(like)

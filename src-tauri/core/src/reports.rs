@@ -35,6 +35,9 @@ pub struct ResponseReport {
     pub open: i64,
     /// Conversations active in the period whose last word was ours.
     pub resolved: i64,
+    /// Customer messages answered only after their 24-hour window had closed (a template
+    /// weeks later is a new conversation, not a response time); left out of the medians.
+    pub answered_late: i64,
     /// Customer messages by local hour (0–23) and weekday (0 = Monday).
     pub by_hour: Vec<i64>,
     pub by_weekday: Vec<i64>,
@@ -65,6 +68,8 @@ fn median(v: &mut [i64]) -> Option<i64> {
     })
 }
 
+const WINDOW: i64 = crate::policy::SERVICE_WINDOW_SECS;
+
 /// The report over `events`, which are ordered by conversation then time. Pure: the clock and
 /// the owner's UTC offset are passed in.
 pub fn compute(events: &[Event], from: i64, to: i64, utc_offset_secs: i64) -> ResponseReport {
@@ -76,7 +81,7 @@ pub fn compute(events: &[Event], from: i64, to: i64, utc_offset_secs: i64) -> Re
     let mut by: BTreeMap<(String, Option<String>), Acc> = BTreeMap::new();
     let (mut all_first, mut all_every) = (Vec::new(), Vec::new());
     let (mut by_hour, mut by_weekday) = (vec![0i64; 24], vec![0i64; 7]);
-    let (mut open, mut resolved) = (0, 0);
+    let (mut open, mut resolved, mut late) = (0, 0, 0);
     let mut i = 0;
     while i < events.len() {
         let contact = events[i].contact_id;
@@ -100,13 +105,17 @@ pub fn compute(events: &[Event], from: i64, to: i64, utc_offset_secs: i64) -> Re
                 continue;
             }
             let acc = by.entry((who.clone(), e.staff.clone())).or_default();
-            let first = e.at - waiting[0];
-            acc.first.push(first);
-            all_first.push(first);
-            for w in waiting.drain(..) {
+            let in_window: Vec<i64> = waiting.iter().copied().filter(|w| e.at - w <= WINDOW).collect();
+            late += (waiting.len() - in_window.len()) as i64;
+            if let Some(first) = in_window.first().map(|w| e.at - w) {
+                acc.first.push(first);
+                all_first.push(first);
+            }
+            for w in in_window {
                 acc.every.push(e.at - w);
                 all_every.push(e.at - w);
             }
+            waiting.clear();
             last_inbound_unanswered = false;
         }
         if last_inbound_unanswered {
@@ -133,6 +142,7 @@ pub fn compute(events: &[Event], from: i64, to: i64, utc_offset_secs: i64) -> Re
         responders,
         open,
         resolved,
+        answered_late: late,
         by_hour,
         by_weekday,
     }
@@ -201,9 +211,12 @@ mod tests {
             },
             // Chat 3: still waiting.
             ev(3, mon + 2 * 86_400 + 23 * 3600, None),
+            // Chat 4: answered by a template two weeks later: late, not a response time.
+            ev(4, mon, None),
+            ev(4, mon + 14 * 86_400, Some(("desk", Some("sam")))),
         ];
         let r = compute(&events, 0, i64::MAX, 0);
-        assert_eq!((r.open, r.resolved), (1, 2));
+        assert_eq!((r.open, r.resolved, r.answered_late), (1, 3, 1));
         let phone = r.responders.iter().find(|s| s.responder == "phone").unwrap();
         assert_eq!(phone.answered, 2);
         assert_eq!(phone.median_first_response_secs, Some(600));
@@ -215,8 +228,9 @@ mod tests {
         );
         assert_eq!(r.median_first_response_secs, Some(120)); // of 600, 120, 5
         assert_eq!(r.by_hour[9], 2);
+        assert_eq!(r.by_hour[0], 1);
         assert_eq!(r.by_hour[23], 1);
-        assert_eq!(r.by_weekday, vec![3, 1, 1, 0, 0, 0, 0]);
+        assert_eq!(r.by_weekday, vec![4, 1, 1, 0, 0, 0, 0]);
         // In UTC+2 the 23:00 message falls on Thursday 01:00.
         let r2 = compute(&events, 0, i64::MAX, 2 * 3600);
         assert_eq!((r2.by_hour[1], r2.by_weekday[3]), (1, 1));

@@ -11,6 +11,11 @@ open: number,
  */
 resolved: number, 
 /**
+ * Customer messages answered only after their 24-hour window had closed (a template
+ * weeks later is a new conversation, not a response time); left out of the medians.
+ */
+answered_late: number, 
+/**
  * Customer messages by local hour (0–23) and weekday (0 = Monday).
  */
 by_hour: Array<number>, by_weekday: Array<number>, };

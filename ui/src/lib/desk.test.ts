@@ -167,12 +167,13 @@ describe("Reports", () => {
         { responder: "phone", staff: null, answered: 12, median_first_response_secs: 600, median_response_secs: 300 },
         { responder: "desk", staff: "sam", answered: 4, median_first_response_secs: 120, median_response_secs: 60 },
       ],
-      open: 3, resolved: 9, by_hour: Array.from({ length: 24 }, (_, h) => (h === 9 ? 5 : 1)), by_weekday: [1, 2, 3, 4, 5, 6, 7],
+      open: 3, resolved: 9, answered_late: 2, by_hour: Array.from({ length: 24 }, (_, h) => (h === 9 ? 5 : 1)), by_weekday: [1, 2, 3, 4, 5, 6, 7],
     };
     setBackend(m.backend);
     render(Reports, { now: NOW });
     expect(await screen.findByTestId("median-first")).toHaveTextContent("9 min");
     expect(screen.getByTestId("open-count")).toHaveTextContent("3");
+    expect(screen.getByTestId("late-count")).toHaveTextContent("2");
     const table = screen.getByTestId("responders");
     expect(table).toHaveTextContent("The phone app");
     expect(table).toHaveTextContent("Desk · sam");

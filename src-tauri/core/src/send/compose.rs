@@ -105,13 +105,13 @@ pub async fn compose_template(
     params: &[(String, String)],
     now: i64,
 ) -> Result<Compose> {
-    let found: Option<(String, String)> =
-        sqlx::query_as("SELECT category, status FROM template WHERE name = ? AND language = ?")
+    let found: Option<(String, String, String)> =
+        sqlx::query_as("SELECT category, status, components FROM template WHERE name = ? AND language = ?")
             .bind(name)
             .bind(language)
             .fetch_optional(store.pool())
             .await?;
-    let (category, status) = found.ok_or_else(|| {
+    let (category, status, components) = found.ok_or_else(|| {
         CoreError::CannotSend(format!(
             "there is no template {name} ({language}) in this workspace; run `coexist templates sync` first"
         ))
@@ -153,10 +153,27 @@ pub async fn compose_template(
         kind: "template",
         payload: json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": r.wa_id,
                         "type": "template", "template": template}),
-        text: Some(format!("Template {name}")),
+        // The thread shows what the customer reads: the body with its values filled in.
+        text: Some(filled_body(&components, params).unwrap_or_else(|| format!("Template {name}"))),
         template_name: Some(name.to_string()),
         template_category: Some(category),
     })
+}
+
+/// A template's BODY text with `{{1}}` / `{{name}}` replaced by the given values.
+fn filled_body(components: &str, params: &[(String, String)]) -> Option<String> {
+    let parts: Value = serde_json::from_str(components).ok()?;
+    let body = parts
+        .as_array()?
+        .iter()
+        .find(|c| c["type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case("body")))?["text"]
+        .as_str()?
+        .to_string();
+    Some(
+        params
+            .iter()
+            .fold(body, |text, (k, v)| text.replace(&format!("{{{{{k}}}}}"), v)),
+    )
 }
 
 /// The latest consent event decides: an opt-in not later withdrawn.
@@ -167,4 +184,26 @@ pub(crate) async fn has_marketing_consent(store: &Store, contact_id: i64) -> Res
             .fetch_optional(store.pool())
             .await?;
     Ok(latest.as_deref() == Some("opt_in"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::filled_body;
+
+    #[test]
+    fn the_thread_shows_the_body_the_customer_reads() {
+        let components =
+            r#"[{"type":"HEADER","text":"x"},{"type":"BODY","text":"Hi {{1}}, order {{2}}; {{first_name}}!"}]"#;
+        let params = vec![
+            ("1".to_string(), "Asha".to_string()),
+            ("2".to_string(), "#42".to_string()),
+            ("first_name".to_string(), "A".to_string()),
+        ];
+        assert_eq!(
+            filled_body(components, &params).as_deref(),
+            Some("Hi Asha, order #42; A!")
+        );
+        assert_eq!(filled_body("[]", &params), None);
+        assert_eq!(filled_body("not json", &params), None);
+    }
 }
