@@ -1,5 +1,5 @@
 # The two commands of the README.
-.PHONY: run test bench
+.PHONY: run test bench bundle
 
 # Build and open the desktop app (a demo workspace until a number is connected).
 run:
@@ -10,10 +10,16 @@ run:
 test:
 	scripts/test.sh
 
-# The benchmarks (release build): history apply rate, webhook intake latency.
+# The benchmarks (release build): history apply rate, webhook intake latency, sending pace,
+# billing, inbox queries, and the app's startup and memory on a 1M-message mirror (under Xvfb).
 bench:
 	cargo bench -p coexist-core --bench history_apply
 	cargo bench -p coexist-core --bench intake_latency
 	cargo bench -p coexist-core --bench send_rate
 	cargo bench -p coexist-core --bench billing_report
 	cargo bench -p coexist-core --bench mirror_queries
+	xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- cargo bench -p coexist-app --bench startup
+
+# The installable package (.deb here; the same config makes Windows and macOS installers there).
+bundle:
+	scripts/bundle.sh

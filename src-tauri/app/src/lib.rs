@@ -18,10 +18,14 @@ use tauri::{Emitter, Manager};
 
 pub use workspace::Workspace;
 
+/// When the process started, for the startup figure the UI reports back (`ui_ready`).
+pub static STARTED: std::sync::OnceLock<std::time::Instant> = std::sync::OnceLock::new();
+
 /// The reminder loop lives as long as the app (it stops when dropped).
 struct Reminders(#[allow(dead_code)] ReminderHandle);
 
 pub fn run() {
+    STARTED.get_or_init(std::time::Instant::now);
     tauri::Builder::default()
         // Start at login: offered during onboarding, off until the owner says yes.
         .plugin(tauri_plugin_autostart::init(
@@ -33,7 +37,8 @@ pub fn run() {
             init_logging(&log_dir);
             let data_root = app.path().app_data_dir()?;
             let ws = tauri::async_runtime::block_on(Workspace::choose_and_open(&data_root))?;
-            tracing::info!(dir = %ws.data_dir.display(), demo = ws.demo, "workspace open");
+            let since = || STARTED.get().map(|t| t.elapsed().as_millis() as u64).unwrap_or(0);
+            tracing::info!(dir = %ws.data_dir.display(), demo = ws.demo, ms = since(), "workspace open");
             // Reminders reach the owner through the OS even with the window closed. The demo has
             // no real number to remind about.
             if !ws.demo {
@@ -49,15 +54,24 @@ pub fn run() {
                 });
                 app.manage(Reminders(reminders));
             }
-            // Receiving, applying, sending and automation run while the window does.
-            let live = tauri::async_runtime::block_on(async {
-                if ws.demo {
-                    live::Live::demo(&ws.store).await
+            // Receiving, applying, sending and automation run while the window does; they start
+            // in the background so the window does not wait for the keyring or the simulator.
+            app.manage(live::Engine::default());
+            let (handle, store, dir, demo) = (app.handle().clone(), ws.store.clone(), ws.data_dir.clone(), ws.demo);
+            tauri::async_runtime::spawn(async move {
+                let started = if demo {
+                    live::Live::demo(&store).await
                 } else {
-                    live::Live::connected(&ws.store, &ws.data_dir).await
+                    live::Live::connected(&store, &dir).await
+                };
+                match started {
+                    Ok(l) => {
+                        handle.state::<live::Engine>().set(l);
+                        tracing::info!(ms = since(), "engine started");
+                    }
+                    Err(e) => tracing::error!(error = %e, "the engine could not start: nothing is sent or received"),
                 }
-            })?;
-            app.manage(live);
+            });
             app.manage(ws);
             tray(app)?;
             if std::env::args().any(|a| a == "--background") {
@@ -78,6 +92,7 @@ pub fn run() {
         })
         .invoke_handler(tauri::generate_handler![
             commands::workspace_info,
+            commands::ui_ready,
             commands::stats,
             commands::list_conversations,
             commands::thread,

@@ -248,3 +248,30 @@ pub async fn sync_templates(store: &Store, client: &CloudClient, waba: &str, now
         Err(e) => tracing::warn!(error = %e.message, "templates could not be read"),
     }
 }
+
+/// The engine, started in the background so the window opens without waiting for the keyring
+/// or the simulator; commands that need it wait briefly for it.
+#[derive(Default)]
+pub struct Engine(tokio::sync::OnceCell<Live>);
+
+impl Engine {
+    pub fn set(&self, live: Live) {
+        if self.0.set(live).is_err() {
+            tracing::warn!("the engine was started twice; the second is dropped");
+        }
+    }
+
+    /// The running engine, waiting up to 15 s for it to start.
+    pub async fn ready(&self) -> Result<&Live, crate::error::UiError> {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+        loop {
+            if let Some(live) = self.0.get() {
+                return Ok(live);
+            }
+            if std::time::Instant::now() > deadline {
+                return Err(CoreError::NotConfigured("Coexist is still starting; try again in a moment".into()).into());
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+    }
+}

@@ -3,7 +3,7 @@
 
 use crate::commands::APP_ACTOR;
 use crate::error::UiError;
-use crate::live::{sync_templates, EngineStatus, Live};
+use crate::live::{sync_templates, Engine, EngineStatus, Live};
 use crate::workspace::Workspace;
 use coexist_core::cloud::TemplateInfo;
 use coexist_core::send::{compose_template, compose_text, now_ms, Audience, CampaignRecipient};
@@ -15,8 +15,8 @@ use tauri::State;
 const DESK_PAUSE_SECS: i64 = 12 * 3600;
 
 #[tauri::command]
-pub fn engine_status(live: State<'_, Live>) -> EngineStatus {
-    live.status.clone()
+pub async fn engine_status(engine: State<'_, Engine>) -> Result<EngineStatus, UiError> {
+    Ok(engine.ready().await?.status.clone())
 }
 
 async fn wa_id(ws: &Workspace, contact_id: i64) -> Result<String, UiError> {
@@ -40,11 +40,12 @@ fn must_send(live: &Live) -> Result<(), UiError> {
 #[tauri::command]
 pub async fn send_text(
     ws: State<'_, Workspace>,
-    live: State<'_, Live>,
+    engine: State<'_, Engine>,
     contact_id: i64,
     text: String,
 ) -> Result<i64, UiError> {
-    must_send(&live)?;
+    let live = engine.ready().await?;
+    must_send(live)?;
     let now = SystemClock.now();
     let to = wa_id(&ws, contact_id).await?;
     let c = compose_text(&ws.store, &to, &text, now).await?;
@@ -60,13 +61,14 @@ pub async fn send_text(
 #[tauri::command]
 pub async fn send_template(
     ws: State<'_, Workspace>,
-    live: State<'_, Live>,
+    engine: State<'_, Engine>,
     contact_id: i64,
     name: String,
     language: String,
     params: Vec<(String, String)>,
 ) -> Result<i64, UiError> {
-    must_send(&live)?;
+    let live = engine.ready().await?;
+    must_send(live)?;
     let now = SystemClock.now();
     let to = wa_id(&ws, contact_id).await?;
     let c = compose_template(&ws.store, &to, &name, &language, &params, now).await?;
@@ -108,7 +110,11 @@ pub async fn templates(ws: State<'_, Workspace>) -> Result<Vec<TemplateInfo>, Ui
 
 /// Reads the account's templates again (statuses change as Meta reviews them).
 #[tauri::command]
-pub async fn refresh_templates(ws: State<'_, Workspace>, live: State<'_, Live>) -> Result<Vec<TemplateInfo>, UiError> {
+pub async fn refresh_templates(
+    ws: State<'_, Workspace>,
+    engine: State<'_, Engine>,
+) -> Result<Vec<TemplateInfo>, UiError> {
+    let live = engine.ready().await?;
     if let Some((client, Some(waba))) = &live.cloud {
         sync_templates(&ws.store, client, waba, SystemClock.now()).await;
     }
@@ -119,12 +125,13 @@ pub async fn refresh_templates(ws: State<'_, Workspace>, live: State<'_, Live>) 
 #[tauri::command]
 pub async fn create_template(
     ws: State<'_, Workspace>,
-    live: State<'_, Live>,
+    engine: State<'_, Engine>,
     name: String,
     language: String,
     category: String,
     body: String,
 ) -> Result<TemplateInfo, UiError> {
+    let live = engine.ready().await?;
     let Some((client, Some(waba))) = &live.cloud else {
         return Err(
             CoreError::NotConfigured("connect the number first: templates are submitted to Meta".into()).into(),
@@ -219,8 +226,9 @@ pub async fn create_campaign(ws: State<'_, Workspace>, campaign: NewCampaign) ->
 }
 
 #[tauri::command]
-pub async fn launch_campaign(ws: State<'_, Workspace>, live: State<'_, Live>, id: i64) -> Result<usize, UiError> {
-    must_send(&live)?;
+pub async fn launch_campaign(ws: State<'_, Workspace>, engine: State<'_, Engine>, id: i64) -> Result<usize, UiError> {
+    let live = engine.ready().await?;
+    must_send(live)?;
     let now = SystemClock.now();
     let n = ws.store.launch_campaign(id, now).await?;
     ws.store
@@ -245,10 +253,11 @@ pub async fn campaign_recipients(ws: State<'_, Workspace>, id: i64) -> Result<Ve
 #[tauri::command]
 pub async fn demo_customer_writes(
     ws: State<'_, Workspace>,
-    live: State<'_, Live>,
+    engine: State<'_, Engine>,
     contact_id: i64,
     text: String,
 ) -> Result<(), UiError> {
+    let live = engine.ready().await?;
     let Some(sim) = &live.sim else {
         return Err(CoreError::Invalid("only the demo workspace has simulated customers".into()).into());
     };

@@ -6,42 +6,9 @@
 
 use coexist_core::store::ConversationFilter;
 use coexist_core::Store;
-use sqlx::QueryBuilder;
 use std::time::Instant;
 
 const CONTACTS: i64 = 20_000;
-const WORDS: &[&str] = &[
-    "order",
-    "delivery",
-    "kurta",
-    "blue",
-    "red",
-    "size",
-    "price",
-    "discount",
-    "tomorrow",
-    "today",
-    "shop",
-    "open",
-    "closed",
-    "payment",
-    "refund",
-    "thanks",
-    "hello",
-    "available",
-    "stock",
-    "shipping",
-    "address",
-    "invoice",
-    "saree",
-    "cotton",
-    "silk",
-    "gift",
-    "wrap",
-    "pickup",
-    "monday",
-    "sunday",
-];
 
 fn main() {
     let total: i64 = std::env::var("COEXIST_BENCH_MESSAGES")
@@ -60,46 +27,9 @@ async fn run(total: i64) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_dir(dir.path()).await.unwrap();
     let t = Instant::now();
-    for start in (0..CONTACTS).step_by(5_000) {
-        let mut qb = QueryBuilder::new("INSERT INTO contact (wa_id, profile_name, source, created_at) ");
-        qb.push_values(start..(start + 5_000).min(CONTACTS), |mut b, i| {
-            b.push_bind(format!("9198{i:08}"))
-                .push_bind(format!("Customer {i}"))
-                .push_bind("message")
-                .push_bind(0);
-        });
-        qb.build().execute(store.pool()).await.unwrap();
-    }
-    let base = 1_780_000_000i64;
-    for start in (0..total).step_by(3_000) {
-        let mut qb =
-            QueryBuilder::new("INSERT INTO message (wamid, contact_id, direction, origin, type, text, timestamp) ");
-        qb.push_values(start..(start + 3_000).min(total), |mut b, i| {
-            let w = |k: i64| WORDS[((i * 7 + k * 13) % WORDS.len() as i64) as usize];
-            // One message in 100,000 mentions a rare word.
-            let text = if i % 100_000 == 7 {
-                format!("{} {} zardozi", w(1), w(2))
-            } else {
-                format!("{} {} {} {}", w(1), w(2), w(3), w(4))
-            };
-            b.push_bind(format!("wamid.Q{i}"))
-                .push_bind(i % CONTACTS + 1)
-                .push_bind(if i % 2 == 0 { "inbound" } else { "outbound" })
-                .push_bind(if i % 2 == 0 { "customer" } else { "phone" })
-                .push_bind("text")
-                .push_bind(text)
-                .push_bind(base + i * 10);
-        });
-        qb.build().execute(store.pool()).await.unwrap();
-    }
-    sqlx::query(
-        "INSERT INTO conversation (contact_id, last_message_at, last_message_id, last_inbound_at, unread)
-         SELECT contact_id, MAX(timestamp), MAX(id), MAX(timestamp), 1 FROM message GROUP BY contact_id",
-    )
-    .execute(store.pool())
-    .await
-    .unwrap();
-    sqlx::query("PRAGMA optimize").execute(store.pool()).await.unwrap();
+    coexist_core::demo::synthetic_mirror(&store, total, CONTACTS)
+        .await
+        .unwrap();
     println!(
         "mirror: {total} messages, {CONTACTS} contacts written in {:.1} s",
         t.elapsed().as_secs_f64()

@@ -215,3 +215,84 @@ mod tests {
         assert_eq!(s.messages.api, 1);
     }
 }
+
+/// Words the synthetic mirror's messages are made of; one message in 100,000 also carries the
+/// rare word `zardozi`, so searches for it have few hits.
+pub const WORDS: &[&str] = &[
+    "order",
+    "delivery",
+    "kurta",
+    "blue",
+    "red",
+    "size",
+    "price",
+    "discount",
+    "tomorrow",
+    "today",
+    "shop",
+    "open",
+    "closed",
+    "payment",
+    "refund",
+    "thanks",
+    "hello",
+    "available",
+    "stock",
+    "shipping",
+    "address",
+    "invoice",
+    "saree",
+    "cotton",
+    "silk",
+    "gift",
+    "wrap",
+    "pickup",
+    "monday",
+    "sunday",
+];
+
+/// Fills `store` with `total` messages over `contacts` contacts (customer and phone turns, ten
+/// seconds apart) straight into the tables: the size benchmarks need in seconds, not the
+/// journal's realism.
+pub async fn synthetic_mirror(store: &crate::Store, total: i64, contacts: i64) -> crate::Result<()> {
+    use sqlx::QueryBuilder;
+    for start in (0..contacts).step_by(5_000) {
+        let mut qb = QueryBuilder::new("INSERT INTO contact (wa_id, profile_name, source, created_at) ");
+        qb.push_values(start..(start + 5_000).min(contacts), |mut b, i| {
+            b.push_bind(format!("9198{i:08}"))
+                .push_bind(format!("Customer {i}"))
+                .push_bind("message")
+                .push_bind(0);
+        });
+        qb.build().execute(store.pool()).await?;
+    }
+    let base = 1_780_000_000i64;
+    for start in (0..total).step_by(3_000) {
+        let mut qb =
+            QueryBuilder::new("INSERT INTO message (wamid, contact_id, direction, origin, type, text, timestamp) ");
+        qb.push_values(start..(start + 3_000).min(total), |mut b, i| {
+            let w = |k: i64| WORDS[((i * 7 + k * 13) % WORDS.len() as i64) as usize];
+            let text = if i % 100_000 == 7 {
+                format!("{} {} zardozi", w(1), w(2))
+            } else {
+                format!("{} {} {} {}", w(1), w(2), w(3), w(4))
+            };
+            b.push_bind(format!("wamid.Q{i}"))
+                .push_bind(i % contacts + 1)
+                .push_bind(if i % 2 == 0 { "inbound" } else { "outbound" })
+                .push_bind(if i % 2 == 0 { "customer" } else { "phone" })
+                .push_bind("text")
+                .push_bind(text)
+                .push_bind(base + i * 10);
+        });
+        qb.build().execute(store.pool()).await?;
+    }
+    sqlx::query(
+        "INSERT INTO conversation (contact_id, last_message_at, last_message_id, last_inbound_at, unread)
+         SELECT contact_id, MAX(timestamp), MAX(id), MAX(timestamp), 1 FROM message GROUP BY contact_id",
+    )
+    .execute(store.pool())
+    .await?;
+    sqlx::query("PRAGMA optimize").execute(store.pool()).await?;
+    Ok(())
+}

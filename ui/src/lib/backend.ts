@@ -53,6 +53,8 @@ export interface Backend {
   automationRules(): Promise<AutomationConfig>;
   automationTest(text: string, firstContact: boolean): Promise<AutomationDecision>;
   engine(): Promise<EngineStatus>;
+  /** The first page of the inbox is on screen (the shell logs the startup time). */
+  uiReady(conversations: number): Promise<void>;
   sendText(contactId: number, text: string): Promise<number>;
   sendTemplate(contactId: number, name: string, language: string, params: [string, string][]): Promise<number>;
   sendState(id: number): Promise<SendState>;
@@ -106,6 +108,7 @@ export const tauriBackend: Backend = {
   automationRules: () => call<AutomationConfig>("automation_rules"),
   automationTest: (text, firstContact) => call<AutomationDecision>("automation_test", { text, firstContact }),
   engine: () => call<EngineStatus>("engine_status"),
+  uiReady: (conversations) => call<void>("ui_ready", { conversations }),
   sendText: (contactId, text) => call<number>("send_text", { contactId, text }),
   sendTemplate: (contactId, name, language, params) => call<number>("send_template", { contactId, name, language, params }),
   sendState: (id) => call<SendState>("send_state", { id }),

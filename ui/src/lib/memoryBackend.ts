@@ -182,6 +182,7 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       state.sends.push({ kind: "template", contactId: id, text: name });
       return state.sends.length;
     },
+    uiReady: (n: number) => answer(`uiReady:${n}`, undefined),
     sendState: (id: number) => answer(`sendState:${id}`, state.sendOutcome),
     templates: (refresh = false) => answer(`templates:${refresh}`, state.templates),
     createTemplate: (name: string, language: string, category: string, body: string) => {
