@@ -187,35 +187,6 @@ pub fn history_import(threads: usize, per_thread: usize, chunk_size: usize, star
     chunks
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::webhook::{apply_pending, Rules, SignatureVerdict};
-    use crate::{FixedClock, Store};
-
-    #[tokio::test]
-    async fn demo_week_and_generated_history_apply_cleanly() {
-        let store = Store::open_in_memory().await.unwrap();
-        let now = 1_800_000_000;
-        for b in shop_week(now)
-            .iter()
-            .chain(history_import(3, 50, 40, 1_700_000_000).iter())
-        {
-            store.journal_append(b, SignatureVerdict::Imported, now).await.unwrap();
-        }
-        let report = apply_pending(&store, &Rules::default(), &FixedClock::new(now))
-            .await
-            .unwrap();
-        assert_eq!(report.failed, 0);
-        let s = store.stats().await.unwrap();
-        assert_eq!(s.messages.history, 3 + 150);
-        assert_eq!(s.history.state, "complete");
-        assert_eq!(s.messages.customer, 5);
-        assert_eq!(s.messages.phone, 2);
-        assert_eq!(s.messages.api, 1);
-    }
-}
-
 /// Words the synthetic mirror's messages are made of; one message in 100,000 also carries the
 /// rare word `zardozi`, so searches for it have few hits.
 pub const WORDS: &[&str] = &[
@@ -295,4 +266,33 @@ pub async fn synthetic_mirror(store: &crate::Store, total: i64, contacts: i64) -
     .await?;
     sqlx::query("PRAGMA optimize").execute(store.pool()).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::webhook::{apply_pending, Rules, SignatureVerdict};
+    use crate::{FixedClock, Store};
+
+    #[tokio::test]
+    async fn demo_week_and_generated_history_apply_cleanly() {
+        let store = Store::open_in_memory().await.unwrap();
+        let now = 1_800_000_000;
+        for b in shop_week(now)
+            .iter()
+            .chain(history_import(3, 50, 40, 1_700_000_000).iter())
+        {
+            store.journal_append(b, SignatureVerdict::Imported, now).await.unwrap();
+        }
+        let report = apply_pending(&store, &Rules::default(), &FixedClock::new(now))
+            .await
+            .unwrap();
+        assert_eq!(report.failed, 0);
+        let s = store.stats().await.unwrap();
+        assert_eq!(s.messages.history, 3 + 150);
+        assert_eq!(s.history.state, "complete");
+        assert_eq!(s.messages.customer, 5);
+        assert_eq!(s.messages.phone, 2);
+        assert_eq!(s.messages.api, 1);
+    }
 }
