@@ -6,6 +6,7 @@ mod contact_commands;
 mod error;
 mod live;
 pub mod notifier;
+mod onboarding_commands;
 mod send_commands;
 mod workspace;
 
@@ -130,7 +131,11 @@ pub fn run() {
             contact_commands::set_tags,
             contact_commands::set_consent,
             contact_commands::import_contacts,
-            contact_commands::response_report
+            contact_commands::response_report,
+            onboarding_commands::check_eligibility,
+            onboarding_commands::connect_number,
+            onboarding_commands::request_sync,
+            onboarding_commands::restart_app
         ])
         .run(tauri::generate_context!())
         .expect("the Coexist window could not start");

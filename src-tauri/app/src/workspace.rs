@@ -10,6 +10,8 @@ pub struct Workspace {
     pub data_dir: PathBuf,
     pub label: String,
     pub demo: bool,
+    /// Where connecting a number writes: this workspace, or (from the demo) the business one.
+    pub connect_dir: PathBuf,
 }
 
 impl Workspace {
@@ -19,18 +21,18 @@ impl Workspace {
                 .file_name()
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_else(|| "Workspace".into());
-            return Self::open(dir, label, false).await;
+            return Self::open(dir.clone(), label, false, dir).await;
         }
         let connected = app_data.join("workspace");
         if connected.join(coexist_core::store::DB_FILE).exists() {
-            return Self::open(connected, "My business".into(), false).await;
+            return Self::open(connected.clone(), "My business".into(), false, connected).await;
         }
-        let ws = Self::open(app_data.join("demo"), "Demo shop".into(), true).await?;
+        let ws = Self::open(app_data.join("demo"), "Demo shop".into(), true, connected).await?;
         ws.seed_demo().await?;
         Ok(ws)
     }
 
-    async fn open(data_dir: PathBuf, label: String, demo: bool) -> Result<Self, CoreError> {
+    async fn open(data_dir: PathBuf, label: String, demo: bool, connect_dir: PathBuf) -> Result<Self, CoreError> {
         let store = Store::open_dir(&data_dir).await?;
         // Bodies journaled while no applier ran (e.g. a crash) are applied now.
         apply_pending(&store, &Rules::default(), &SystemClock).await?;
@@ -39,6 +41,7 @@ impl Workspace {
             data_dir,
             label,
             demo,
+            connect_dir,
         })
     }
 
