@@ -28,6 +28,10 @@ import type {
   ResponseReport,
   CampaignRecipient,
   NewCampaign,
+  Eligibility,
+  ConnectForm,
+  ConnectResult,
+  SyncOutcome,
 } from "./types";
 
 export interface Backend {
@@ -70,6 +74,10 @@ export interface Backend {
   setConsent(contactId: number, optIn: boolean, note: string): Promise<void>;
   importContacts(csv: string): Promise<ImportReport>;
   responseReport(from: number, to: number, utcOffsetSecs: number): Promise<ResponseReport>;
+  checkEligibility(number: string, appVersion: string | null): Promise<Eligibility>;
+  connectNumber(form: ConnectForm): Promise<ConnectResult>;
+  requestSync(kind: "contacts" | "history"): Promise<SyncOutcome>;
+  restart(): Promise<void>;
 }
 
 async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
@@ -124,6 +132,10 @@ export const tauriBackend: Backend = {
   setConsent: (contactId, optIn, note) => call<void>("set_consent", { contactId, optIn, note }),
   importContacts: (csv) => call<ImportReport>("import_contacts", { csv }),
   responseReport: (from, to, utcOffsetSecs) => call<ResponseReport>("response_report", { from, to, utcOffsetSecs }),
+  checkEligibility: (number, appVersion) => call<Eligibility>("check_eligibility", { number, appVersion }),
+  connectNumber: (form) => call<ConnectResult>("connect_number", { form }),
+  requestSync: (kind) => call<SyncOutcome>("request_sync", { kind }),
+  restart: () => call<void>("restart_app"),
 };
 
 let current: Backend = tauriBackend;

@@ -205,3 +205,53 @@ describe("Campaign builder", () => {
     expect(m.calls).toContain("launchCampaign:101");
   });
 });
+
+describe("Onboarding wizard", () => {
+  it("walks eligibility, credentials (secrets only ever 'set'), the syncs with their countdown, and autostart", async () => {
+    const { default: Onboarding } = await import("./Onboarding.svelte");
+    const m = memoryBackend(NOW);
+    setBackend(m.backend);
+    render(Onboarding, { now: NOW, onclose: () => {} });
+    expect(screen.getByTestId("give-up")).toHaveTextContent("Groups and calls stay on the phone");
+    await fireEvent.click(screen.getByTestId("wizard-next"));
+    // Not eligible: the wizard does not let the owner go on.
+    await fireEvent.input(screen.getByTestId("elig-number"), { target: { value: "+7 912 345 6789" } });
+    await fireEvent.submit(screen.getByTestId("elig-check").closest("form")!);
+    expect(await screen.findByTestId("elig-answer")).toHaveTextContent("cannot use coexistence yet");
+    expect(screen.getByTestId("wizard-next")).toBeDisabled();
+    await fireEvent.input(screen.getByTestId("elig-number"), { target: { value: "+44 7700 900123" } });
+    await fireEvent.input(screen.getByTestId("elig-version"), { target: { value: "2.25.1" } });
+    await fireEvent.submit(screen.getByTestId("elig-check").closest("form")!);
+    await waitFor(() => expect(screen.getByTestId("elig-answer")).toHaveTextContent("This number can use coexistence."));
+    await fireEvent.click(screen.getByTestId("wizard-next"));
+
+    await fireEvent.input(screen.getByTestId("conn-waba"), { target: { value: "1001" } });
+    await fireEvent.input(screen.getByTestId("conn-phone"), { target: { value: "2002" } });
+    await fireEvent.input(screen.getByTestId("conn-token"), { target: { value: "EAAG-secret" } });
+    await fireEvent.input(screen.getByTestId("conn-secret"), { target: { value: "app-secret" } });
+    await fireEvent.submit(screen.getByTestId("conn-submit").closest("form")!);
+    expect(await screen.findByTestId("conn-result")).toHaveTextContent("verify token is still missing");
+    expect(screen.getByTestId("wizard-next")).toBeDisabled();
+    // The typed secrets are cleared from the window once handed to the keyring.
+    expect((screen.getByTestId("conn-token") as HTMLInputElement).value).toBe("");
+    await fireEvent.input(screen.getByTestId("conn-token"), { target: { value: "EAAG-secret" } });
+    await fireEvent.input(screen.getByTestId("conn-secret"), { target: { value: "app-secret" } });
+    await fireEvent.input(screen.getByTestId("conn-verify"), { target: { value: "phrase" } });
+    await fireEvent.submit(screen.getByTestId("conn-submit").closest("form")!);
+    await waitFor(() => expect(screen.getByTestId("conn-result")).toHaveTextContent("Linked: Test Shop"));
+    expect(screen.getByTestId("conn-result")).not.toHaveTextContent("EAAG-secret");
+    expect(m.state.connected).toMatchObject({ waba_id: "1001", phone_number_id: "2002", verify_token: "phrase" });
+    await fireEvent.click(screen.getByTestId("wizard-next"));
+
+    expect(screen.getByTestId("sync-countdown")).toHaveTextContent("Time left to ask: 24 h 00 min");
+    await fireEvent.click(screen.getByTestId("sync-history"));
+    await waitFor(() => expect(screen.getByTestId("sync-history")).toBeDisabled());
+    expect(m.calls).toContain("requestSync:history");
+    await fireEvent.click(screen.getByTestId("wizard-next"));
+    await fireEvent.click(screen.getByTestId("wizard-next"));
+    await fireEvent.click(screen.getByTestId("wizard-autostart"));
+    await waitFor(() => expect(m.calls).toContain("setAutostart:true"));
+    await fireEvent.click(screen.getByTestId("wizard-next"));
+    expect(screen.getByTestId("wizard-done")).toHaveTextContent("All set.");
+  });
+});

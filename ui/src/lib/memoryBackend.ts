@@ -22,6 +22,7 @@ import type {
   ResponseReport,
   CampaignRecipient,
   NewCampaign,
+  ConnectForm,
 } from "./types";
 
 export const DAY = 86_400;
@@ -98,6 +99,7 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
     responseReport: null,
     recipients: [],
     newCampaigns: [],
+    connected: null,
     fail: null,
     ...over,
   };
@@ -183,6 +185,30 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       return state.sends.length;
     },
     uiReady: (n: number) => answer(`uiReady:${n}`, undefined),
+    checkEligibility: (number: string, appVersion: string | null) => {
+      const digits = number.replace(/\D/g, "");
+      if (digits.length < 8) throw { code: "invalid", message: `'${number}' is not a full phone number` };
+      const oldApp = appVersion !== null && appVersion < "2.24.17";
+      return answer(`checkEligibility:${digits}:${appVersion}`, {
+        eligible: !digits.startsWith("7") && !oldApp,
+        answers: [
+          digits.startsWith("7") ? "This country cannot use coexistence yet." : "Your country can use coexistence.",
+          oldApp ? "Update the WhatsApp Business app to 2.24.17 or later." : "Your app version is fine.",
+        ],
+        policy_version: "test",
+      });
+    },
+    connectNumber: (form: ConnectForm) => {
+      const set = (["access_token", "app_secret", "verify_token"] as const).filter((k) => form[k].trim() !== "");
+      state.connected = { ...form };
+      return answer("connectNumber", {
+        linked: set.length === 3, verified_name: "Test Shop", display_number: "+44 7700 900000",
+        problems: set.length === 3 ? [] : ["The verify token is still missing."], secrets_set: [...set], restart_needed: true,
+      });
+    },
+    requestSync: (kind: "contacts" | "history") =>
+      answer(`requestSync:${kind}`, { sync_type: kind, request_id: "r1", result: "accepted", message: `The ${kind} sync was requested.` }),
+    restart: () => answer("restart", undefined),
     sendState: (id: number) => answer(`sendState:${id}`, state.sendOutcome),
     templates: (refresh = false) => answer(`templates:${refresh}`, state.templates),
     createTemplate: (name: string, language: string, category: string, body: string) => {
@@ -259,5 +285,6 @@ export interface MemoryState {
   responseReport: ResponseReport | null;
   recipients: CampaignRecipient[];
   newCampaigns: NewCampaign[];
+  connected: ConnectForm | null;
   fail: { code: string; message: string } | null;
 }

@@ -112,3 +112,35 @@ export interface NewCampaign {
   params: [string, string][];
   scheduled_at: number | null;
 }
+
+/** The eligibility check, in lines an owner reads. */
+export interface Eligibility {
+  eligible: boolean;
+  answers: string[];
+  policy_version: string;
+}
+
+export interface ConnectForm {
+  waba_id: string;
+  phone_number_id: string;
+  access_token: string;
+  app_secret: string;
+  verify_token: string;
+}
+
+/** What connecting found; secrets come back only as the names of those set. */
+export interface ConnectResult {
+  linked: boolean;
+  verified_name: string | null;
+  display_number: string | null;
+  problems: string[];
+  secrets_set: string[];
+  restart_needed: boolean;
+}
+
+export interface SyncOutcome {
+  sync_type: "contacts" | "history";
+  request_id: string | null;
+  result: string;
+  message: string;
+}
