@@ -240,3 +240,43 @@ pub async fn campaign_forecast(
     let ctx = ws.store.billing_context(now).await?;
     Ok(ws.store.forecast_campaign(&ctx, id, now).await?)
 }
+
+/// The month's ledger as CSV in the Downloads folder (one line per message), audited.
+#[tauri::command]
+pub async fn export_billing_csv(
+    app: tauri::AppHandle,
+    ws: State<'_, Workspace>,
+    from: i64,
+    to: i64,
+    label: String,
+) -> Result<String, UiError> {
+    use tauri::Manager;
+    let dir = app
+        .path()
+        .download_dir()
+        .or_else(|_| app.path().home_dir())
+        .map_err(|e| UiError::internal(format!("no folder to save the export in: {e}")))?;
+    let safe: String = label
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    let path = dir.join(format!("coexist-billing-{safe}.csv"));
+    let file = std::fs::File::create(&path)
+        .map_err(|e| UiError::internal(format!("{} could not be written: {e}", path.display())))?;
+    let now = SystemClock.now();
+    let ctx = ws.store.billing_context(now).await?;
+    let lines = ws
+        .store
+        .billing_export_csv(&ctx, from, to, std::io::BufWriter::new(file))
+        .await?;
+    ws.store
+        .audit(
+            now,
+            APP_ACTOR,
+            "export.billing",
+            Some(&path.display().to_string()),
+            serde_json::json!({"lines": lines}),
+        )
+        .await?;
+    Ok(path.display().to_string())
+}

@@ -115,6 +115,7 @@ pub fn run() {
             commands::campaigns,
             commands::campaign_action,
             commands::campaign_forecast,
+            commands::export_billing_csv,
             send_commands::engine_status,
             send_commands::send_text,
             send_commands::send_template,

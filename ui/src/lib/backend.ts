@@ -78,6 +78,8 @@ export interface Backend {
   connectNumber(form: ConnectForm): Promise<ConnectResult>;
   requestSync(kind: "contacts" | "history"): Promise<SyncOutcome>;
   restart(): Promise<void>;
+  /** Writes the period's ledger as CSV to the Downloads folder; returns the file's path. */
+  exportBilling(from: number, to: number, label: string): Promise<string>;
 }
 
 async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
@@ -136,6 +138,7 @@ export const tauriBackend: Backend = {
   connectNumber: (form) => call<ConnectResult>("connect_number", { form }),
   requestSync: (kind) => call<SyncOutcome>("request_sync", { kind }),
   restart: () => call<void>("restart_app"),
+  exportBilling: (from, to, label) => call<string>("export_billing_csv", { from, to, label }),
 };
 
 let current: Backend = tauriBackend;

@@ -209,6 +209,7 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
     requestSync: (kind: "contacts" | "history") =>
       answer(`requestSync:${kind}`, { sync_type: kind, request_id: "r1", result: "accepted", message: `The ${kind} sync was requested.` }),
     restart: () => answer("restart", undefined),
+    exportBilling: (from: number, to: number, label: string) => answer(`exportBilling:${from}:${to}`, `/home/me/Downloads/coexist-billing-${label}.csv`),
     sendState: (id: number) => answer(`sendState:${id}`, state.sendOutcome),
     templates: (refresh = false) => answer(`templates:${refresh}`, state.templates),
     createTemplate: (name: string, language: string, category: string, body: string) => {

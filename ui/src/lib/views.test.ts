@@ -92,11 +92,16 @@ describe("Billing", () => {
     setBackend(m.backend);
     render(Billing, { now: NOW });
     expect(await screen.findByTestId("billing-total")).toHaveTextContent("0.0291 USD");
-    expect(screen.getByText("Marketing").nextElementSibling).toHaveTextContent("0.0118 USD");
-    expect(screen.getByText("India").nextElementSibling).toHaveTextContent("0.0156 USD");
+    expect(screen.getByRole("rowheader", { name: "Marketing" }).nextElementSibling).toHaveTextContent("0.0118 USD");
+    expect(screen.getByRole("rowheader", { name: "India" }).nextElementSibling).toHaveTextContent("0.0156 USD");
     expect(screen.getByTestId("disagreements")).toHaveTextContent("wamid.X1");
+    // Six months in the chart, each asked for its own month.
+    await waitFor(() => expect(screen.getByTestId("billing-months").querySelectorAll(".month")).toHaveLength(6));
+    expect(new Set(m.calls.filter((c) => c.startsWith("billing:"))).size).toBe(6);
+    await fireEvent.click(screen.getByTestId("billing-export"));
+    expect(await screen.findByTestId("billing-exported")).toHaveTextContent("Saved to /home/me/Downloads/coexist-billing-November");
     await fireEvent.click(screen.getByLabelText("Previous month"));
-    await waitFor(() => expect(m.calls.filter((c) => c.startsWith("billing:")).length).toBe(2));
+    expect(await screen.findByRole("heading", { name: "October 2026" })).toBeInTheDocument();
   });
 });
 
