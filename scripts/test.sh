@@ -37,7 +37,7 @@ xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- sh -c '
   echo -n coexist-test | gnome-keyring-daemon --unlock --components=secrets >/dev/null
   cargo test -p coexist-app --test window_e2e --test demo_e2e --test notify_desktop --test keyring_secrets -- --ignored --test-threads=1
 ' 2>&1 | tee -a "$log"
-echo "window screenshot: $COEXIST_SCREENSHOT"
+echo "window screenshots: ${COEXIST_SCREENSHOT%.png}-*.png"
 
 # One closing line for the whole run.
 awk '/^test result:/ { for (i = 1; i <= NF; i++) { if ($(i+1) ~ /^passed/) p += $i; if ($(i+1) ~ /^failed/) f += $i } }

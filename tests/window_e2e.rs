@@ -3,27 +3,10 @@
 //! first with their origin badges. `scripts/test.sh` runs it inside xvfb-run and dbus-run-session.
 
 mod common;
+mod window;
 use common::*;
-use fantoccini::{ClientBuilder, Locator};
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
-
-struct Driver(Child);
-
-impl Drop for Driver {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
+use fantoccini::Locator;
+use window::*;
 
 #[tokio::test(flavor = "multi_thread")]
 #[ignore = "needs Xvfb, a D-Bus session and tauri-driver: run by scripts/test.sh"]
@@ -31,44 +14,9 @@ async fn window_lists_conversations_from_the_fixtures() {
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path().join("fixtures-shop");
     assert!(import_all_fixtures(&ws).status.success());
+    let (_driver, client) = open_window(&[("COEXIST_DATA_DIR", &ws)]).await;
 
-    let port = free_port();
-    let _driver = Driver(
-        Command::new("tauri-driver")
-            .args(["--port", &port.to_string()])
-            .env("COEXIST_DATA_DIR", &ws)
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("tauri-driver is installed (scripts/setup.sh --tests)"),
-    );
-    let app = bin("coexist-app");
-    let caps: serde_json::Map<String, serde_json::Value> = serde_json::from_value(serde_json::json!({
-        "browserName": "wry",
-        "tauri:options": {"application": app.display().to_string()}
-    }))
-    .unwrap();
-    let start = Instant::now();
-    let client = loop {
-        match ClientBuilder::native()
-            .capabilities(caps.clone())
-            .connect(&format!("http://127.0.0.1:{port}"))
-            .await
-        {
-            Ok(c) => break c,
-            Err(_) if start.elapsed() < Duration::from_secs(30) => {
-                tokio::time::sleep(Duration::from_millis(300)).await;
-            }
-            Err(e) => panic!("no WebDriver session: {e}"),
-        }
-    };
-
-    client
-        .wait()
-        .at_most(Duration::from_secs(20))
-        .for_element(Locator::Css("[data-testid=conversation]"))
-        .await
-        .expect("the window lists conversations");
+    wait_for(&client, "[data-testid=conversation]").await;
     let mut rows = Vec::new();
     for li in client
         .find_all(Locator::Css("[data-testid=conversation]"))
@@ -117,21 +65,7 @@ async fn window_lists_conversations_from_the_fixtures() {
     // Not the demo: the demo badge is only for the sample workspace.
     assert!(client.find(Locator::Css("[data-testid=demo-badge]")).await.is_err());
 
-    let shot = |name: &'static str| {
-        let client = client.clone();
-        async move {
-            if let Ok(path) = std::env::var("COEXIST_SCREENSHOT") {
-                let png = client.screenshot().await.unwrap();
-                let path = if name == "inbox" {
-                    path
-                } else {
-                    path.replace(".png", &format!("-{name}.png"))
-                };
-                std::fs::write(&path, png).unwrap();
-            }
-        }
-    };
-    shot("inbox").await;
+    shot(&client, "fixtures-inbox").await;
 
     // The dashboard: the phone app's clock from the fixtures' echoes, this month's bill.
     client
@@ -162,7 +96,7 @@ async fn window_lists_conversations_from_the_fixtures() {
         .await
         .unwrap();
     assert!(total.contains("spent through the API"), "{total}");
-    shot("dashboard").await;
+    shot(&client, "fixtures-dashboard").await;
 
     // Billing and the audit log open too.
     client
@@ -177,7 +111,7 @@ async fn window_lists_conversations_from_the_fixtures() {
         .for_element(Locator::Css("[data-testid=billing-total]"))
         .await
         .unwrap();
-    shot("billing").await;
+    shot(&client, "fixtures-billing").await;
     client
         .find(Locator::Css("[data-testid=nav-audit]"))
         .await
@@ -194,6 +128,6 @@ async fn window_lists_conversations_from_the_fixtures() {
         .await
         .unwrap();
     assert!(audit.contains("Intact"), "{audit}");
-    shot("audit").await;
+    shot(&client, "fixtures-audit").await;
     client.close().await.unwrap();
 }
