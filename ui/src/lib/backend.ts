@@ -34,11 +34,15 @@ import type {
   SyncOutcome,
 } from "./types";
 
+/** Who "me" is at this desk (the shell acts as the owner). */
+export const DESK_USER = "owner";
+
 export interface Backend {
   workspace(): Promise<WorkspaceInfo>;
   stats(): Promise<Stats>;
   conversations(limit?: number, offset?: number, filter?: InboxFilter): Promise<ConversationRow[]>;
   setVip(contactId: number, vip: boolean): Promise<void>;
+  setAssignee(contactId: number, assignee: string | null): Promise<void>;
   search(text: string): Promise<SearchHit[]>;
   campaigns(): Promise<CampaignStatus[]>;
   campaignAction(id: number, action: "pause" | "resume" | "cancel"): Promise<void>;
@@ -98,8 +102,10 @@ export const tauriBackend: Backend = {
   workspace: () => call<WorkspaceInfo>("workspace_info"),
   stats: () => call<Stats>("stats"),
   conversations: (limit = 100, offset = 0, filter = "all") =>
-    call<ConversationRow[]>("list_conversations", { limit, offset, filter }),
+    // "Mine": the window acts as the owner until desk profiles are chosen in the app.
+    call<ConversationRow[]>("list_conversations", { limit, offset, filter, assignee: filter === "mine" ? DESK_USER : null }),
   setVip: (contactId, vip) => call<void>("set_vip", { contactId, vip }),
+  setAssignee: (contactId, assignee) => call<void>("set_assignee", { contactId, assignee }),
   search: (text) => call<SearchHit[]>("search", { text }),
   campaigns: () => call<CampaignStatus[]>("campaigns"),
   campaignAction: (id, action) => call<void>("campaign_action", { id, action }),

@@ -117,6 +117,10 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       calls.push(`setVip:${id}:${vip}`);
       state.conversations = state.conversations.map((c) => (c.contact_id === id ? { ...c, vip } : c));
     },
+    setAssignee: async (id, assignee) => {
+      calls.push(`setAssignee:${id}:${assignee}`);
+      state.conversations = state.conversations.map((c) => (c.contact_id === id ? { ...c, assignee } : c));
+    },
     search: (text) =>
       answer(
         `search:${text}`,

@@ -38,7 +38,7 @@ export type ConversationRow = Omit<GenConversationRow, "last_origin" | "last_dir
   last_direction: "inbound" | "outbound" | null;
 };
 
-export type InboxFilter = "all" | "unread" | "vip" | "needs_reply" | "unassigned";
+export type InboxFilter = "all" | "unread" | "vip" | "needs_reply" | "unassigned" | "mine";
 
 export type Stats = Omit<GenStats, "link" | "history"> & {
   link: LinkState;

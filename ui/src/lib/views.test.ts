@@ -192,6 +192,10 @@ describe("Thread", () => {
     await fireEvent.click(screen.getByTestId("automation-toggle"));
     await waitFor(() => expect(screen.queryByTestId("automation-paused")).toBeNull());
     expect(m.calls).toContain("setAutomationPause:7:null");
+
+    await fireEvent.click(screen.getByTestId("assign-toggle"));
+    await waitFor(() => expect(screen.getByTestId("assign-toggle")).toHaveTextContent("Assigned to me"));
+    expect(m.calls).toContain("setAssignee:7:owner");
   });
 
   it("prices the reply: free from the phone, and what the API would charge", async () => {
