@@ -11,6 +11,12 @@ pub struct Driver(Child);
 
 impl Drop for Driver {
     fn drop(&mut self) {
+        // tauri-driver starts WebKitWebDriver, which starts the app: stop the whole group, or the
+        // next test would find the old window (and the old driver's port) still there.
+        // `--` matters: without it procps reads the negative group id as an option.
+        let _ = Command::new("kill")
+            .args(["-s", "TERM", "--", &format!("-{}", self.0.id())])
+            .status();
         let _ = self.0.kill();
         let _ = self.0.wait();
     }
@@ -26,9 +32,10 @@ fn free_port() -> u16 {
 
 /// tauri-driver on a free port with `env` for the app, and a WebDriver session on the app.
 pub async fn open_window(env: &[(&str, &std::path::Path)]) -> (Driver, Client) {
-    let port = free_port();
+    let (port, native) = (free_port(), free_port());
     let mut cmd = Command::new("tauri-driver");
-    cmd.args(["--port", &port.to_string()])
+    std::os::unix::process::CommandExt::process_group(&mut cmd, 0);
+    cmd.args(["--port", &port.to_string(), "--native-port", &native.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::inherit());
     for (k, v) in env {
