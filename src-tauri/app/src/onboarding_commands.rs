@@ -137,12 +137,31 @@ pub async fn connect_number(ws: State<'_, Workspace>, form: ConnectForm) -> Resu
 
 /// Requests the contact sync or the history import, once, within 24 h of connecting.
 #[tauri::command]
-pub async fn request_sync(ws: State<'_, Workspace>, kind: String) -> Result<SyncOutcome, UiError> {
+pub async fn request_sync(
+    ws: State<'_, Workspace>,
+    engine: State<'_, crate::live::Engine>,
+    kind: String,
+) -> Result<SyncOutcome, UiError> {
     let sync = match kind.as_str() {
         "contacts" => SyncType::Contacts,
         "history" => SyncType::History,
         other => return Err(CoreError::Invalid(format!("unknown sync {other}")).into()),
     };
+    // The demo asks its simulator, which then imports a sample history as Meta would.
+    if ws.demo {
+        let live = engine.ready().await?;
+        let (client, _) = live
+            .cloud
+            .as_ref()
+            .ok_or_else(|| CoreError::NotConfigured("the demo's simulator is not running".into()))?;
+        let phone = ws
+            .store
+            .account_ids()
+            .await?
+            .phone_number_id
+            .ok_or_else(|| CoreError::NotConfigured("the demo has no phone number id".into()))?;
+        return Ok(ws.store.request_sync(client, &phone, sync, SystemClock.now()).await?);
+    }
     let store = Store::open_dir(&ws.connect_dir).await?;
     let phone = store
         .account_ids()

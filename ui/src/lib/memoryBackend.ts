@@ -210,8 +210,11 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
         problems: set.length === 3 ? [] : ["The verify token is still missing."], secrets_set: [...set], restart_needed: true,
       });
     },
-    requestSync: (kind: "contacts" | "history") =>
-      answer(`requestSync:${kind}`, { sync_type: kind, request_id: "r1", result: "accepted", message: `The ${kind} sync was requested.` }),
+    requestSync: (kind: "contacts" | "history") => {
+      const apiName = kind === "contacts" ? "smb_app_state_sync" : "history";
+      state.onboarding.requests = [...state.onboarding.requests, { sync_type: apiName, intent_at: now, result: "accepted" }];
+      return answer(`requestSync:${kind}`, { sync_type: kind, request_id: "r1", result: "accepted", message: `The ${kind} sync was requested.` });
+    },
     restart: () => answer("restart", undefined),
     exportBilling: (from: number, to: number, label: string) => answer(`exportBilling:${from}:${to}`, `/home/me/Downloads/coexist-billing-${label}.csv`),
     sendState: (id: number) => answer(`sendState:${id}`, state.sendOutcome),

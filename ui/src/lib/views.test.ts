@@ -129,6 +129,10 @@ describe("Dashboard sync countdown", () => {
     setBackend(m.backend);
     render(Dashboard, { now: NOW });
     expect(await screen.findByTestId("sync-countdown")).toHaveTextContent("22 h 0 min left");
+    await fireEvent.click(screen.getByTestId("dash-sync-history"));
+    await waitFor(() => expect(screen.getByTestId("dash-sync-history")).toHaveTextContent("Requested ✓"));
+    expect(screen.getByTestId("dash-sync-contacts")).not.toBeDisabled();
+    expect(m.calls).toContain("requestSync:history");
     m.state.onboarding.requests = [
       { sync_type: "history", intent_at: NOW, result: "accepted" },
       { sync_type: "smb_app_state_sync", intent_at: NOW, result: "accepted" },
@@ -136,6 +140,23 @@ describe("Dashboard sync countdown", () => {
     const again = render(Dashboard, { now: NOW });
     await waitFor(() => expect(again.container.querySelector("[data-testid=days-since]")).not.toBeNull());
     expect(again.container.querySelector("[data-testid=sync-card]")).toBeNull();
+  });
+});
+
+describe("Dashboard campaigns", () => {
+  it("shows running campaigns with their progress", async () => {
+    const m = memoryBackend(NOW, { billing: report() });
+    m.state.campaigns = [
+      { id: 1, name: "Weekend", template: "spring_sale", state: "running", stopped_reason: null, total: 5, queued: 3,
+        dispatching: 0, accepted: 2, failed: 0, uncertain: 0, cancelled: 0, delivered: 2, read: 1 },
+      { id: 2, name: "Old", template: "x", state: "cancelled", stopped_reason: null, total: 1, queued: 0,
+        dispatching: 0, accepted: 0, failed: 0, uncertain: 0, cancelled: 1, delivered: 0, read: 0 },
+    ];
+    setBackend(m.backend);
+    render(Dashboard, { now: NOW });
+    const card = await screen.findByTestId("dash-campaigns");
+    expect(card).toHaveTextContent("Weekend — 2 of 5 sent");
+    expect(card).not.toHaveTextContent("Old");
   });
 });
 
