@@ -280,3 +280,50 @@ pub async fn export_billing_csv(
         .await?;
     Ok(path.display().to_string())
 }
+
+/// Meta's rate card from a CSV the owner picked (its text); bad rows come back by line.
+#[tauri::command]
+pub async fn import_rate_card(
+    ws: State<'_, Workspace>,
+    csv: String,
+    currency: String,
+    effective: String,
+    name: String,
+) -> Result<coexist_core::billing::ImportOutcome, UiError> {
+    let now = SystemClock.now();
+    ws.store.billing_defaults(now).await?;
+    let outcome = ws
+        .store
+        .import_rate_card(&csv, None, currency.trim(), effective.trim(), &name, now)
+        .await?;
+    ws.store
+        .audit(
+            now,
+            APP_ACTOR,
+            "billing.import_rates",
+            Some(&name),
+            serde_json::json!({"imported": outcome.imported, "refused": outcome.rejected.len()}),
+        )
+        .await?;
+    Ok(outcome)
+}
+
+/// A consistent copy of the workspace in the Documents folder, taken while it stays in use.
+#[tauri::command]
+pub async fn backup_now(
+    app: tauri::AppHandle,
+    ws: State<'_, Workspace>,
+) -> Result<coexist_core::safety::BackupInfo, UiError> {
+    use tauri::Manager;
+    let dir = app
+        .path()
+        .document_dir()
+        .or_else(|_| app.path().home_dir())
+        .map_err(|e| UiError::internal(format!("no folder to save the backup in: {e}")))?;
+    let now = SystemClock.now();
+    let stamp = chrono::DateTime::from_timestamp(now, 0)
+        .map(|d| d.format("%Y%m%d-%H%M%S").to_string())
+        .unwrap_or_else(|| now.to_string());
+    let dest = dir.join(format!("coexist-backup-{stamp}.sqlite3"));
+    Ok(ws.store.backup_to(&dest, APP_ACTOR, now).await?)
+}

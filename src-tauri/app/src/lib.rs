@@ -116,6 +116,8 @@ pub fn run() {
             commands::campaign_action,
             commands::campaign_forecast,
             commands::export_billing_csv,
+            commands::import_rate_card,
+            commands::backup_now,
             send_commands::engine_status,
             send_commands::send_text,
             send_commands::send_template,

@@ -32,6 +32,8 @@ import type {
   ConnectForm,
   ConnectResult,
   SyncOutcome,
+  RateImport,
+  BackupInfo,
 } from "./types";
 
 /** Who "me" is at this desk (the shell acts as the owner). */
@@ -84,6 +86,8 @@ export interface Backend {
   restart(): Promise<void>;
   /** Writes the period's ledger as CSV to the Downloads folder; returns the file's path. */
   exportBilling(from: number, to: number, label: string): Promise<string>;
+  importRateCard(csv: string, currency: string, effective: string, name: string): Promise<RateImport>;
+  backupNow(): Promise<BackupInfo>;
 }
 
 async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
@@ -145,6 +149,8 @@ export const tauriBackend: Backend = {
   requestSync: (kind) => call<SyncOutcome>("request_sync", { kind }),
   restart: () => call<void>("restart_app"),
   exportBilling: (from, to, label) => call<string>("export_billing_csv", { from, to, label }),
+  importRateCard: (csv, currency, effective, name) => call<RateImport>("import_rate_card", { csv, currency, effective, name }),
+  backupNow: () => call<BackupInfo>("backup_now"),
 };
 
 let current: Backend = tauriBackend;

@@ -216,6 +216,12 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       return answer(`requestSync:${kind}`, { sync_type: kind, request_id: "r1", result: "accepted", message: `The ${kind} sync was requested.` });
     },
     restart: () => answer("restart", undefined),
+    importRateCard: (csv: string, currency: string, effective: string, name: string) => {
+      const rows = csv.trim().split("\n").slice(1);
+      const rejected = rows.flatMap((r, i) => (r.split(",").slice(1).every((p) => /^\d*\.?\d*$/.test(p.trim())) ? [] : [{ line: i + 2, error: "a price is not a number" }]));
+      return answer(`importRateCard:${currency}:${effective}:${name}`, { card_id: 1, imported: rows.length - rejected.length, rejected });
+    },
+    backupNow: () => answer("backupNow", { path: "/home/me/Documents/coexist-backup-20261122-101500.sqlite3", bytes: 2_400_000, messages: 120, journal: 80 }),
     exportBilling: (from: number, to: number, label: string) => answer(`exportBilling:${from}:${to}`, `/home/me/Downloads/coexist-billing-${label}.csv`),
     sendState: (id: number) => answer(`sendState:${id}`, state.sendOutcome),
     templates: (refresh = false) => answer(`templates:${refresh}`, state.templates),

@@ -144,3 +144,17 @@ export interface SyncOutcome {
   result: string;
   message: string;
 }
+
+/** A rate-card import: how many prices were kept, and each refused line. */
+export interface RateImport {
+  card_id: number | null;
+  imported: number;
+  rejected: { line: number; error: string }[];
+}
+
+export interface BackupInfo {
+  path: string;
+  bytes: number;
+  messages: number;
+  journal: number;
+}

@@ -242,6 +242,21 @@ describe("Settings", () => {
   });
 });
 
+describe("Settings backup and rate card", () => {
+  it("backs up now and imports a rate card, naming refused lines", async () => {
+    const m = memoryBackend(NOW, { billing: report() });
+    setBackend(m.backend);
+    render(Settings, { now: NOW });
+    await fireEvent.click(await screen.findByTestId("backup-now"));
+    expect(await screen.findByTestId("backup-done")).toHaveTextContent("Saved 120 messages (2.4 MB) to /home/me/Documents/");
+    const card = new File(["market,marketing,utility\nIndia,0.0107,0.0014\nBrazil,abc,0.008\n"], "meta-usd.csv");
+    await fireEvent.change(await screen.findByTestId("rates-file"), { target: { files: [card] } });
+    const result = await screen.findByTestId("rates-result");
+    expect(result).toHaveTextContent("1 prices imported (USD from");
+    expect(result).toHaveTextContent("Line 3: a price is not a number");
+  });
+});
+
 describe("Search", () => {
   it("finds messages as you type and opens the conversation picked", async () => {
     const m = memoryBackend(NOW);
