@@ -131,6 +131,8 @@ pub async fn nav(client: &Client, view: &str) {
 
 pub async fn shot(client: &Client, name: &str) {
     if let Ok(path) = std::env::var("COEXIST_SCREENSHOT") {
+        // The DOM can be ready a frame before WebKit has painted it.
+        tokio::time::sleep(Duration::from_millis(400)).await;
         let png = client.screenshot().await.unwrap();
         let path = path.replace(".png", &format!("-{name}.png"));
         std::fs::write(&path, png).unwrap();
