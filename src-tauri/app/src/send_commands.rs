@@ -137,21 +137,12 @@ pub async fn create_template(
             CoreError::NotConfigured("connect the number first: templates are submitted to Meta".into()).into(),
         );
     };
-    let name = name.trim().to_lowercase().replace([' ', '-'], "_");
-    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(CoreError::Invalid("a template name uses letters, digits and underscores only".into()).into());
-    }
+    let name = coexist_core::cloud::template_name(&name)
+        .ok_or_else(|| CoreError::Invalid("a template name uses letters, digits and underscores only".into()))?;
     if body.trim().is_empty() {
         return Err(CoreError::Invalid("the template needs a body text".into()).into());
     }
-    let mut body_component = serde_json::json!({"type": "BODY", "text": body});
-    // Meta wants an example for every placeholder.
-    let n = (1..=20).take_while(|i| body.contains(&format!("{{{{{i}}}}}"))).count();
-    if n > 0 {
-        body_component["example"] =
-            serde_json::json!({"body_text": [(1..=n).map(|i| format!("example {i}")).collect::<Vec<_>>()]});
-    }
-    let components = serde_json::json!([body_component]);
+    let components = coexist_core::cloud::template_components(&body);
     let now = SystemClock.now();
     let t = client
         .create_template(waba, &name, &language, &category.to_uppercase(), &components)

@@ -205,9 +205,7 @@ pub async fn connect(dir: &Path, a: &ConnectArgs, now: i64) -> Result<()> {
 }
 
 fn client(token: Sensitive<String>) -> CloudClient {
-    let base = std::env::var("COEXIST_API_BASE").unwrap_or_else(|_| "https://graph.facebook.com".into());
-    let version = std::env::var("COEXIST_API_VERSION").unwrap_or_else(|_| "v21.0".into());
-    CloudClient::new(&base, &version, token, std::time::Duration::from_secs(20))
+    CloudClient::from_env(token, std::time::Duration::from_secs(20))
 }
 
 fn keyring_error(e: &str) -> anyhow::Error {

@@ -474,10 +474,12 @@ async fn run(cli: Cli) -> Result<()> {
             let waba = cloud
                 .waba_id
                 .context("the WhatsApp Business Account id is unknown: set COEXIST_WABA_ID")?;
-            let components = serde_json::json!([{"type": "BODY", "text": body}]);
+            let name = coexist_core::cloud::template_name(name)
+                .context("a template name uses letters, digits and underscores only")?;
+            let components = coexist_core::cloud::template_components(body);
             let t = cloud
                 .client
-                .create_template(&waba, name, lang, &category.to_uppercase(), &components)
+                .create_template(&waba, &name, lang, &category.to_uppercase(), &components)
                 .await
                 .map_err(|e| {
                     anyhow::anyhow!(
@@ -755,8 +757,6 @@ struct CloudSettings {
 }
 
 async fn cloud_settings(dir: &Path, store: &Store) -> Result<CloudSettings> {
-    let base = std::env::var("COEXIST_API_BASE").unwrap_or_else(|_| "https://graph.facebook.com".into());
-    let version = std::env::var("COEXIST_API_VERSION").unwrap_or_else(|_| "v21.0".into());
     let token = required_secret(&keyring_for(dir), SecretKind::AccessToken, "access-token")?;
     let ids = store.account_ids().await?;
     let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
@@ -764,7 +764,7 @@ async fn cloud_settings(dir: &Path, store: &Store) -> Result<CloudSettings> {
         .and_then(|v| v.parse().ok())
         .unwrap_or(ids.throughput_cap.max(1) as u32);
     Ok(CloudSettings {
-        client: CloudClient::new(&base, &version, token, std::time::Duration::from_secs(20)),
+        client: CloudClient::from_env(token, std::time::Duration::from_secs(20)),
         phone_number_id: env("COEXIST_PHONE_NUMBER_ID").or(ids.phone_number_id),
         waba_id: env("COEXIST_WABA_ID").or(ids.waba_id),
         rate,

@@ -3,5 +3,7 @@
 mod client;
 mod errors;
 
-pub use client::{classify, CloudClient, ErrorClass, GraphError, SendOutcome, TemplateInfo};
+pub use client::{
+    classify, template_components, template_name, CloudClient, ErrorClass, GraphError, SendOutcome, TemplateInfo,
+};
 pub use errors::plain_reason;

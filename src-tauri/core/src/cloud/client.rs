@@ -48,7 +48,33 @@ pub struct TemplateInfo {
     pub components: Value,
 }
 
+/// A new template's components from its body text: Meta wants an example value for every
+/// `{{n}}` placeholder, or it refuses the template.
+pub fn template_components(body: &str) -> Value {
+    let mut part = serde_json::json!({"type": "BODY", "text": body});
+    let n = (1..=20).take_while(|i| body.contains(&format!("{{{{{i}}}}}"))).count();
+    if n > 0 {
+        let examples: Vec<String> = (1..=n).map(|i| format!("example {i}")).collect();
+        part["example"] = serde_json::json!({"body_text": [examples]});
+    }
+    serde_json::json!([part])
+}
+
+/// A template name as Meta accepts it: lower case, digits and underscores.
+pub fn template_name(raw: &str) -> Option<String> {
+    let name = raw.trim().to_lowercase().replace([' ', '-'], "_");
+    (!name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')).then_some(name)
+}
+
 impl CloudClient {
+    /// Meta's Graph API, or the address in `COEXIST_API_BASE` (the simulator in tests and the
+    /// demo); `COEXIST_API_VERSION` picks the API version.
+    pub fn from_env(token: Sensitive<String>, timeout: Duration) -> Self {
+        let base = std::env::var("COEXIST_API_BASE").unwrap_or_else(|_| "https://graph.facebook.com".into());
+        let version = std::env::var("COEXIST_API_VERSION").unwrap_or_else(|_| "v21.0".into());
+        Self::new(&base, &version, token, timeout)
+    }
+
     /// `base` is e.g. `https://graph.facebook.com` or the simulator's address.
     pub fn new(base: &str, version: &str, token: Sensitive<String>, timeout: Duration) -> Self {
         let http = reqwest::Client::builder()
@@ -263,5 +289,23 @@ pub fn classify(e: &GraphError) -> ErrorClass {
         0 if e.http_status >= 500 || e.http_status == 0 => ErrorClass::RetryLater,
         _ if e.http_status >= 500 => ErrorClass::RetryLater,
         _ => ErrorClass::Permanent,
+    }
+}
+
+#[cfg(test)]
+mod template_tests {
+    use super::*;
+
+    #[test]
+    fn every_placeholder_gets_an_example_and_names_are_meta_shaped() {
+        let c = template_components("Hi {{1}}, order {{2}} is ready");
+        assert_eq!(
+            c[0]["example"]["body_text"][0],
+            serde_json::json!(["example 1", "example 2"])
+        );
+        assert!(template_components("No placeholders")[0].get("example").is_none());
+        assert_eq!(template_name(" Order Ready-2 ").as_deref(), Some("order_ready_2"));
+        assert_eq!(template_name("café"), None);
+        assert_eq!(template_name("  "), None);
     }
 }
