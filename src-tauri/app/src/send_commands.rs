@@ -181,7 +181,7 @@ pub struct CreatedCampaign {
     recipients: usize,
 }
 
-/// A draft: the audience is frozen now; the forecast and launch come next.
+/// A draft: the audience is frozen now (audited by the core); the forecast and launch come next.
 #[tauri::command]
 pub async fn create_campaign(ws: State<'_, Workspace>, campaign: NewCampaign) -> Result<CreatedCampaign, UiError> {
     let audience = Audience {
@@ -201,16 +201,8 @@ pub async fn create_campaign(ws: State<'_, Workspace>, campaign: NewCampaign) ->
             &audience,
             &campaign.params,
             campaign.scheduled_at,
-            now,
-        )
-        .await?;
-    ws.store
-        .audit(
-            now,
             APP_ACTOR,
-            "campaign.create",
-            Some(&id.to_string()),
-            serde_json::json!({"recipients": recipients}),
+            now,
         )
         .await?;
     Ok(CreatedCampaign { id, recipients })
@@ -221,16 +213,7 @@ pub async fn launch_campaign(ws: State<'_, Workspace>, engine: State<'_, Engine>
     let live = engine.ready().await?;
     must_send(live)?;
     let now = SystemClock.now();
-    let n = ws.store.launch_campaign(id, now).await?;
-    ws.store
-        .audit(
-            now,
-            APP_ACTOR,
-            "campaign.launch",
-            Some(&id.to_string()),
-            serde_json::json!({"queued": n}),
-        )
-        .await?;
+    let n = ws.store.launch_campaign(id, APP_ACTOR, now).await?;
     live.wake();
     Ok(n)
 }

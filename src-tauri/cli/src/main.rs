@@ -534,21 +534,6 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Campaign { what } => {
             let store = open(&data_dir(&cli)?).await?;
             let now = clock.now();
-            let audit = |action: &'static str, id: i64| {
-                let store = store.clone();
-                let actor = cli.actor.clone();
-                async move {
-                    store
-                        .audit(
-                            now,
-                            &actor,
-                            action,
-                            Some(&format!("campaign:{id}")),
-                            serde_json::json!({}),
-                        )
-                        .await
-                }
-            };
             match what {
                 CampaignCmd::Create {
                     name,
@@ -580,15 +565,13 @@ async fn run(cli: Cli) -> Result<()> {
                         quiet_since: quiet_for_days.map(|d| now - d * 86_400),
                     };
                     let (id, n) = store
-                        .create_campaign(name, template, lang, &audience, params, *at, now)
+                        .create_campaign(name, template, lang, &audience, params, *at, &cli.actor, now)
                         .await?;
-                    audit("campaign.create", id).await?;
                     println!("{id}");
                     eprintln!("campaign #{id} created for {n} recipients; `coexist campaign launch {id}` sends it");
                 }
                 CampaignCmd::Launch { id } => {
-                    let n = store.launch_campaign(*id, now).await?;
-                    audit("campaign.launch", *id).await?;
+                    let n = store.launch_campaign(*id, &cli.actor, now).await?;
                     println!("campaign #{id} launched: {n} messages queued");
                 }
                 CampaignCmd::Pause { id } => {

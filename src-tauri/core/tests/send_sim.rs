@@ -372,13 +372,13 @@ async fn a_2000_recipient_campaign_at_20_per_second_reaches_everyone_once_withou
     };
     let (id, n) = w
         .store
-        .create_campaign("Order ready", "order_update", "en", &audience, &[], None, now)
+        .create_campaign("Order ready", "order_update", "en", &audience, &[], None, "owner", now)
         .await
         .unwrap();
     assert_eq!(n, 2_000);
-    assert_eq!(w.store.launch_campaign(id, now).await.unwrap(), 2_000);
+    assert_eq!(w.store.launch_campaign(id, "owner", now).await.unwrap(), 2_000);
     assert_eq!(
-        w.store.launch_campaign(id, now).await.unwrap(),
+        w.store.launch_campaign(id, "owner", now).await.unwrap(),
         0,
         "launching again adds nothing"
     );
@@ -422,10 +422,10 @@ async fn campaign_progress_is_announced_and_pause_holds_sends() {
     };
     let (id, _) = w
         .store
-        .create_campaign("Hello", "hello_world", "en_US", &audience, &[], None, now)
+        .create_campaign("Hello", "hello_world", "en_US", &audience, &[], None, "owner", now)
         .await
         .unwrap();
-    w.store.launch_campaign(id, now).await.unwrap();
+    w.store.launch_campaign(id, "owner", now).await.unwrap();
     w.store.set_campaign_state(id, "pause", "owner", now).await.unwrap();
     let bus = coexist_core::events::EventBus::default();
     let mut events = bus.subscribe();
@@ -495,12 +495,13 @@ async fn opt_outs_stop_a_running_marketing_campaign_at_dispatch() {
             &audience,
             &[("first_name".into(), "friend".into())],
             None,
+            "owner",
             now,
         )
         .await
         .unwrap();
     assert_eq!(n, 3);
-    w.store.launch_campaign(id, now).await.unwrap();
+    w.store.launch_campaign(id, "owner", now).await.unwrap();
 
     // Queued, not yet sent: a minute later one customer writes STOP, another opts out in
     // WhatsApp itself. (The simulator's clock is moved on so its STOP is later than the opt-in

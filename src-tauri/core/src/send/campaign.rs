@@ -90,6 +90,7 @@ impl Store {
         audience: &Audience,
         shared_params: &[(String, String)],
         scheduled_at: Option<i64>,
+        actor: &str,
         now: i64,
     ) -> Result<(i64, usize)> {
         // Who: from the CSV, or from the filters over the contacts.
@@ -155,7 +156,7 @@ impl Store {
             audience.tag.as_deref().map(|t| format!("tag:{t} ")).unwrap_or_default(),
             if audience.opted_in { "opted-in" } else { "" }
         );
-        let mut tx = self.pool().begin().await?;
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let id: i64 = sqlx::query_scalar(
             "INSERT INTO campaign (name, template_name, language, audience, scheduled_at, created_at)
              VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
@@ -176,13 +177,22 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
+        crate::audit::append(
+            &mut tx,
+            now,
+            actor,
+            "campaign.create",
+            Some(&format!("campaign:{id}")),
+            &serde_json::json!({"recipients": frozen.len(), "template": template}),
+        )
+        .await?;
         tx.commit().await?;
         Ok((id, frozen.len()))
     }
 
     /// Puts every recipient's message in the outbox, once: a launch interrupted by a crash can be
     /// repeated and only adds what is missing.
-    pub async fn launch_campaign(&self, id: i64, now: i64) -> Result<usize> {
+    pub async fn launch_campaign(&self, id: i64, actor: &str, now: i64) -> Result<usize> {
         let (template, language, state, scheduled_at): (String, String, String, Option<i64>) =
             sqlx::query_as("SELECT template_name, language, state, scheduled_at FROM campaign WHERE id = ?")
                 .bind(id)
@@ -230,6 +240,14 @@ impl Store {
             }
             tx.commit().await?;
         }
+        self.audit(
+            now,
+            actor,
+            "campaign.launch",
+            Some(&format!("campaign:{id}")),
+            serde_json::json!({"queued": added}),
+        )
+        .await?;
         Ok(added)
     }
 
@@ -333,6 +351,46 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[tokio::test]
+    async fn creating_and_launching_are_audited_by_the_core_for_the_actor() {
+        let store = Store::open_in_memory().await.unwrap();
+        let t = crate::cloud::TemplateInfo {
+            id: "1".into(),
+            name: "order_ready".into(),
+            language: "en".into(),
+            category: "UTILITY".into(),
+            status: "APPROVED".into(),
+            components: serde_json::json!([{"type": "BODY", "text": "Ready"}]),
+        };
+        store.upsert_template(&t, 1).await.unwrap();
+        store
+            .import_contacts_csv(
+                "phone,tags\n+447700900123,regulars\n+447700900124,regulars\n",
+                "owner",
+                1,
+            )
+            .await
+            .unwrap();
+        let audience = Audience {
+            tag: Some("regulars".into()),
+            ..Audience::default()
+        };
+        let (id, n) = store
+            .create_campaign("Ready", "order_ready", "en", &audience, &[], None, "ana", 2)
+            .await
+            .unwrap();
+        assert_eq!(n, 2);
+        assert_eq!(store.launch_campaign(id, "ana", 3).await.unwrap(), 2);
+        let log = store.audit_entries().await.unwrap();
+        let ours: Vec<(&str, &str)> = log
+            .iter()
+            .filter(|e| e.action.starts_with("campaign."))
+            .map(|e| (e.action.as_str(), e.actor.as_str()))
+            .collect();
+        assert_eq!(ours, vec![("campaign.create", "ana"), ("campaign.launch", "ana")]);
+        assert!(store.audit_verify().await.unwrap().ok);
+    }
 
     #[test]
     fn csv_rows_carry_their_parameters_and_bad_rows_name_their_line() {
