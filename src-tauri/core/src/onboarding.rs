@@ -373,3 +373,99 @@ impl Store {
         })
     }
 }
+
+/// What the owner typed to connect a number; an empty secret keeps the stored one.
+#[derive(Debug, Clone, Deserialize)]
+pub struct NewConnection {
+    pub waba_id: String,
+    pub phone_number_id: String,
+    pub access_token: String,
+    pub app_secret: String,
+    pub verify_token: String,
+}
+
+/// What connecting found. Secrets come back only as the names of those stored.
+#[derive(Debug, Clone, Serialize)]
+pub struct ConnectReport {
+    pub linked: bool,
+    pub verified_name: Option<String>,
+    pub display_number: Option<String>,
+    /// What to fix, in the owner's words (empty when all is well).
+    pub problems: Vec<String>,
+    pub secrets_set: Vec<String>,
+}
+
+impl Store {
+    /// Connects a number: secrets into `secrets` (audited, never stored here), the link check
+    /// with the stored token through `client_for`, and the ids and onboarding time recorded.
+    pub async fn connect_number(
+        &self,
+        secrets: &dyn crate::secrets::SecretStore,
+        form: &NewConnection,
+        client_for: impl Fn(crate::secrets::Sensitive<String>) -> CloudClient,
+        actor: &str,
+        now: i64,
+    ) -> Result<ConnectReport> {
+        use crate::secrets::{SecretKind, Sensitive};
+        let (waba, phone) = (form.waba_id.trim(), form.phone_number_id.trim());
+        if waba.is_empty() || phone.is_empty() {
+            return Err(CoreError::Invalid(
+                "both ids are needed: Meta's app dashboard → WhatsApp → API setup shows them".into(),
+            ));
+        }
+        let kinds = [
+            (SecretKind::AccessToken, &form.access_token),
+            (SecretKind::AppSecret, &form.app_secret),
+            (SecretKind::VerifyToken, &form.verify_token),
+        ];
+        let (mut secrets_set, mut problems) = (Vec::new(), Vec::new());
+        for (kind, value) in kinds {
+            let value = value.trim();
+            if !value.is_empty() {
+                secrets.set(kind, &Sensitive::new(value.to_string())).map_err(|e| {
+                    CoreError::Secret(format!(
+                        "the OS keyring refused the {}: {e}",
+                        kind.key().replace('_', " ")
+                    ))
+                })?;
+                self.audit(now, actor, "secret.set", Some(kind.key()), serde_json::json!({}))
+                    .await?;
+            }
+            if secrets.get(kind)?.is_some() {
+                secrets_set.push(kind.key().to_string());
+            } else {
+                problems.push(format!("The {} is still missing.", kind.key().replace('_', " ")));
+            }
+        }
+        let (mut linked, mut verified_name, mut display_number) = (false, None, None);
+        if let Some(token) = secrets.get(SecretKind::AccessToken)? {
+            match client_for(token).phone_status(phone).await {
+                Ok(s) => {
+                    linked = s.linked();
+                    if !linked {
+                        problems.push(
+                            "Meta does not show this number on both the WhatsApp Business app and the Cloud API yet: finish the QR step on the phone (Settings → Business platform), then check again."
+                                .into(),
+                        );
+                    }
+                    verified_name = s.verified_name.clone();
+                    display_number = s.display_phone_number.clone();
+                }
+                Err(e) if e.code == 190 => problems.push(format!(
+                    "Meta refused the access token ({}). Create a system-user token with whatsapp_business_messaging and whatsapp_business_management.",
+                    e.message
+                )),
+                Err(e) => problems.push(format!("The link check could not reach Meta: {}", e.message)),
+            }
+        }
+        self.record_connection(Some(waba), Some(phone), display_number.as_deref(), now, now)
+            .await?;
+        Ok(ConnectReport {
+            linked,
+            verified_name,
+            display_number,
+            problems,
+            secrets_set,
+        })
+    }
+}
