@@ -6,13 +6,10 @@ use crate::error::UiError;
 use crate::live::{sync_templates, Engine, EngineStatus, Live};
 use crate::workspace::Workspace;
 use coexist_core::cloud::TemplateInfo;
-use coexist_core::send::{compose_template, compose_text, now_ms, Audience, CampaignRecipient};
+use coexist_core::send::{compose_template, compose_text, Audience, CampaignRecipient};
 use coexist_core::{Clock, CoreError, SystemClock};
 use serde::{Deserialize, Serialize};
 use tauri::State;
-
-/// A person who replies by hand takes the chat over from automation for this long.
-const DESK_PAUSE_SECS: i64 = 12 * 3600;
 
 #[tauri::command]
 pub async fn engine_status(engine: State<'_, Engine>) -> Result<EngineStatus, UiError> {
@@ -49,10 +46,7 @@ pub async fn send_text(
     let now = SystemClock.now();
     let to = wa_id(&ws, contact_id).await?;
     let c = compose_text(&ws.store, &to, &text, now).await?;
-    let id = ws
-        .store
-        .enqueue_from_desk(&c, APP_ACTOR, DESK_PAUSE_SECS, now, now_ms())
-        .await?;
+    let id = ws.store.send_from_desk(&c, APP_ACTOR, now).await?;
     live.wake();
     Ok(id)
 }
@@ -72,10 +66,7 @@ pub async fn send_template(
     let now = SystemClock.now();
     let to = wa_id(&ws, contact_id).await?;
     let c = compose_template(&ws.store, &to, &name, &language, &params, now).await?;
-    let id = ws
-        .store
-        .enqueue_from_desk(&c, APP_ACTOR, DESK_PAUSE_SECS, now, now_ms())
-        .await?;
+    let id = ws.store.send_from_desk(&c, APP_ACTOR, now).await?;
     live.wake();
     Ok(id)
 }

@@ -394,10 +394,7 @@ async fn run(cli: Cli) -> Result<()> {
                 _ => bail!("say what to send: --text TEXT, or --template NAME --lang CODE"),
             };
             store.role_of(&cli.actor).await?;
-            let pause = store.automation_config().await?.takeover_pause_hours * 3600;
-            let id = store
-                .enqueue_from_desk(&compose, &cli.actor, pause, now, send::now_ms())
-                .await?;
+            let id = store.send_from_desk(&compose, &cli.actor, now).await?;
             if *no_wait {
                 println!("queued as outbox #{id}");
                 return Ok(());

@@ -146,6 +146,13 @@ impl Store {
         Ok(id)
     }
 
+    /// A send from the desk; automation steps back in that chat for the configured take-over
+    /// pause (`takeover_pause_hours`).
+    pub async fn send_from_desk(&self, c: &Compose, actor: &str, now: i64) -> Result<i64> {
+        let pause = self.automation_config().await?.takeover_pause_hours * 3600;
+        self.enqueue_from_desk(c, actor, pause, now, super::now_ms()).await
+    }
+
     pub async fn outbox_row(&self, id: i64) -> Result<Option<OutboxRow>> {
         Ok(sqlx::query_as(
             "SELECT id, recipient, kind, state, attempts, wamid, last_error_code, last_error, callback_token
