@@ -317,3 +317,49 @@ async fn forecast_a_campaign_and_a_reply() {
         "the 2026-10-01 rule"
     );
 }
+
+/// Issue 17: Meta spells the category `authentication-international` on some statuses. It must land
+/// under the one key `authentication_international`, in the month's total and in its market, and be
+/// charged exactly once although both `sent` and `delivered` carry pricing (2026, no `billable`).
+#[tokio::test]
+async fn hyphenated_authentication_international_is_charged_once_under_one_key() {
+    let mut m = Mirror::new().await;
+    let day = parse_day("2026-03-10").unwrap();
+    let hyphen = json!({"pricing_model": "PMP", "type": "regular", "category": "authentication-international"});
+    let id = m
+        .api(A, day, Some("authentication"), "sent", Some(hyphen.clone()))
+        .await;
+    let delivered = json!({"id": id, "status": "delivered", "timestamp": (day + 9).to_string(), "recipient_id": A,
+                           "pricing": {"pricing_model": "PMP", "type": "regular", "category": "AUTHENTICATION-INTERNATIONAL"}});
+    m.feed(envelope(
+        "messages",
+        json!({"messaging_product": "whatsapp", "statuses": [delivered]}),
+    ))
+    .await;
+    // A utility template to the same market, for a total that is not just the one charge.
+    let util = json!({"pricing_model": "PMP", "type": "regular", "category": "utility"});
+    m.api(A, day + H, Some("utility"), "delivered", Some(util)).await;
+
+    let r = m.report("2026-03-01", "2026-04-01").await;
+    assert_eq!(r.total, "0.0294", "0.0280 + 0.0014: {r:?}");
+    assert_eq!(
+        r.by_category.get("authentication_international").map(String::as_str),
+        Some("0.028")
+    );
+    assert!(
+        r.by_category
+            .keys()
+            .all(|k| !k.contains('-') && k.chars().all(|c| !c.is_uppercase())),
+        "one key per category: {:?}",
+        r.by_category
+    );
+    assert_eq!(
+        r.by_market.get("India").map(String::as_str),
+        Some("0.0294"),
+        "{:?}",
+        r.by_market
+    );
+    assert_eq!(r.messages.charged, 2);
+    // Meta's call on an authentication template (international) is not a disagreement.
+    assert_eq!(r.disagreements.count, 0, "{:?}", r.disagreements.examples);
+}

@@ -92,7 +92,7 @@ impl Store {
         .fetch_optional(self.pool())
         .await?;
         let (template, category) = found.ok_or_else(|| CoreError::Invalid(format!("there is no campaign {id}")))?;
-        let category = category.map(|c| c.to_lowercase()).ok_or_else(|| {
+        let category = category.map(|c| super::category::normalize(&c)).ok_or_else(|| {
             CoreError::Invalid(format!(
                 "the template {template} of campaign {id} is not in this workspace; run `coexist templates sync`"
             ))
@@ -204,7 +204,7 @@ impl Store {
             .await?
             .pop()
             .ok_or_else(|| CoreError::Invalid(format!("there is no contact {contact_id}")))?;
-        let category = template_category.map(str::to_lowercase);
+        let category = template_category.map(super::category::normalize);
         let c = rules::charge(
             &ctx.policy,
             &Facts {

@@ -2,6 +2,7 @@
 //! date. Kept current incrementally: triggers mark changed messages in `ledger_dirty`, and a
 //! refresh prices just those, oldest first, so CBP conversations see what opened them.
 
+use super::category;
 use super::rules::{self, Charge, Facts};
 use super::BillingContext;
 use crate::error::Result;
@@ -176,11 +177,12 @@ async fn load(conn: &mut SqliteConnection, ctx: &BillingContext, list: &str) -> 
                 delivered: delivered_at.is_some() || matches!(status.as_deref(), Some("delivered" | "read" | "played")),
                 delivered_at,
                 content_known: r.get(7),
-                template_category: r.get(8),
+                template_category: category::normalize_opt(r.get::<Option<&str>, _>(8)),
                 reported_billable: r.get(9),
                 reported_model: r.get(10),
                 reported_type: r.get(11),
-                reported_category: r.get(12),
+                // Mirrors written before categories were normalised on entry may hold other spellings.
+                reported_category: category::normalize_opt(r.get::<Option<&str>, _>(12)),
                 conversation_id: r.get(13),
                 first_of_conversation: r.get::<Option<i64>, _>(14) == Some(id),
                 window_open: r.get(15),

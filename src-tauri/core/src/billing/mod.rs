@@ -2,6 +2,7 @@
 //! rate card, what the phone saved, and where Meta's own `pricing` disagrees. Amounts are exact
 //! decimals (`rust_decimal`), never floats.
 
+pub mod category;
 mod forecast;
 mod ledger;
 pub mod policy;

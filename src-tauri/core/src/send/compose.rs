@@ -121,7 +121,7 @@ pub async fn compose_template(
             "template {name} ({language}) is {status}, not approved: it cannot be sent"
         )));
     }
-    let category = category.to_lowercase();
+    let category = crate::billing::category::normalize(&category);
     let r = recipient(store, to, true, now).await?;
     if category == "marketing" && !has_marketing_consent(store, r.id).await? {
         return Err(CoreError::CannotSend(format!(

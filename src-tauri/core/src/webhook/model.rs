@@ -302,6 +302,8 @@ pub struct Pricing {
     pub pricing_model: Option<String>,
     #[serde(rename = "type")]
     pub kind: Option<String>,
+    /// Normalised on entry: Meta spells `authentication-international` with a hyphen at times.
+    #[serde(default, deserialize_with = "crate::billing::category::deserialize_opt")]
     pub category: Option<String>,
 }
 
