@@ -299,6 +299,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn a_new_connection_never_prints_its_secrets() {
+        let c = NewConnection {
+            waba_id: "1022".into(),
+            phone_number_id: "1065".into(),
+            access_token: "EAAG-TOKEN".into(),
+            app_secret: "app-SECRET".into(),
+            verify_token: String::new(),
+        };
+        let shown = format!("{c:?}");
+        assert!(
+            shown.contains("1022") && shown.contains("(redacted)") && shown.contains("(empty)"),
+            "{shown}"
+        );
+        assert!(
+            !shown.contains("EAAG-TOKEN") && !shown.contains("app-SECRET"),
+            "{shown}"
+        );
+    }
+
+    #[test]
     fn eligibility_by_country_date_and_version() {
         let p = EligibilityPolicy::shipped();
         let day = |s| parse_day(s).unwrap();
@@ -375,13 +395,27 @@ impl Store {
 }
 
 /// What the owner typed to connect a number; an empty secret keeps the stored one.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Clone, Deserialize)]
 pub struct NewConnection {
     pub waba_id: String,
     pub phone_number_id: String,
     pub access_token: String,
     pub app_secret: String,
     pub verify_token: String,
+}
+
+/// Secrets show only whether they were given: a `{:?}` in a log must not print them.
+impl std::fmt::Debug for NewConnection {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let given = |s: &str| if s.is_empty() { "(empty)" } else { "(redacted)" };
+        f.debug_struct("NewConnection")
+            .field("waba_id", &self.waba_id)
+            .field("phone_number_id", &self.phone_number_id)
+            .field("access_token", &given(&self.access_token))
+            .field("app_secret", &given(&self.app_secret))
+            .field("verify_token", &given(&self.verify_token))
+            .finish()
+    }
 }
 
 /// What connecting found. Secrets come back only as the names of those stored.

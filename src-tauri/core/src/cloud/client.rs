@@ -101,14 +101,14 @@ impl CloudClient {
             .await
         {
             Ok(r) => r,
-            Err(e) if e.is_connect() => return SendOutcome::Unreachable(e.to_string()),
-            Err(e) => return SendOutcome::Uncertain(e.to_string()),
+            Err(e) if e.is_connect() => return SendOutcome::Unreachable(redacted(e)),
+            Err(e) => return SendOutcome::Uncertain(redacted(e)),
         };
         let status = response.status().as_u16();
         let body: Value = match response.json().await {
             Ok(v) => v,
             // The answer broke off: Meta may well have taken the message.
-            Err(e) => return SendOutcome::Uncertain(format!("the answer could not be read: {e}")),
+            Err(e) => return SendOutcome::Uncertain(format!("the answer could not be read: {}", redacted(e))),
         };
         if let Some(wamid) = body.pointer("/messages/0/id").and_then(Value::as_str) {
             return SendOutcome::Accepted {
@@ -223,13 +223,13 @@ impl CloudClient {
             .await
         {
             Ok(r) => r,
-            Err(e) if e.is_connect() => return SyncAnswer::Unreachable(e.to_string()),
-            Err(e) => return SyncAnswer::Lost(e.to_string()),
+            Err(e) if e.is_connect() => return SyncAnswer::Unreachable(redacted(e)),
+            Err(e) => return SyncAnswer::Lost(redacted(e)),
         };
         let status = r.status().as_u16();
         let answer: Value = match r.json().await {
             Ok(v) => v,
-            Err(e) => return SyncAnswer::Lost(format!("unreadable answer: {e}")),
+            Err(e) => return SyncAnswer::Lost(format!("unreadable answer: {}", redacted(e))),
         };
         if status == 200 {
             match answer["request_id"].as_str() {
@@ -250,9 +250,18 @@ fn transport(e: reqwest::Error) -> GraphError {
     GraphError {
         http_status: 0,
         code: 0,
-        message: format!("Meta could not be reached: {e}"),
+        message: format!("Meta could not be reached: {}", redacted(e)),
         details: None,
     }
+}
+
+/// A transport error in words, its URL without the query string: Graph's `paging.next` links
+/// carry the `access_token`, and reqwest prints the URL it failed on.
+pub(crate) fn redacted(mut e: reqwest::Error) -> String {
+    if let Some(url) = e.url_mut() {
+        url.set_query(None);
+    }
+    e.to_string()
 }
 
 fn graph_error(status: u16, body: &Value) -> GraphError {
@@ -307,5 +316,22 @@ mod template_tests {
         assert_eq!(template_name(" Order Ready-2 ").as_deref(), Some("order_ready_2"));
         assert_eq!(template_name("café"), None);
         assert_eq!(template_name("  "), None);
+    }
+
+    /// Issue 14, item 15: the token in a `paging.next` URL never reaches a log or the window.
+    #[tokio::test]
+    async fn transport_errors_do_not_show_the_query_string() {
+        let e = reqwest::Client::new()
+            .get("http://127.0.0.1:1/v21.0/1/message_templates?access_token=EAAG-SECRET&after=x")
+            .send()
+            .await
+            .unwrap_err();
+        assert!(
+            e.to_string().contains("EAAG-SECRET"),
+            "reqwest prints the whole URL: {e}"
+        );
+        let shown = super::redacted(e);
+        assert!(!shown.contains("EAAG-SECRET"), "{shown}");
+        assert!(shown.contains("127.0.0.1:1/v21.0/1/message_templates"), "{shown}");
     }
 }
