@@ -218,3 +218,28 @@ async fn after_a_long_absence_one_true_reminder_and_no_stale_drop_alarm() {
         "the drop alarm was cancelled by the reconnection, not shown late"
     );
 }
+
+/// Issue 14, item 12: when `serve` runs beside the desktop, a reminder it only writes to its log
+/// is not "shown": the desktop still shows it when its loop ticks.
+#[tokio::test]
+async fn a_reminder_logged_by_a_headless_serve_is_still_shown_by_the_desktop() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = connected(&dir.path().join("mirror.db")).await;
+    let day10 = T0 + 10 * D + H;
+    // serve ticks first, with no desktop: it logs and takes nothing.
+    assert!(reminders::tick(&store, &reminders::LogNotifier, day10)
+        .await
+        .unwrap()
+        .is_empty());
+    // The desktop ticks a moment later and shows it.
+    let desktop = MemoryNotifier::default();
+    let shown = reminders::tick(&store, &desktop, day10 + 30).await.unwrap();
+    assert_eq!(shown.len(), 1, "{shown:?}");
+    assert_eq!(desktop.take().len(), 1);
+    // Once shown, neither shows it again.
+    assert!(reminders::tick(&store, &reminders::LogNotifier, day10 + 60)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(reminders::tick(&store, &desktop, day10 + 90).await.unwrap().is_empty());
+}

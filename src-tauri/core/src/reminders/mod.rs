@@ -34,6 +34,12 @@ pub struct Notification {
 /// How reminders reach the owner. The shell shows desktop notifications; tests record them.
 pub trait Notifier: Send + Sync {
     fn notify(&self, n: &Notification) -> std::result::Result<(), String>;
+
+    /// Whether what this notifier shows reaches the owner (a desktop). Reminders count as shown
+    /// only then; a headless `serve` logging them leaves them for the desktop app.
+    fn reaches_owner(&self) -> bool {
+        true
+    }
 }
 
 /// Keeps every notification, for tests and for `coexist reminders --fire` previews.
@@ -61,6 +67,10 @@ impl Notifier for LogNotifier {
     fn notify(&self, n: &Notification) -> std::result::Result<(), String> {
         tracing::warn!(title = %n.title, body = %n.body, "reminder");
         Ok(())
+    }
+
+    fn reaches_owner(&self) -> bool {
+        false
     }
 }
 
@@ -226,6 +236,18 @@ impl Store {
     /// The reminders to show now. Of each series only the newest due one fires: after a week
     /// with the computer off, the owner gets one notification, not a burst; the older ones are
     /// recorded as skipped.
+    /// Reminders that fell due in `(since, now]` and no desktop has shown yet.
+    pub async fn reminders_due_since(&self, since: i64, now: i64) -> Result<Vec<Reminder>> {
+        Ok(sqlx::query_as(&format!(
+            "SELECT {COLUMNS} FROM reminder WHERE fired_at IS NULL AND cancelled_at IS NULL AND due_at > ? AND due_at <= ?
+             ORDER BY due_at, id"
+        ))
+        .bind(since)
+        .bind(now)
+        .fetch_all(self.pool())
+        .await?)
+    }
+
     pub async fn take_due_reminders(&self, now: i64) -> Result<Vec<Reminder>> {
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let due: Vec<Reminder> = sqlx::query_as(&format!(
@@ -326,6 +348,13 @@ impl Store {
 /// One pass: plan, then notify what is due. Returns what was shown.
 pub async fn tick(store: &Store, notifier: &dyn Notifier, now: i64) -> Result<Vec<Reminder>> {
     store.plan_reminders(now).await?;
+    if !notifier.reaches_owner() {
+        // Logged when they fall due, but left for a desktop to show (and count as shown).
+        for r in store.reminders_due_since(now - LOG_WINDOW_SECS, now).await? {
+            let _ = notifier.notify(&r.notification());
+        }
+        return Ok(Vec::new());
+    }
     let due = store.take_due_reminders(now).await?;
     for r in &due {
         if let Err(e) = notifier.notify(&r.notification()) {
@@ -335,6 +364,10 @@ pub async fn tick(store: &Store, notifier: &dyn Notifier, now: i64) -> Result<Ve
     }
     Ok(due)
 }
+
+/// A headless notifier logs a reminder once: in the tick after it falls due (ticks are a minute
+/// apart).
+const LOG_WINDOW_SECS: i64 = 60;
 
 /// Runs [`tick`] every `every` (and when woken) until dropped.
 pub struct ReminderHandle {
