@@ -292,6 +292,65 @@ async fn a_lost_answer_is_uncertain_then_settled_by_its_status_not_resent() {
     assert_eq!(w.sim_stats().await["counters"]["accepted"], 1);
 }
 
+/// Issue 14, item 3: Meta sent the message but answered 500. The retry waits in the queue; the
+/// status carrying our token proves the send and settles that queued row, so the customer does
+/// not get it twice (before, only `uncertain` and `dispatching` rows were settled by a status).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_5xx_after_meta_sent_is_settled_by_its_status_not_sent_again() {
+    let w = world(20).await;
+    w.sim.run_scenario(&Scenario::CampaignLoad { customers: 1 });
+    w.sync_templates().await;
+    reqwest::Client::new()
+        .post(format!("{}/_sim/faults", w.sim_url))
+        .json(&json!({"server_error_after_send": 1.0}))
+        .send()
+        .await
+        .unwrap();
+    let customers: Vec<Value> = reqwest::get(format!("{}/_sim/customers", w.sim_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let now = SystemClock.now();
+    let msg = compose_template(
+        &w.store,
+        customers[0]["wa_id"].as_str().unwrap(),
+        "hello_world",
+        "en_US",
+        &[],
+        now,
+    )
+    .await
+    .unwrap();
+    let id = w.store.enqueue(&msg, None, now, now * 1000).await.unwrap();
+    let _d = w.dispatcher(20, Duration::from_secs(5));
+    w.settle("the status settling the send Meta answered with a 500", |rows| {
+        rows.iter().all(|r| r.state == "accepted")
+    })
+    .await;
+    // Longer than the first retry's backoff (1 s ± 20 %): a resend would have happened by now.
+    tokio::time::sleep(Duration::from_millis(2_500)).await;
+    let row = w.store.outbox_row(id).await.unwrap().unwrap();
+    assert_eq!(row.state, "accepted", "{row:?}");
+    assert!(row.wamid.as_deref().unwrap().starts_with("wamid.SIM"));
+    let s = w.sim_stats().await;
+    assert_eq!(s["counters"]["accepted"], 1, "sent once: {s}");
+    assert!(
+        s["counters"]["faults_injected"]["server_error_after_send"]
+            .as_u64()
+            .unwrap()
+            >= 1
+    );
+    // The thread shows what was sent, not a message of unknown content.
+    let text: Option<String> = sqlx::query_scalar("SELECT template_name FROM message WHERE wamid = ?")
+        .bind(&row.wamid)
+        .fetch_one(w.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(text.as_deref(), Some("hello_world"));
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn pair_limit_errors_are_retried_for_that_recipient_only() {
     let w = world(20).await;

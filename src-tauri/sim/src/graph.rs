@@ -86,6 +86,7 @@ fn digits(s: &str) -> String {
 enum ApiFault {
     None,
     ServerError,
+    ServerErrorAfterSend,
     Timeout(u64),
     Drop,
 }
@@ -119,6 +120,13 @@ fn api_fault(sim: &Sim) -> ApiFault {
         *st.counters.faults_injected.entry("drop_connection".into()).or_default() += 1;
         return ApiFault::Drop;
     }
+    if st.rng.random_bool(faults.server_error_after_send.clamp(0.0, 1.0)) {
+        *st.counters
+            .faults_injected
+            .entry("server_error_after_send".into())
+            .or_default() += 1;
+        return ApiFault::ServerErrorAfterSend;
+    }
     if st.rng.random_bool(faults.timeout.clamp(0.0, 1.0)) {
         *st.counters.faults_injected.entry("timeout".into()).or_default() += 1;
         return ApiFault::Timeout(faults.timeout_ms.max(1));
@@ -148,11 +156,21 @@ pub async fn send_message(
             );
         }
         ApiFault::Drop => return Response::new(axum::body::Body::new(BrokenBody)),
-        ApiFault::None | ApiFault::Timeout(_) => {}
+        ApiFault::None | ApiFault::Timeout(_) | ApiFault::ServerErrorAfterSend => {}
     }
     let response = process_send(&sim, &id, &body);
-    if let ApiFault::Timeout(ms) = fault {
-        tokio::time::sleep(Duration::from_millis(ms)).await;
+    match fault {
+        ApiFault::Timeout(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        ApiFault::ServerErrorAfterSend => {
+            return fail(
+                &sim,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                2,
+                "Service temporarily unavailable",
+                "An unexpected error has occurred. Please retry your request later.",
+            );
+        }
+        _ => {}
     }
     response
 }

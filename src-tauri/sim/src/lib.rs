@@ -42,6 +42,9 @@ pub struct Faults {
     pub timeout_ms: u64,
     /// An API call whose connection breaks before a complete answer (not processed).
     pub drop_connection: f64,
+    /// An API call processed (the message really goes out, statuses follow) but answered with
+    /// HTTP 500 (code 2): what a client sees when Meta fails after sending.
+    pub server_error_after_send: f64,
 }
 
 #[derive(Debug, Clone)]

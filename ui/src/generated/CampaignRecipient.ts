@@ -5,7 +5,7 @@
  */
 export type CampaignRecipient = { contact_id: number | null, name: string, 
 /**
- * The outbox state: queued, dispatching, accepted, failed, uncertain, cancelled.
+ * The outbox state: queued, dispatching, accepted, failed, uncertain, cancelled; or skipped.
  */
 state: string, 
 /**

@@ -235,7 +235,7 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       state.newCampaigns.push(c);
       const id = 100 + state.newCampaigns.length;
       state.campaigns = [...state.campaigns, { id, name: c.name, template: c.template, state: "draft", stopped_reason: null,
-        total: 3, queued: 0, dispatching: 0, accepted: 0, failed: 0, uncertain: 0, cancelled: 0, delivered: 0, read: 0 }];
+        total: 3, queued: 0, dispatching: 0, accepted: 0, failed: 0, uncertain: 0, cancelled: 0, skipped: 0, delivered: 0, read: 0 }];
       return answer("createCampaign", { id, recipients: 3 });
     },
     launchCampaign: (id: number) => {

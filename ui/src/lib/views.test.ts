@@ -148,9 +148,9 @@ describe("Dashboard campaigns", () => {
     const m = memoryBackend(NOW, { billing: report() });
     m.state.campaigns = [
       { id: 1, name: "Weekend", template: "spring_sale", state: "running", stopped_reason: null, total: 5, queued: 3,
-        dispatching: 0, accepted: 2, failed: 0, uncertain: 0, cancelled: 0, delivered: 2, read: 1 },
+        dispatching: 0, accepted: 2, failed: 0, uncertain: 0, cancelled: 0, skipped: 0, delivered: 2, read: 1 },
       { id: 2, name: "Old", template: "x", state: "cancelled", stopped_reason: null, total: 1, queued: 0,
-        dispatching: 0, accepted: 0, failed: 0, uncertain: 0, cancelled: 1, delivered: 0, read: 0 },
+        dispatching: 0, accepted: 0, failed: 0, uncertain: 0, cancelled: 1, skipped: 0, delivered: 0, read: 0 },
     ];
     setBackend(m.backend);
     render(Dashboard, { now: NOW });
@@ -277,7 +277,7 @@ describe("Search", () => {
 });
 
 describe("Campaigns", () => {
-  const base = { template: "spring_sale", stopped_reason: null, dispatching: 0, uncertain: 0, cancelled: 0, delivered: 0, read: 0 };
+  const base = { template: "spring_sale", stopped_reason: null, dispatching: 0, uncertain: 0, cancelled: 0, skipped: 0, delivered: 0, read: 0 };
   it("shows progress, pauses a running one, confirms a cancel, and estimates a draft's cost", async () => {
     const m = memoryBackend(NOW);
     m.state.campaigns = [
@@ -303,5 +303,21 @@ describe("Campaigns", () => {
     window.confirm = () => true;
     await fireEvent.click(screen.getByTestId("campaign-estimate"));
     expect(await screen.findByTestId("campaign-forecast")).toHaveTextContent("0.0472 USD for 5 recipients (1 free)");
+  });
+
+  it("offers resume and cancel on a campaign Meta stopped, and says who was skipped and why", async () => {
+    const m = memoryBackend(NOW);
+    m.state.campaigns = [
+      { ...base, id: 3, name: "Stopped", state: "stopped", stopped_reason: "Meta's spam limit", total: 10, queued: 5,
+        accepted: 3, failed: 0, skipped: 2, delivered: 3 },
+    ];
+    setBackend(m.backend);
+    render(Campaigns);
+    expect(await screen.findByTestId("campaign-counts")).toHaveTextContent("3 sent · 3 delivered · 0 read");
+    expect(screen.getByTestId("campaign-counts")).toHaveTextContent("2 skipped · 5 waiting — of 10");
+    expect(screen.getByRole("progressbar")).toHaveAttribute("aria-valuenow", "5");
+    expect(screen.getByTestId("campaign-cancel")).toBeInTheDocument();
+    await fireEvent.click(screen.getByText("Resume"));
+    await waitFor(() => expect(m.calls).toContain("campaignAction:3:resume"));
   });
 });

@@ -37,6 +37,9 @@ pub struct CampaignStatus {
     pub failed: i64,
     pub uncertain: i64,
     pub cancelled: i64,
+    /// Recipients the launch did not queue (opted out since creation, no phone number), with the
+    /// reason kept per recipient.
+    pub skipped: i64,
     pub delivered: i64,
     pub read: i64,
 }
@@ -191,52 +194,102 @@ impl Store {
     }
 
     /// Puts every recipient's message in the outbox, once: a launch interrupted by a crash can be
-    /// repeated and only adds what is missing.
+    /// repeated and only adds what is missing, and two launches at once (the window and the CLI)
+    /// queue nobody twice: each recipient is claimed inside an immediate transaction, and the
+    /// database refuses a second outbox row for one (campaign, contact). A recipient who may no
+    /// longer receive it (opted out since the campaign was created, no phone number) is skipped
+    /// and recorded with the reason; the others go out. Returns how many were queued by this call.
     pub async fn launch_campaign(&self, id: i64, actor: &str, now: i64) -> Result<usize> {
-        let (template, language, state, scheduled_at): (String, String, String, Option<i64>) =
-            sqlx::query_as("SELECT template_name, language, state, scheduled_at FROM campaign WHERE id = ?")
+        let (template, language, scheduled_at): (String, String, Option<i64>) =
+            sqlx::query_as("SELECT template_name, language, scheduled_at FROM campaign WHERE id = ?")
                 .bind(id)
                 .fetch_optional(self.pool())
                 .await?
                 .ok_or_else(|| CoreError::Invalid(format!("there is no campaign #{id}")))?;
-        if !matches!(state.as_str(), "draft" | "running") {
+        // The state moves in one statement that names the states it may come from.
+        let started = sqlx::query(
+            "UPDATE campaign SET state = 'running', launched_at = COALESCE(launched_at, ?)
+             WHERE id = ? AND state IN ('draft', 'running')",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(self.pool())
+        .await?
+        .rows_affected();
+        if started == 0 {
+            let state: String = sqlx::query_scalar("SELECT state FROM campaign WHERE id = ?")
+                .bind(id)
+                .fetch_one(self.pool())
+                .await?;
             return Err(CoreError::Invalid(format!(
                 "campaign #{id} is {state}; only a draft can be launched"
             )));
         }
-        let pending: Vec<(i64, String, String)> = sqlx::query_as(
-            "SELECT r.contact_id, c.wa_id, r.params FROM campaign_recipient r JOIN contact c ON c.id = r.contact_id
-             WHERE r.campaign_id = ? AND r.outbox_id IS NULL ORDER BY r.contact_id",
+        let pending: Vec<(i64, Option<String>, Option<String>, String)> = sqlx::query_as(
+            "SELECT r.contact_id, c.wa_id, c.bsuid, r.params FROM campaign_recipient r JOIN contact c ON c.id = r.contact_id
+             WHERE r.campaign_id = ? AND r.outbox_id IS NULL AND r.skipped_reason IS NULL ORDER BY r.contact_id",
         )
         .bind(id)
         .fetch_all(self.pool())
         .await?;
-        let start_ms = scheduled_at.map(|s| s * 1000).unwrap_or(super::now_ms());
-        sqlx::query("UPDATE campaign SET state = 'running', launched_at = COALESCE(launched_at, ?) WHERE id = ?")
-            .bind(now)
-            .bind(id)
-            .execute(self.pool())
-            .await?;
-        let mut added = 0;
+        let start_ms = scheduled_at.map(|s| s.saturating_mul(1000)).unwrap_or(super::now_ms());
+        let (mut added, mut skipped) = (0usize, 0usize);
         for chunk in pending.chunks(500) {
+            // Composed outside the transaction (it reads templates, consent and windows); the
+            // dispatcher checks consent again before the send.
             let mut composed = Vec::with_capacity(chunk.len());
-            for (contact, wa, params) in chunk {
+            for (contact, wa, bsuid, params) in chunk {
                 let params: Vec<(String, String)> = serde_json::from_str(params).unwrap_or_default();
-                composed.push((
-                    *contact,
-                    compose_template(self, wa, &template, &language, &params, now).await?,
-                ));
+                let to = wa.as_deref().or(bsuid.as_deref()).unwrap_or_default();
+                let c = match compose_template(self, to, &template, &language, &params, now).await {
+                    Ok(c) => Ok(c),
+                    Err(CoreError::CannotSend(why)) => Err(why),
+                    Err(e) => return Err(e),
+                };
+                composed.push((*contact, c));
             }
-            let mut tx = self.pool().begin().await?;
+            let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
             for (contact, c) in composed {
-                let oid = super::outbox::insert_outbox(&mut tx, &c, Some(id), now, start_ms).await?;
-                sqlx::query("UPDATE campaign_recipient SET outbox_id = ? WHERE campaign_id = ? AND contact_id = ?")
-                    .bind(oid)
-                    .bind(id)
-                    .bind(contact)
-                    .execute(&mut *tx)
-                    .await?;
-                added += 1;
+                // Claimed under the write lock: another launch may have queued it meanwhile.
+                let still_pending: bool = sqlx::query_scalar(
+                    "SELECT outbox_id IS NULL AND skipped_reason IS NULL FROM campaign_recipient
+                     WHERE campaign_id = ? AND contact_id = ?",
+                )
+                .bind(id)
+                .bind(contact)
+                .fetch_optional(&mut *tx)
+                .await?
+                .unwrap_or(false);
+                if !still_pending {
+                    continue;
+                }
+                match c {
+                    Ok(c) => {
+                        let oid = super::outbox::insert_outbox(&mut tx, &c, Some(id), now, start_ms).await?;
+                        sqlx::query(
+                            "UPDATE campaign_recipient SET outbox_id = ?
+                             WHERE campaign_id = ? AND contact_id = ? AND outbox_id IS NULL",
+                        )
+                        .bind(oid)
+                        .bind(id)
+                        .bind(contact)
+                        .execute(&mut *tx)
+                        .await?;
+                        added += 1;
+                    }
+                    Err(why) => {
+                        sqlx::query(
+                            "UPDATE campaign_recipient SET skipped_reason = ?
+                             WHERE campaign_id = ? AND contact_id = ? AND outbox_id IS NULL",
+                        )
+                        .bind(&why)
+                        .bind(id)
+                        .bind(contact)
+                        .execute(&mut *tx)
+                        .await?;
+                        skipped += 1;
+                    }
+                }
             }
             tx.commit().await?;
         }
@@ -245,7 +298,7 @@ impl Store {
             actor,
             "campaign.launch",
             Some(&format!("campaign:{id}")),
-            serde_json::json!({"queued": added}),
+            serde_json::json!({"queued": added, "skipped": skipped}),
         )
         .await?;
         Ok(added)
@@ -269,8 +322,9 @@ impl Store {
         // Which states each action may leave, in one statement so it cannot race.
         let (from, to): (&[&str], &str) = match action {
             "pause" => (&["running"], "paused"),
-            "resume" => (&["paused"], "running"),
-            "cancel" => (&["draft", "running", "paused"], "cancelled"),
+            // A campaign Meta stopped (a stop code) resumes only when the owner says so.
+            "resume" => (&["paused", "stopped"], "running"),
+            "cancel" => (&["draft", "running", "paused", "stopped"], "cancelled"),
             other => return Err(CoreError::Invalid(format!("unknown campaign action {other}"))),
         };
         let n = sqlx::query("UPDATE campaign SET state = ? WHERE id = ? AND state IN (SELECT value FROM json_each(?))")
@@ -313,10 +367,12 @@ impl Store {
                 .await?;
         let (name, template, state, stopped_reason) =
             row.ok_or_else(|| CoreError::Invalid(format!("there is no campaign #{id}")))?;
-        let c: (i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(
-            "SELECT COUNT(*), COALESCE(SUM(o.state = 'queued' OR o.id IS NULL), 0), COALESCE(SUM(o.state = 'dispatching'), 0),
+        let c: (i64, i64, i64, i64, i64, i64, i64, i64) = sqlx::query_as(
+            "SELECT COUNT(*), COALESCE(SUM(o.state = 'queued' OR (o.id IS NULL AND r.skipped_reason IS NULL)), 0),
+                    COALESCE(SUM(o.state = 'dispatching'), 0),
                     COALESCE(SUM(o.state = 'accepted'), 0), COALESCE(SUM(o.state = 'failed'), 0),
-                    COALESCE(SUM(o.state = 'uncertain'), 0), COALESCE(SUM(o.state = 'cancelled'), 0)
+                    COALESCE(SUM(o.state = 'uncertain'), 0), COALESCE(SUM(o.state = 'cancelled'), 0),
+                    COALESCE(SUM(o.id IS NULL AND r.skipped_reason IS NOT NULL), 0)
              FROM campaign_recipient r LEFT JOIN outbox o ON o.id = r.outbox_id WHERE r.campaign_id = ?",
         )
         .bind(id)
@@ -342,6 +398,7 @@ impl Store {
             failed: c.4,
             uncertain: c.5,
             cancelled: c.6,
+            skipped: c.7,
             delivered,
             read,
         })
@@ -416,7 +473,7 @@ mod tests {
 pub struct CampaignRecipient {
     pub contact_id: Option<i64>,
     pub name: String,
-    /// The outbox state: queued, dispatching, accepted, failed, uncertain, cancelled.
+    /// The outbox state: queued, dispatching, accepted, failed, uncertain, cancelled; or skipped.
     pub state: String,
     /// Meta's latest status once accepted: sent, delivered, read, failed.
     pub status: Option<String>,
@@ -427,11 +484,14 @@ impl Store {
     /// Per-recipient outcomes, problems first.
     pub async fn campaign_recipients(&self, id: i64, limit: i64) -> Result<Vec<CampaignRecipient>> {
         Ok(sqlx::query_as(
-            "SELECT o.contact_id, COALESCE(c.name, c.profile_name, c.username, '+' || o.recipient) AS name,
-                    o.state, m.status, COALESCE(m.error, o.last_error) AS error
-             FROM outbox o LEFT JOIN contact c ON c.id = o.contact_id LEFT JOIN message m ON m.outbox_id = o.id
-             WHERE o.campaign_id = ?
-             ORDER BY CASE WHEN o.state IN ('failed', 'uncertain') OR m.status = 'failed' THEN 0 ELSE 1 END, o.id
+            "SELECT r.contact_id, COALESCE(c.name, c.profile_name, c.username, '+' || c.wa_id, c.bsuid, '+' || o.recipient) AS name,
+                    COALESCE(o.state, CASE WHEN r.skipped_reason IS NOT NULL THEN 'skipped' ELSE 'queued' END) AS state,
+                    m.status, COALESCE(m.error, o.last_error, r.skipped_reason) AS error
+             FROM campaign_recipient r LEFT JOIN contact c ON c.id = r.contact_id
+                  LEFT JOIN outbox o ON o.id = r.outbox_id LEFT JOIN message m ON m.outbox_id = o.id
+             WHERE r.campaign_id = ?
+             ORDER BY CASE WHEN o.state IN ('failed', 'uncertain') OR m.status = 'failed' OR r.skipped_reason IS NOT NULL
+                           THEN 0 ELSE 1 END, r.contact_id
              LIMIT ?",
         )
         .bind(id)

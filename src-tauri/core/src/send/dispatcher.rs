@@ -161,24 +161,37 @@ impl Dispatcher {
         if let Err(e) = me.recover().await {
             tracing::error!(error = %e, "could not judge sends interrupted by a crash");
         }
-        let mut renewed = now_ms();
-        loop {
-            if now_ms() - renewed > me.settings.lease_ttl_ms / 4 {
-                match me
-                    .store
-                    .take_lease(LEASE, &me.holder, now_ms(), me.settings.lease_ttl_ms)
-                    .await
-                {
-                    Ok(true) => renewed = now_ms(),
-                    _ => {
-                        tracing::error!("lost the dispatcher lease; stopping");
-                        break;
+        // The lease is renewed on its own beat, not between loop turns: sixteen sends hanging on a
+        // slow Meta must not let a second dispatcher take over and judge them uncertain.
+        let lost = Arc::new(Notify::new());
+        let renewer = {
+            let (me, lost) = (me.clone(), lost.clone());
+            tokio::spawn(async move {
+                let every = Duration::from_millis((me.settings.lease_ttl_ms / 4).max(10) as u64);
+                loop {
+                    tokio::time::sleep(every).await;
+                    match me
+                        .store
+                        .take_lease(LEASE, &me.holder, now_ms(), me.settings.lease_ttl_ms)
+                        .await
+                    {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::error!("lost the dispatcher lease; stopping");
+                            lost.notify_one();
+                            return;
+                        }
+                        // A busy database is not a lost lease: try again on the next beat.
+                        Err(e) => tracing::warn!(error = %e, "could not renew the dispatcher lease"),
                     }
                 }
-            }
+            })
+        };
+        loop {
             let permit = tokio::select! {
                 p = me.in_flight.clone().acquire_owned() => p.expect("semaphore open"),
                 _ = stop.notified() => break,
+                _ = lost.notified() => break,
             };
             me.limiter.until_ready().await;
             let claimed = match me.claim().await {
@@ -196,6 +209,7 @@ impl Dispatcher {
                     _ = wake.notified() => {}
                     _ = tokio::time::sleep(Duration::from_millis(idle as u64)) => {}
                     _ = stop.notified() => break,
+                    _ = lost.notified() => break,
                 }
                 continue;
             };
@@ -213,6 +227,7 @@ impl Dispatcher {
         // Let the sends in flight record their outcome.
         let all = me.settings.max_in_flight.max(1) as u32;
         let _ = tokio::time::timeout(Duration::from_secs(30), me.in_flight.acquire_many(all)).await;
+        renewer.abort();
         let _ = me.store.release_lease(LEASE, &me.holder).await;
     }
 
@@ -260,7 +275,8 @@ impl Dispatcher {
     /// Back to the queue for later; `counted` keeps the attempt (a real try), otherwise it is undone.
     async fn defer(&self, c: &Claimed, delay_ms: i64, counted: bool) -> Result<()> {
         sqlx::query(
-            "UPDATE outbox SET state = 'queued', next_attempt_ms = ?, attempts = attempts - ?, updated_at = ? WHERE id = ?",
+            "UPDATE outbox SET state = 'queued', next_attempt_ms = ?, attempts = attempts - ?, updated_at = ?
+             WHERE id = ? AND state = 'dispatching'",
         )
         .bind(now_ms() + delay_ms)
         .bind(i64::from(!counted))
@@ -272,8 +288,9 @@ impl Dispatcher {
     }
 
     async fn fail(&self, c: &Claimed, code: Option<i64>, reason: &str) -> Result<()> {
-        sqlx::query(
-            "UPDATE outbox SET state = 'failed', last_error_code = ?, last_error = ?, updated_at = ? WHERE id = ?",
+        let n = sqlx::query(
+            "UPDATE outbox SET state = 'failed', last_error_code = ?, last_error = ?, updated_at = ?
+             WHERE id = ? AND state = 'dispatching'",
         )
         .bind(code)
         .bind(reason)
@@ -281,6 +298,7 @@ impl Dispatcher {
         .bind(c.id)
         .execute(self.store.pool())
         .await?;
+        settled_meanwhile(c, n.rows_affected());
         Ok(())
     }
 
@@ -363,13 +381,12 @@ impl Dispatcher {
                             code: e.code,
                             reason: reason.clone(),
                         });
-                        // A campaign stops itself: what is still queued waits for the owner.
+                        // Meta limits the account, not one campaign: every running campaign stops
+                        // itself, and what is still queued waits for the owner (resume or cancel).
                         sqlx::query(
-                            "UPDATE campaign SET state = 'stopped', stopped_reason = ?
-                             WHERE id = (SELECT campaign_id FROM outbox WHERE id = ?) AND state = 'running'",
+                            "UPDATE campaign SET state = 'stopped', stopped_reason = ? WHERE state = 'running'",
                         )
                         .bind(&reason)
-                        .bind(c.id)
                         .execute(self.store.pool())
                         .await?;
                         self.fail(c, Some(e.code), &reason).await
@@ -388,23 +405,26 @@ impl Dispatcher {
             }
             SendOutcome::Unreachable(why) => self.fail(c, None, &format!("Meta could not be reached: {why}")).await,
             SendOutcome::Uncertain(why) => {
-                sqlx::query("UPDATE outbox SET state = 'uncertain', last_error = ?, updated_at = ? WHERE id = ?")
-                    .bind(format!(
-                        "No clear answer from Meta ({why}): the message may or may not have been sent. A delivery report will settle it; otherwise you can choose to send it again."
-                    ))
-                    .bind(self.clock.now())
-                    .bind(c.id)
-                    .execute(self.store.pool())
-                    .await?;
+                let n = sqlx::query(
+                    "UPDATE outbox SET state = 'uncertain', last_error = ?, updated_at = ? WHERE id = ? AND state = 'dispatching'",
+                )
+                .bind(format!(
+                    "No clear answer from Meta ({why}): the message may or may not have been sent. A delivery report will settle it; otherwise you can choose to send it again."
+                ))
+                .bind(self.clock.now())
+                .bind(c.id)
+                .execute(self.store.pool())
+                .await?;
+                settled_meanwhile(c, n.rows_affected());
                 Ok(())
             }
         }
     }
 
     async fn retry(&self, c: &Claimed, code: i64, reason: &str, delay_ms: i64) -> Result<()> {
-        sqlx::query(
+        let n = sqlx::query(
             "UPDATE outbox SET state = 'queued', next_attempt_ms = ?, last_error_code = ?, last_error = ?, updated_at = ?
-             WHERE id = ?",
+             WHERE id = ? AND state = 'dispatching'",
         )
         .bind(now_ms() + delay_ms)
         .bind(code)
@@ -413,6 +433,7 @@ impl Dispatcher {
         .bind(c.id)
         .execute(self.store.pool())
         .await?;
+        settled_meanwhile(c, n.rows_affected());
         Ok(())
     }
 
@@ -420,12 +441,17 @@ impl Dispatcher {
     async fn accepted(&self, c: &Claimed, wamid: &str) -> Result<()> {
         let now = self.clock.now();
         let mut tx = self.store.pool().begin().await?;
-        sqlx::query("UPDATE outbox SET state = 'accepted', wamid = ?, last_error = NULL, updated_at = ? WHERE id = ?")
-            .bind(wamid)
-            .bind(now)
-            .bind(c.id)
-            .execute(&mut *tx)
-            .await?;
+        // Meta's acceptance is the truth whatever we believed (a status may have settled it first);
+        // only a withdrawn row stays as the owner left it.
+        sqlx::query(
+            "UPDATE outbox SET state = 'accepted', wamid = ?, last_error = NULL, updated_at = ?
+             WHERE id = ? AND state IN ('dispatching', 'queued', 'uncertain', 'failed', 'accepted')",
+        )
+        .bind(wamid)
+        .bind(now)
+        .bind(c.id)
+        .execute(&mut *tx)
+        .await?;
         let id: Option<i64> = sqlx::query_scalar(
             "INSERT INTO message (wamid, contact_id, direction, origin, type, text, timestamp, template_name,
                                   template_category, callback_data, outbox_id)
@@ -455,6 +481,17 @@ impl Dispatcher {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// A result write found the row no longer `dispatching`: a status webhook settled it while Meta's
+/// answer was on its way. The settled state stands.
+fn settled_meanwhile(c: &Claimed, rows: u64) {
+    if rows == 0 {
+        tracing::info!(
+            id = c.id,
+            "the send was settled meanwhile (a status arrived first); keeping that"
+        );
     }
 }
 

@@ -577,7 +577,10 @@ async fn apply_status(conn: &mut SqliteConnection, s: &Status) -> sqlx::Result<(
     .bind(id)
     .execute(&mut *conn)
     .await?;
-    // A status carrying an outbox token settles a send whose answer was lost (`uncertain`).
+    // A status carrying an outbox token proves the send reached Meta: it settles a send whose
+    // answer was lost (`uncertain`), one still waiting for its answer, and one put back in the
+    // queue or failed after an ambiguous error (a 5xx after Meta really sent), so it is never
+    // sent a second time.
     if let Some(outbox_id) = s
         .biz_opaque_callback_data
         .as_deref()
@@ -586,7 +589,7 @@ async fn apply_status(conn: &mut SqliteConnection, s: &Status) -> sqlx::Result<(
     {
         let settled = sqlx::query(
             "UPDATE outbox SET state = 'accepted', wamid = COALESCE(wamid, ?), last_error = NULL
-             WHERE id = ? AND state IN ('uncertain', 'dispatching')",
+             WHERE id = ? AND state IN ('uncertain', 'dispatching', 'queued', 'failed')",
         )
         .bind(&s.id)
         .bind(outbox_id)
@@ -594,12 +597,22 @@ async fn apply_status(conn: &mut SqliteConnection, s: &Status) -> sqlx::Result<(
         .await?
         .rows_affected();
         if settled > 0 {
-            sqlx::query("UPDATE message SET outbox_id = ? WHERE id = ? AND EXISTS (SELECT 1 FROM outbox WHERE id = ?)")
-                .bind(outbox_id)
-                .bind(id)
-                .bind(outbox_id)
-                .execute(&mut *conn)
-                .await?;
+            // The mirror learns what was sent from the outbox row.
+            sqlx::query(
+                "UPDATE message SET outbox_id = o.id,
+                        type = CASE WHEN message.content_known = 0 THEN o.kind ELSE message.type END,
+                        text = CASE WHEN message.content_known = 0 THEN o.text ELSE message.text END,
+                        template_name = COALESCE(message.template_name, o.template_name),
+                        template_category = COALESCE(message.template_category, o.template_category),
+                        contact_id = COALESCE(message.contact_id, o.contact_id),
+                        content_known = 1
+                 FROM (SELECT id, kind, text, template_name, template_category, contact_id FROM outbox WHERE id = ?) AS o
+                 WHERE message.id = ?",
+            )
+            .bind(outbox_id)
+            .bind(id)
+            .execute(&mut *conn)
+            .await?;
         }
     }
     Ok(())

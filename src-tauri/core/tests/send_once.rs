@@ -1,0 +1,178 @@
+//! Nothing twice (issue 14): campaign launches racing each other, recipients who may no longer
+//! receive a campaign, and the outbox rows the database itself refuses. Real SQLite files, two
+//! handles on one workspace as two processes would have.
+
+use coexist_core::cloud::TemplateInfo;
+use coexist_core::send::Audience;
+use coexist_core::Store;
+
+/// A workspace with `n` tagged contacts (opted in to marketing) and one approved template of each
+/// category.
+async fn workspace(n: usize) -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_dir(dir.path()).await.unwrap();
+    for (name, category) in [("order_ready", "UTILITY"), ("spring_sale", "MARKETING")] {
+        let t = TemplateInfo {
+            id: name.into(),
+            name: name.into(),
+            language: "en".into(),
+            category: category.into(),
+            status: "APPROVED".into(),
+            components: serde_json::json!([{"type": "BODY", "text": "Hello"}]),
+        };
+        store.upsert_template(&t, 1).await.unwrap();
+    }
+    let mut csv = String::from("phone,tags,consent\n");
+    for i in 0..n {
+        csv.push_str(&format!("+4477009{i:05},regulars,opt_in\n"));
+    }
+    let report = store.import_contacts_csv(&csv, "owner", 1).await.unwrap();
+    assert!(report.errors.is_empty(), "{:?}", report.errors);
+    (dir, store)
+}
+
+fn regulars() -> Audience {
+    Audience {
+        tag: Some("regulars".into()),
+        ..Audience::default()
+    }
+}
+
+async fn outbox_per_recipient(store: &Store, campaign: i64) -> Vec<(i64, i64)> {
+    sqlx::query_as("SELECT contact_id, COUNT(*) FROM outbox WHERE campaign_id = ? GROUP BY contact_id")
+        .bind(campaign)
+        .fetch_all(store.pool())
+        .await
+        .unwrap()
+}
+
+/// Item 1: the window and the CLI launching one campaign at the same moment queue each recipient
+/// once between them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_launches_queue_each_recipient_once() {
+    let (dir, store) = workspace(400).await;
+    let (id, n) = store
+        .create_campaign("Ready", "order_ready", "en", &regulars(), &[], None, "owner", 2)
+        .await
+        .unwrap();
+    assert_eq!(n, 400);
+    // Four handles on the same file, as four processes would have.
+    let mut handles = Vec::new();
+    for _ in 0..4 {
+        let other = Store::open_dir(dir.path()).await.unwrap();
+        handles.push(tokio::spawn(async move { other.launch_campaign(id, "owner", 3).await }));
+    }
+    let mut queued = 0;
+    for h in handles {
+        queued += h.await.unwrap().unwrap();
+    }
+    assert_eq!(queued, 400, "between them the launches queued each recipient once");
+    let per = outbox_per_recipient(&store, id).await;
+    assert_eq!(per.len(), 400);
+    assert!(per.iter().all(|(_, k)| *k == 1), "a recipient queued twice: {per:?}");
+    let s = store.campaign_status(id).await.unwrap();
+    assert_eq!((s.total, s.queued, s.skipped), (400, 400, 0), "{s:?}");
+}
+
+/// Item 1: whatever races above it, the database refuses a second outbox row for one recipient
+/// of one campaign.
+#[tokio::test]
+async fn the_database_refuses_a_second_outbox_row_for_one_campaign_recipient() {
+    let (_dir, store) = workspace(1).await;
+    let (id, _) = store
+        .create_campaign("Ready", "order_ready", "en", &regulars(), &[], None, "owner", 2)
+        .await
+        .unwrap();
+    assert_eq!(store.launch_campaign(id, "owner", 3).await.unwrap(), 1);
+    let err = sqlx::query(
+        "INSERT INTO outbox (contact_id, recipient, kind, payload, campaign_id, next_attempt_ms, created_at, updated_at)
+         SELECT contact_id, recipient, kind, payload, campaign_id, 0, 0, 0 FROM outbox WHERE campaign_id = ?",
+    )
+    .bind(id)
+    .execute(store.pool())
+    .await
+    .unwrap_err();
+    assert!(
+        err.to_string().contains("already has a message for this recipient"),
+        "{err}"
+    );
+    assert_eq!(
+        store.launch_campaign(id, "owner", 4).await.unwrap(),
+        0,
+        "a repeated launch adds nothing"
+    );
+}
+
+/// Items 6 and 7: a recipient who opted out after the campaign was created, and one now known only
+/// by a BSUID, are skipped with their reason; everybody else is queued.
+#[tokio::test]
+async fn launch_skips_and_records_opt_outs_and_recipients_without_a_phone() {
+    let (_dir, store) = workspace(5).await;
+    let (id, n) = store
+        .create_campaign("Sale", "spring_sale", "en", &regulars(), &[], None, "owner", 2)
+        .await
+        .unwrap();
+    assert_eq!(n, 5);
+    let contacts: Vec<i64> =
+        sqlx::query_scalar("SELECT contact_id FROM campaign_recipient WHERE campaign_id = ? ORDER BY contact_id")
+            .bind(id)
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    // The second customer says STOP between create and launch.
+    store
+        .set_consent(contacts[1], false, "replied STOP", "owner", 3)
+        .await
+        .unwrap();
+    // The fourth is now known only by a business-scoped user id (the customer hid the number).
+    sqlx::query("UPDATE contact SET wa_id = NULL, bsuid = 'GB.1234567890123456' WHERE id = ?")
+        .bind(contacts[3])
+        .execute(store.pool())
+        .await
+        .unwrap();
+
+    assert_eq!(store.launch_campaign(id, "owner", 4).await.unwrap(), 3);
+    let s = store.campaign_status(id).await.unwrap();
+    assert_eq!((s.total, s.queued, s.skipped), (5, 3, 2), "{s:?}");
+    let rows = store.campaign_recipients(id, 10).await.unwrap();
+    let skipped: Vec<_> = rows.iter().filter(|r| r.state == "skipped").collect();
+    assert_eq!(skipped.len(), 2, "{rows:?}");
+    let why = |c: i64| {
+        skipped
+            .iter()
+            .find(|r| r.contact_id == Some(c))
+            .and_then(|r| r.error.clone())
+            .unwrap_or_default()
+    };
+    assert!(why(contacts[1]).contains("opted"), "{}", why(contacts[1]));
+    assert!(!why(contacts[3]).is_empty());
+    // Launching again neither queues the skipped nor repeats the others.
+    assert_eq!(store.launch_campaign(id, "owner", 5).await.unwrap(), 0);
+    assert_eq!(outbox_per_recipient(&store, id).await.len(), 3);
+}
+
+/// Item 5: a campaign Meta stopped (a stop code) can be cancelled, which withdraws what was still
+/// queued, or resumed by the owner.
+#[tokio::test]
+async fn a_stopped_campaign_can_be_cancelled_or_resumed() {
+    let (_dir, store) = workspace(3).await;
+    let mut ids = Vec::new();
+    for _ in 0..2 {
+        let (id, _) = store
+            .create_campaign("Ready", "order_ready", "en", &regulars(), &[], None, "owner", 2)
+            .await
+            .unwrap();
+        store.launch_campaign(id, "owner", 3).await.unwrap();
+        sqlx::query("UPDATE campaign SET state = 'stopped', stopped_reason = 'spam limit' WHERE id = ?")
+            .bind(id)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        ids.push(id);
+    }
+    store.set_campaign_state(ids[0], "cancel", "owner", 4).await.unwrap();
+    let s = store.campaign_status(ids[0]).await.unwrap();
+    assert_eq!((s.state.as_str(), s.queued, s.cancelled), ("cancelled", 0, 3), "{s:?}");
+    store.set_campaign_state(ids[1], "resume", "owner", 4).await.unwrap();
+    assert_eq!(store.campaign_status(ids[1]).await.unwrap().state, "running");
+}
