@@ -6,9 +6,9 @@
 //! Everything stops when `Live` is dropped.
 
 use coexist_core::cloud::CloudClient;
+use coexist_core::engine::{Engine as CoreEngine, EngineSettings, ReceiverSettings, Started};
 use coexist_core::secrets::{self, KeyringStore, SecretKind, Sensitive};
-use coexist_core::send::{DispatcherHandle, SendSettings};
-use coexist_core::webhook::{receiver, ApplierHandle, Rules};
+use coexist_core::send::SendSettings;
 use coexist_core::{Clock, CoreError, Store, SystemClock};
 use coexist_sim::{Customer, Sim, SimConfig};
 use serde::Serialize;
@@ -23,22 +23,23 @@ const DEMO_VERIFY: &str = "demo-verify-token";
 /// What the settings and the compose box need to know about the engine.
 #[derive(Debug, Clone, Serialize, Default)]
 pub struct EngineStatus {
-    /// Messages can leave (a dispatcher runs).
+    /// Messages can leave (a dispatcher runs here, or in the process that runs the workspace).
     pub sending: bool,
     /// Where webhooks are received, when listening.
     pub receiver_url: Option<String>,
     /// Why sending or receiving is off, in the owner's words.
     pub notes: Vec<String>,
     pub simulator: bool,
+    /// Another process (`coexist serve`) runs this workspace; this window is its client.
+    pub engine_elsewhere: Option<String>,
 }
 
 pub struct Live {
     pub status: EngineStatus,
-    pub dispatcher: Option<DispatcherHandle>,
+    /// The workspace's engine when this window runs it; none when it is a client.
+    pub engine: Option<Box<CoreEngine>>,
     pub cloud: Option<(CloudClient, Option<String>)>,
     pub sim: Option<Arc<Sim>>,
-    _applier: ApplierHandle,
-    _automation: coexist_core::automation::AutomationHandle,
     tasks: Vec<tokio::task::JoinHandle<()>>,
 }
 
@@ -50,58 +51,43 @@ impl Drop for Live {
     }
 }
 
-fn base(store: &Store, clock: &Arc<dyn Clock>) -> (ApplierHandle, coexist_core::automation::AutomationHandle) {
-    let applier = ApplierHandle::spawn(store.clone(), Rules::default(), clock.clone());
-    let automation = coexist_core::automation::AutomationHandle::spawn(
-        store.clone(),
-        clock.clone(),
-        Arc::new(tokio::sync::Notify::new()),
-        std::time::Duration::from_secs(1),
-    );
-    (applier, automation)
-}
+/// How long the window's engine lease outlives a crash; a restarted window waits that long for
+/// its predecessor's lease before it settles for being a client.
+const LEASE_TTL_MS: i64 = 10_000;
 
-async fn listen(
-    store: &Store,
-    addr: SocketAddr,
-    app_secret: Sensitive<String>,
-    verify_token: Sensitive<String>,
-    clock: Arc<dyn Clock>,
-    wake: Arc<tokio::sync::Notify>,
-) -> std::io::Result<(String, tokio::task::JoinHandle<()>)> {
-    let listener = tokio::net::TcpListener::bind(addr).await?;
-    let url = format!("http://{}/webhook", listener.local_addr()?);
-    let state = receiver::ReceiverState {
-        store: store.clone(),
-        app_secret,
-        verify_token,
-        clock,
-        applied_wake: wake,
-    };
-    let task = tokio::spawn(async move {
-        if let Err(e) = axum::serve(listener, receiver::router(state)).await {
-            tracing::error!(error = %e, "the webhook receiver stopped");
-        }
-    });
-    Ok((url, task))
+fn settings() -> EngineSettings {
+    let mut s = EngineSettings::new("app", Arc::new(SystemClock));
+    s.lease_ttl_ms = LEASE_TTL_MS;
+    s.patience = std::time::Duration::from_millis(LEASE_TTL_MS as u64 + 1_000);
+    s
 }
 
 impl Live {
     /// The demo: a simulated Cloud API and phone on loopback, in step with the wall clock.
     pub async fn demo(store: &Store) -> Result<Live, CoreError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let (applier, automation) = base(store, &clock);
         let io = |e: std::io::Error| CoreError::Invalid(format!("the demo simulator could not start: {e}"));
-        let (url, receiver) = listen(
-            store,
-            "127.0.0.1:0".parse().expect("literal address"),
-            Sensitive::new(DEMO_SECRET.into()),
-            Sensitive::new(DEMO_VERIFY.into()),
-            clock.clone(),
-            applier.waker(),
-        )
-        .await
-        .map_err(io)?;
+        let mut s = settings();
+        s.receiver = Some(ReceiverSettings {
+            addr: "127.0.0.1:0".parse().expect("literal address"),
+            app_secret: Sensitive::new(DEMO_SECRET.into()),
+            verify_token: Sensitive::new(DEMO_VERIFY.into()),
+        });
+        let mut engine = match CoreEngine::start(store, s).await? {
+            Started::Engine(e) => e,
+            Started::Client(h) => {
+                return Err(CoreError::NotConfigured(format!(
+                    "{}: the demo runs in one window at a time",
+                    h.describe()
+                )))
+            }
+        };
+        let url = engine.receiver_url().map(String::from).ok_or_else(|| {
+            CoreError::Invalid(format!(
+                "the demo receiver could not start: {:?}",
+                engine.receiver_error()
+            ))
+        })?;
         let now = clock.now();
         let cfg = SimConfig {
             webhook_url: Some(url.clone()),
@@ -146,7 +132,7 @@ impl Live {
             std::time::Duration::from_secs(10),
         );
         sync_templates(store, &client, &waba, now).await;
-        let dispatcher = DispatcherHandle::spawn(store.clone(), client.clone(), SendSettings::new(&phone, 20), clock);
+        engine.start_sending(client.clone(), SendSettings::new(&phone, 20));
         tracing::info!(simulator = %addr, receiver = %url, "demo workspace live on the simulator");
         Ok(Live {
             status: EngineStatus {
@@ -154,39 +140,30 @@ impl Live {
                 receiver_url: Some(url),
                 notes: vec!["Demo: messages go to a simulated WhatsApp on this computer, nobody receives them.".into()],
                 simulator: true,
+                engine_elsewhere: None,
             },
-            dispatcher: Some(dispatcher),
+            engine: Some(engine),
             cloud: Some((client, Some(waba))),
             sim: Some(sim),
-            _applier: applier,
-            _automation: automation,
-            tasks: vec![receiver, clock_task],
+            tasks: vec![clock_task],
         })
     }
 
     /// A connected number: secrets from the OS keyring, Meta's Graph API (or `COEXIST_API_BASE`).
+    /// When `coexist serve` already runs this workspace, the window is its client.
     pub async fn connected(store: &Store, data_dir: &Path) -> Result<Live, CoreError> {
-        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-        let (applier, automation) = base(store, &clock);
         let canonical = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_path_buf());
         let keyring = KeyringStore::new(&canonical.display().to_string());
         let secret = |k: SecretKind| secrets::lookup(&keyring, k).ok().flatten();
         let mut status = EngineStatus::default();
-        let mut tasks = Vec::new();
         let ids = store.account_ids().await?;
-        let (mut dispatcher, mut cloud) = (None, None);
+        let mut s = settings();
+        let mut cloud = None;
         match (secret(SecretKind::AccessToken), ids.phone_number_id.clone()) {
             (Some(token), Some(phone)) => {
-                let base = std::env::var("COEXIST_API_BASE").unwrap_or_else(|_| "https://graph.facebook.com".into());
-                let version = std::env::var("COEXIST_API_VERSION").unwrap_or_else(|_| "v21.0".into());
-                let client = CloudClient::new(&base, &version, token, std::time::Duration::from_secs(20));
+                let client = CloudClient::from_env(token, std::time::Duration::from_secs(20));
                 let rate = ids.throughput_cap.max(1) as u32;
-                dispatcher = Some(DispatcherHandle::spawn(
-                    store.clone(),
-                    client.clone(),
-                    SendSettings::new(&phone, rate),
-                    clock.clone(),
-                ));
+                s.sending = Some((client.clone(), SendSettings::new(&phone, rate)));
                 cloud = Some((client, ids.waba_id.clone()));
                 status.sending = true;
             }
@@ -197,42 +174,54 @@ impl Live {
                 .notes
                 .push("Sending is off: the phone number id is unknown. Connect the number in Settings.".into()),
         }
+        let listen: SocketAddr = std::env::var("COEXIST_LISTEN")
+            .ok()
+            .and_then(|a| a.parse().ok())
+            .unwrap_or_else(|| "127.0.0.1:8787".parse().expect("literal address"));
         match (secret(SecretKind::AppSecret), secret(SecretKind::VerifyToken)) {
-            (Some(app_secret), Some(verify)) => {
-                let addr: SocketAddr = std::env::var("COEXIST_LISTEN")
-                    .ok()
-                    .and_then(|a| a.parse().ok())
-                    .unwrap_or_else(|| "127.0.0.1:8787".parse().expect("literal address"));
-                match listen(store, addr, app_secret, verify, clock.clone(), applier.waker()).await {
-                    Ok((url, task)) => {
-                        store.note_runtime("receiver", &url, clock.now()).await?;
-                        status.receiver_url = Some(url);
-                        tasks.push(task);
-                    }
-                    Err(e) => status.notes.push(format!(
-                        "Webhooks are not received by this window: {addr} is busy ({e}). If `coexist serve` runs, it receives them."
-                    )),
-                }
+            (Some(app_secret), Some(verify_token)) => {
+                s.receiver = Some(ReceiverSettings {
+                    addr: listen,
+                    app_secret,
+                    verify_token,
+                })
             }
             _ => status
                 .notes
                 .push("Webhooks are off: the app secret or verify token is not stored.".into()),
         }
+        let engine = match CoreEngine::start(store, s).await? {
+            Started::Engine(e) => {
+                status.receiver_url = e.receiver_url().map(String::from);
+                if let Some(why) = e.receiver_error() {
+                    status
+                        .notes
+                        .push(format!("Webhooks are not received by this window: {why}."));
+                }
+                Some(e)
+            }
+            Started::Client(holder) => {
+                let who = holder.describe();
+                status.notes.push(format!(
+                    "{who}: it receives, sends and runs automation; this window reads the mirror and queues what you send."
+                ));
+                status.engine_elsewhere = Some(who);
+                None
+            }
+        };
         Ok(Live {
             status,
-            dispatcher,
+            engine,
             cloud,
             sim: None,
-            _applier: applier,
-            _automation: automation,
-            tasks,
+            tasks: Vec::new(),
         })
     }
 
-    /// New outbox rows are waiting.
+    /// New outbox rows are waiting (a client's are picked up by the engine's own poll).
     pub fn wake(&self) {
-        if let Some(d) = &self.dispatcher {
-            d.wake();
+        if let Some(e) = &self.engine {
+            e.wake_dispatcher();
         }
     }
 }

@@ -8,9 +8,10 @@ mod desk_cmd;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use coexist_core::cloud::CloudClient;
+use coexist_core::engine::{Engine, EngineSettings, ReceiverSettings, Started};
 use coexist_core::secrets::{self, KeyringStore, SecretKind, SecretStore};
 use coexist_core::send::{self, DispatcherHandle, SendSettings};
-use coexist_core::webhook::{self, receiver, ApplierHandle, Rules, SignatureVerdict};
+use coexist_core::webhook::{self, Rules, SignatureVerdict};
 use coexist_core::{Clock, Store, SystemClock};
 use std::io::{BufRead, Write};
 use std::net::SocketAddr;
@@ -41,10 +42,14 @@ struct Cli {
 enum Command {
     /// Journal and apply webhook bodies from files (.json: one body; .jsonl: one body per line).
     Import { files: Vec<PathBuf> },
-    /// Receive webhooks over HTTP and apply them.
+    /// Run the workspace's engine: receive webhooks over HTTP and apply them, send, automate,
+    /// remind. One engine per workspace: while the app runs it, serve waits or refuses.
     Serve {
         #[arg(long, default_value = "127.0.0.1:8787")]
         listen: SocketAddr,
+        /// Wait this long for the process that runs the workspace now (the app) to close.
+        #[arg(long)]
+        wait_secs: Option<u64>,
     },
     /// Rebuild a mirror in a new folder from this workspace's journal alone.
     Replay {
@@ -323,7 +328,7 @@ async fn run(cli: Cli) -> Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match &cli.command {
         Command::Import { files } => import(&data_dir(&cli)?, files, clock.as_ref()).await,
-        Command::Serve { listen } => serve(&data_dir(&cli)?, *listen, clock).await,
+        Command::Serve { listen, wait_secs } => serve(&data_dir(&cli)?, *listen, *wait_secs, clock).await,
         Command::Replay { into } => replay(&data_dir(&cli)?, into, clock.as_ref()).await,
         Command::Stats { json } => {
             let store = open(&data_dir(&cli)?).await?;
@@ -751,7 +756,8 @@ async fn cloud_settings(dir: &Path, store: &Store) -> Result<CloudSettings> {
     })
 }
 
-fn dispatcher_for(store: &Store, cloud: CloudSettings, clock: Arc<dyn Clock>) -> Result<DispatcherHandle> {
+/// The Cloud API client and the pacing for this number, from the workspace and the environment.
+fn send_settings(cloud: CloudSettings) -> Result<(CloudClient, SendSettings)> {
     let phone = cloud
         .phone_number_id
         .context("the phone number id is unknown: set COEXIST_PHONE_NUMBER_ID")?;
@@ -769,7 +775,12 @@ fn dispatcher_for(store: &Store, cloud: CloudSettings, clock: Arc<dyn Clock>) ->
     {
         settings.lease_ttl_ms = ms;
     }
-    Ok(DispatcherHandle::spawn(store.clone(), cloud.client, settings, clock))
+    Ok((cloud.client, settings))
+}
+
+fn dispatcher_for(store: &Store, cloud: CloudSettings, clock: Arc<dyn Clock>) -> Result<DispatcherHandle> {
+    let (client, settings) = send_settings(cloud)?;
+    Ok(DispatcherHandle::spawn(store.clone(), client, settings, clock))
 }
 
 /// Sends the queued row now (or lets a running `coexist serve` do it) and waits until it settles.
@@ -881,15 +892,33 @@ fn required_secret(store: &dyn SecretStore, kind: SecretKind, arg: &str) -> Resu
     }
 }
 
-async fn serve(dir: &Path, listen: SocketAddr, clock: Arc<dyn Clock>) -> Result<()> {
+/// How long the workspace's engine lease outlives a crash (tests shorten it).
+fn lease_ttl_ms() -> i64 {
+    ["COEXIST_ENGINE_LEASE_MS", "COEXIST_DISPATCH_LEASE_MS"]
+        .iter()
+        .find_map(|k| std::env::var(k).ok().and_then(|v| v.parse().ok()))
+        .unwrap_or(10_000)
+}
+
+async fn serve(dir: &Path, listen: SocketAddr, wait_secs: Option<u64>, clock: Arc<dyn Clock>) -> Result<()> {
     let store = open(dir).await?;
     let keyring = keyring_for(dir);
     let app_secret = required_secret(&keyring, SecretKind::AppSecret, "app-secret")?;
     let verify_token = required_secret(&keyring, SecretKind::VerifyToken, "verify-token")?;
-    let applier = ApplierHandle::spawn(store.clone(), Rules::default(), clock.clone());
+    let ttl = lease_ttl_ms();
+    let mut settings = EngineSettings::new("serve", clock.clone());
+    settings.lease_ttl_ms = ttl;
+    // A previous `serve` that crashed holds the workspace until its lease runs out: wait that long.
+    settings.patience = std::time::Duration::from_millis(ttl as u64 + 2_000)
+        .max(std::time::Duration::from_secs(wait_secs.unwrap_or(0)));
+    settings.receiver = Some(ReceiverSettings {
+        addr: listen,
+        app_secret,
+        verify_token,
+    });
     // Sending runs too when the Cloud API is configured.
-    let dispatcher = match cloud_settings(dir, &store).await {
-        Ok(cloud) if cloud.phone_number_id.is_some() => Some(dispatcher_for(&store, cloud, clock.clone())?),
+    settings.sending = match cloud_settings(dir, &store).await {
+        Ok(cloud) if cloud.phone_number_id.is_some() => Some(send_settings(cloud)?),
         Ok(_) => {
             tracing::warn!("sending is off: the phone number id is unknown (set COEXIST_PHONE_NUMBER_ID)");
             None
@@ -899,44 +928,28 @@ async fn serve(dir: &Path, listen: SocketAddr, clock: Arc<dyn Clock>) -> Result<
             None
         }
     };
-    let state = receiver::ReceiverState {
-        store: store.clone(),
-        app_secret,
-        verify_token,
-        clock: clock.clone(),
-        applied_wake: applier.waker(),
-    };
-    let listener = tokio::net::TcpListener::bind(listen)
-        .await
-        .with_context(|| format!("cannot listen on {listen}"))?;
-    let local = listener.local_addr()?;
-    tracing::info!(%local, "receiving webhooks at /webhook");
-    println!("listening on http://{local}/webhook");
-    store
-        .note_runtime("receiver", &format!("http://{local}/webhook"), clock.now())
-        .await?;
-    // Automation answers what it may, every second. It has its own wake-up: sharing the
-    // applier's would steal the receiver's notifications from the applier.
-    let _automation = coexist_core::automation::AutomationHandle::spawn(
-        store.clone(),
-        clock.clone(),
-        Arc::new(tokio::sync::Notify::new()),
-        std::time::Duration::from_secs(1),
-    );
     // Reminders run here too; with no desktop they go to the log.
-    let _reminders = coexist_core::reminders::ReminderHandle::spawn(
-        store.clone(),
-        Arc::new(coexist_core::reminders::LogNotifier),
-        clock.clone(),
-        std::time::Duration::from_secs(60),
-    );
-    axum::serve(listener, receiver::router(state))
-        .with_graceful_shutdown(shutdown_signal())
-        .await?;
-    if let Some(d) = dispatcher {
-        d.shutdown().await;
+    settings.reminders = Some(Arc::new(coexist_core::reminders::LogNotifier));
+    let engine = match Engine::start(&store, settings).await? {
+        Started::Engine(e) => e,
+        Started::Client(holder) => bail!(
+            "{}: one engine per workspace receives, sends and reminds. Close it first, or wait for it (--wait-secs)",
+            holder.describe()
+        ),
+    };
+    if let Some(e) = engine.receiver_error() {
+        bail!("cannot listen on {listen}: {e}");
     }
-    drop(applier);
+    let url = engine.receiver_url().unwrap_or_default().to_string();
+    tracing::info!(%url, "receiving webhooks at /webhook");
+    println!("listening on {url}");
+    tokio::select! {
+        _ = shutdown_signal() => {}
+        _ = engine.lost() => {
+            bail!("another process took this workspace over (this one stalled past its lease); stopping");
+        }
+    }
+    engine.shutdown().await;
     store.close().await;
     Ok(())
 }

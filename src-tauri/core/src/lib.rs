@@ -9,6 +9,7 @@ pub mod clock;
 pub mod cloud;
 pub mod demo;
 pub mod directory;
+pub mod engine;
 pub mod error;
 pub mod events;
 pub mod onboarding;

@@ -214,6 +214,17 @@ impl Store {
         Ok(n > 0)
     }
 
+    /// Who holds a lease that has not expired, and until when (unix milliseconds).
+    pub async fn lease_holder(&self, name: &str, now_ms: i64) -> Result<Option<(String, i64)>> {
+        Ok(
+            sqlx::query_as("SELECT holder, expires_ms FROM lease WHERE name = ? AND expires_ms >= ?")
+                .bind(name)
+                .bind(now_ms)
+                .fetch_optional(self.pool())
+                .await?,
+        )
+    }
+
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
         sqlx::query("DELETE FROM lease WHERE name = ? AND holder = ?")
             .bind(name)
