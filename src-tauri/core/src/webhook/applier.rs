@@ -52,6 +52,12 @@ pub async fn apply_pending(store: &Store, rules: &Rules, clock: &dyn Clock) -> R
             };
             let outcome = match apply_body(&mut tx, &body, received_at, rules).await {
                 Ok(o) => o,
+                // The database was busy or the disk failed: the body stays pending and the next
+                // pass tries again, instead of being marked failed for good.
+                Err(e) if may_pass(&e) => {
+                    tx.rollback().await?;
+                    return Err(e.into());
+                }
                 Err(e) => {
                     // A database error: undo the partial work, keep the body, say why.
                     tx.rollback().await?;
@@ -83,6 +89,19 @@ pub async fn apply_pending(store: &Store, rules: &Rules, clock: &dyn Clock) -> R
                 .await?;
             tx.commit().await?;
         }
+    }
+}
+
+/// An error that may not happen again: SQLite busy or locked, an I/O error, the pool timing out.
+fn may_pass(e: &sqlx::Error) -> bool {
+    match e {
+        sqlx::Error::Io(_) | sqlx::Error::PoolTimedOut | sqlx::Error::PoolClosed => true,
+        sqlx::Error::Database(db) => db
+            .code()
+            .and_then(|c| c.parse::<i32>().ok())
+            // Primary result codes: SQLITE_BUSY 5, SQLITE_LOCKED 6, SQLITE_IOERR 10, SQLITE_FULL 13.
+            .is_some_and(|c| matches!(c & 0xff, 5 | 6 | 10 | 13)),
+        _ => false,
     }
 }
 

@@ -107,11 +107,29 @@ async fn merge(conn: &mut SqliteConnection, keep: i64, other: i64) -> sqlx::Resu
         .bind(other)
         .execute(&mut *conn)
         .await?;
-    sqlx::query("UPDATE consent SET contact_id = ? WHERE contact_id = ?")
+    // Every row that names the other record moves over, or the delete below fails on a foreign
+    // key and the body is lost from the live mirror while a replay (which has no outbox) succeeds.
+    for table in ["consent", "outbox", "follow_up", "ledger"] {
+        sqlx::query(&format!("UPDATE {table} SET contact_id = ?1 WHERE contact_id = ?2"))
+            .bind(keep)
+            .bind(other)
+            .execute(&mut *conn)
+            .await?;
+    }
+    // One row per (campaign, contact) and per contact: where both had one, the kept record's stays.
+    for table in ["campaign_recipient", "away_sent"] {
+        sqlx::query(&format!(
+            "UPDATE OR IGNORE {table} SET contact_id = ?1 WHERE contact_id = ?2"
+        ))
         .bind(keep)
         .bind(other)
         .execute(&mut *conn)
         .await?;
+        sqlx::query(&format!("DELETE FROM {table} WHERE contact_id = ?"))
+            .bind(other)
+            .execute(&mut *conn)
+            .await?;
+    }
     sqlx::query(
         "INSERT INTO conversation (contact_id, last_message_at, last_message_id, last_inbound_at, free_entry_until,
                                    unread, assignee, automation_paused_until)
