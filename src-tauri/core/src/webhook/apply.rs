@@ -55,21 +55,32 @@ pub(crate) async fn apply_body(
     let mut applied = 0usize;
     let mut skipped = Vec::new();
     let mut errors = Vec::new();
+    // Elements set aside while the rest of their change was applied.
+    let mut rejected: Vec<(usize, String)> = Vec::new();
     for entry in &envelope.entry {
         let at = entry.time.unwrap_or(received_at);
         for (i, change) in entry.changes.iter().enumerate() {
             let json = change.value.get();
             let result = match change.field.as_str() {
                 "messages" => match serde_json::from_str::<MessagesValue>(json) {
-                    Ok(v) => apply_messages(conn, &entry.id, v, rules).await.map(Ok)?,
+                    Ok(v) => {
+                        rejected.extend(v.rejected().into_iter().map(|e| (i, e)));
+                        apply_messages(conn, &entry.id, v, rules).await.map(Ok)?
+                    }
                     Err(e) => Err(e),
                 },
                 "smb_message_echoes" => match serde_json::from_str::<EchoesValue>(json) {
-                    Ok(v) => apply_echoes(conn, &entry.id, v, rules).await.map(Ok)?,
+                    Ok(v) => {
+                        rejected.extend(v.rejected().into_iter().map(|e| (i, e)));
+                        apply_echoes(conn, &entry.id, v, rules).await.map(Ok)?
+                    }
                     Err(e) => Err(e),
                 },
                 "history" => match serde_json::from_str::<HistoryValue>(json) {
-                    Ok(v) => apply_history(conn, &entry.id, v).await.map(Ok)?,
+                    Ok(v) => {
+                        rejected.extend(v.rejected().into_iter().map(|e| (i, e)));
+                        apply_history(conn, &entry.id, v).await.map(Ok)?
+                    }
                     Err(e) => Err(e),
                 },
                 "smb_app_state_sync" => match serde_json::from_str::<StateSyncValue>(json) {
@@ -97,6 +108,13 @@ pub(crate) async fn apply_body(
             match result {
                 Ok(()) => applied += 1,
                 Err(e) => errors.push(format!("change {} ({}) could not be read: {e}", i + 1, change.field)),
+            }
+            for (_, e) in rejected.drain(..) {
+                errors.push(format!(
+                    "change {} ({}): {e} — set aside, the rest of the change was applied",
+                    i + 1,
+                    change.field
+                ));
             }
         }
     }
@@ -849,43 +867,150 @@ async fn apply_account_update(
 ) -> sqlx::Result<()> {
     note_account(conn, waba, None).await?;
     let reason = v.disconnection_info.as_ref().and_then(|d| d.reason.clone());
-    let state = match v.event.as_str() {
-        "PARTNER_REMOVED" => "dropped",
-        "ACCOUNT_OFFBOARDED" => "offboarded",
-        "ACCOUNT_RECONNECTED" => "connected",
-        other => {
-            tracing::info!(event = other, "account update recorded in the journal only");
-            return Ok(());
-        }
+    let Some(update) = account_event(&v, reason.as_deref()) else {
+        tracing::info!(event = %v.event, "account update recorded in the journal only");
+        return Ok(());
     };
-    // Link events can arrive late: only a newer one changes the state.
-    sqlx::query(
-        "UPDATE account SET link_state = ?, link_reason = ?, link_changed_at = ?
-         WHERE id = 1 AND (link_changed_at IS NULL OR link_changed_at <= ?)",
-    )
-    .bind(state)
-    .bind(&reason)
-    .bind(at)
-    .bind(at)
-    .execute(&mut *conn)
-    .await?;
-    if state == "dropped" {
-        let detail = match reason.as_deref() {
-            Some("PRIMARY_INACTIVITY") => "Meta disconnected the API because the WhatsApp Business app was not opened for about 14 days. Open the app on the phone, then reconnect the number.".to_string(),
-            Some(r) => format!("Meta disconnected the API from this number ({r}). Reconnect it in Settings."),
-            None => "Meta disconnected the API from this number. Reconnect it in Settings.".to_string(),
+    if let Some(state) = update.link {
+        // Link events can arrive late: only a newer one changes the state.
+        sqlx::query(
+            "UPDATE account SET link_state = ?, link_reason = ?, link_changed_at = ?
+             WHERE id = 1 AND (link_changed_at IS NULL OR link_changed_at <= ?)",
+        )
+        .bind(state)
+        .bind(
+            reason
+                .clone()
+                .or_else(|| (state != "connected").then(|| v.event.clone())),
+        )
+        .bind(at)
+        .bind(at)
+        .execute(&mut *conn)
+        .await?;
+    }
+    if let Some((title, detail)) = update.tell {
+        // Sending stopped: an urgent alarm (an OS notification and the dashboard); otherwise a notice.
+        let (kind, urgency) = if update.link.is_some_and(|s| s != "connected") {
+            ("link_dropped", "urgent")
+        } else {
+            ("account_notice", "normal")
         };
         sqlx::query(
-            "INSERT INTO reminder (kind, urgency, source_ref, detail, due_at) VALUES ('link_dropped', 'urgent', ?, ?, ?)
+            "INSERT INTO reminder (kind, urgency, source_ref, title, detail, due_at) VALUES (?, ?, ?, ?, ?, ?)
              ON CONFLICT(source_ref) DO NOTHING",
         )
-        .bind(format!("link_dropped:{at}"))
+        .bind(kind)
+        .bind(urgency)
+        .bind(format!("{}:{}:{at}", kind, v.event))
+        .bind(title)
         .bind(detail)
         .bind(at)
         .execute(&mut *conn)
         .await?;
     }
     Ok(())
+}
+
+/// What an `account_update` event means for the link and what the owner is told.
+struct AccountEvent {
+    /// The new link state, when the event changes whether sending works.
+    link: Option<&'static str>,
+    /// A title and a sentence for the owner.
+    tell: Option<(&'static str, String)>,
+}
+
+/// Meta's `account_update` events in the owner's words (DESIGN §4). An unknown disconnect reason
+/// still means "disconnected"; an unknown event is kept in the journal only.
+fn account_event(v: &AccountUpdateValue, reason: Option<&str>) -> Option<AccountEvent> {
+    let dropped = "WhatsApp API disconnected from your number";
+    let stopped = |title, detail: String| AccountEvent {
+        link: Some("dropped"),
+        tell: Some((title, detail)),
+    };
+    let info = |v: &Option<serde_json::Value>| {
+        v.as_ref()
+            .map(|i| format!(" ({})", summary(i)))
+            .filter(|s| s != " ()")
+            .unwrap_or_default()
+    };
+    Some(match v.event.as_str() {
+        "PARTNER_REMOVED" => stopped(
+            dropped,
+            match reason {
+                Some("PRIMARY_INACTIVITY") => "Meta disconnected the API because the WhatsApp Business app was not opened for about 14 days. Open the app on the phone, then reconnect the number.".into(),
+                Some("COMPANION_INACTIVITY") => "Meta disconnected the API because a linked device was not used for about 30 days. Open the WhatsApp Business app on the phone, then reconnect the number.".into(),
+                Some("BUSINESS_DOWNGRADE") => "The number was moved back to the plain WhatsApp Business app, so the API was disconnected. Reconnect it in Settings to send from Coexist again.".into(),
+                Some("ACCOUNT_DISCONNECTED") => "The number was disconnected from the API in the WhatsApp Business app (Settings › Account › Business Platform). Reconnect it in Settings.".into(),
+                Some("CHANGE_NUMBER") => "The business changed its phone number in the WhatsApp Business app, which disconnects the API. Connect the new number in Settings.".into(),
+                Some("USER_RE_REGISTERED") => "WhatsApp Business was registered again on a phone, which disconnects the API. Reconnect the number in Settings (the history is not synced again).".into(),
+                Some(r) => format!("Meta disconnected the API from this number ({r}). Reconnect it in Settings."),
+                None => "Meta disconnected the API from this number. Reconnect it in Settings.".into(),
+            },
+        ),
+        "ACCOUNT_OFFBOARDED" => AccountEvent {
+            link: Some("offboarded"),
+            tell: Some((
+                "WhatsApp API messaging suspended",
+                "Meta suspended API messaging for this number (offboarded). Every pending send waits until the number is reconnected; the phone app keeps working.".into(),
+            )),
+        },
+        "ACCOUNT_RECONNECTED" => AccountEvent {
+            link: Some("connected"),
+            tell: None,
+        },
+        "PARTNER_APP_UNINSTALLED" => stopped(
+            "Coexist's access to WhatsApp was removed",
+            "The Coexist app was removed from the WhatsApp Business Account in Meta's settings, so nothing can be sent or received through the API. Connect the number again in Settings.".into(),
+        ),
+        "ACCOUNT_DELETED" => stopped(
+            "WhatsApp Business Account deleted",
+            "Meta reports that the WhatsApp Business Account was deleted. Sending has stopped; the mirror keeps everything received so far.".into(),
+        ),
+        "DISABLED_UPDATE" => stopped(
+            "WhatsApp Business Account disabled",
+            format!(
+                "Meta disabled the WhatsApp Business Account{}. Sending has stopped; Meta's Business Support Home says why and how to appeal.",
+                info(&v.ban_info)
+            ),
+        ),
+        "ACCOUNT_RESTRICTION" => AccountEvent {
+            link: None,
+            tell: Some((
+                "Meta restricted this WhatsApp account",
+                format!(
+                    "Meta restricted what this account may send{}. Some messages may be refused until it is lifted; Meta's Business Support Home has the details.",
+                    info(&v.restriction_info)
+                ),
+            )),
+        },
+        "ACCOUNT_VIOLATION" => AccountEvent {
+            link: None,
+            tell: Some((
+                "Meta reports a policy violation",
+                format!(
+                    "Meta reports a violation of its WhatsApp policies on this account{}. Repeated violations lead to limits or a ban; Meta's Business Support Home has the details.",
+                    info(&v.violation_info)
+                ),
+            )),
+        },
+        _ => return None,
+    })
+}
+
+/// The string values of a small JSON object, for a sentence: `DISABLE, 2026-11-02`.
+fn summary(v: &serde_json::Value) -> String {
+    let mut out = Vec::new();
+    let mut walk = vec![v];
+    while let Some(x) = walk.pop() {
+        match x {
+            serde_json::Value::String(s) => out.push(s.replace('_', " ").to_lowercase()),
+            serde_json::Value::Number(n) => out.push(n.to_string()),
+            serde_json::Value::Array(a) => walk.extend(a.iter().rev()),
+            serde_json::Value::Object(o) => walk.extend(o.values().collect::<Vec<_>>().into_iter().rev()),
+            _ => {}
+        }
+    }
+    out.join(", ")
 }
 
 async fn apply_user_preferences(conn: &mut SqliteConnection, v: UserPreferencesValue, at: i64) -> sqlx::Result<()> {

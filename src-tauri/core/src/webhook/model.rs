@@ -31,6 +31,66 @@ pub struct Change<'a> {
     pub value: &'a RawValue,
 }
 
+/// A list read element by element: one unreadable element (a message without an id or a
+/// timestamp) is set aside with its error and the rest are kept, so one bad message cannot lose a
+/// history chunk of thousands.
+#[derive(Debug)]
+pub struct Each<T> {
+    pub items: Vec<T>,
+    /// `#index: why` for each element that could not be read.
+    pub rejected: Vec<String>,
+}
+
+impl<T> Default for Each<T> {
+    fn default() -> Self {
+        Each {
+            items: Vec::new(),
+            rejected: Vec::new(),
+        }
+    }
+}
+
+impl<T> std::ops::Deref for Each<T> {
+    type Target = Vec<T>;
+    fn deref(&self) -> &Vec<T> {
+        &self.items
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Each<T> {
+    type Item = &'a T;
+    type IntoIter = std::slice::Iter<'a, T>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.items.iter()
+    }
+}
+
+impl<'de, T: serde::de::DeserializeOwned> Deserialize<'de> for Each<T> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let raw: Vec<Box<RawValue>> = Deserialize::deserialize(d)?;
+        let mut out = Each {
+            items: Vec::with_capacity(raw.len()),
+            rejected: Vec::new(),
+        };
+        for (i, r) in raw.iter().enumerate() {
+            match serde_json::from_str::<T>(r.get()) {
+                Ok(t) => out.items.push(t),
+                Err(e) => {
+                    // Name the element by its id when it has one.
+                    let id = serde_json::from_str::<serde_json::Value>(r.get())
+                        .ok()
+                        .and_then(|v| v.get("id").and_then(|x| x.as_str()).map(String::from));
+                    out.rejected.push(match id {
+                        Some(id) => format!("#{} ({id}): {e}", i + 1),
+                        None => format!("#{}: {e}", i + 1),
+                    });
+                }
+            }
+        }
+        Ok(out)
+    }
+}
+
 #[derive(Debug, Default, Deserialize)]
 pub struct Metadata {
     #[serde(default)]
@@ -61,9 +121,18 @@ pub struct MessagesValue {
     #[serde(default)]
     pub contacts: Vec<WaContact>,
     #[serde(default)]
-    pub messages: Vec<WaMessage>,
+    pub messages: Each<WaMessage>,
     #[serde(default)]
-    pub statuses: Vec<Status>,
+    pub statuses: Each<Status>,
+}
+
+impl MessagesValue {
+    /// The messages and statuses that could not be read, named.
+    pub fn rejected(&self) -> Vec<String> {
+        let m = self.messages.rejected.iter().map(|e| format!("message {e}"));
+        m.chain(self.statuses.rejected.iter().map(|e| format!("status {e}")))
+            .collect()
+    }
 }
 
 /// `field = smb_message_echoes`: what the owner sent from the phone app.
@@ -73,7 +142,17 @@ pub struct EchoesValue {
     #[serde(default)]
     pub contacts: Vec<WaContact>,
     #[serde(default)]
-    pub message_echoes: Vec<WaMessage>,
+    pub message_echoes: Each<WaMessage>,
+}
+
+impl EchoesValue {
+    pub fn rejected(&self) -> Vec<String> {
+        self.message_echoes
+            .rejected
+            .iter()
+            .map(|e| format!("echo {e}"))
+            .collect()
+    }
 }
 
 /// `field = history`: chunks of the up-to-180-day import, a decline, or media follow-ups.
@@ -84,7 +163,27 @@ pub struct HistoryValue {
     pub history: Vec<HistoryItem>,
     /// Media for earlier `media_placeholder` messages arrives here.
     #[serde(default)]
-    pub message_echoes: Vec<WaMessage>,
+    pub message_echoes: Each<WaMessage>,
+}
+
+impl HistoryValue {
+    pub fn rejected(&self) -> Vec<String> {
+        let threads = self.history.iter().flat_map(|h| &h.threads);
+        let in_threads = threads.flat_map(|t| {
+            t.messages
+                .rejected
+                .iter()
+                .map(move |e| format!("history message {e} of thread {}", t.id))
+        });
+        in_threads
+            .chain(
+                self.message_echoes
+                    .rejected
+                    .iter()
+                    .map(|e| format!("media follow-up {e}")),
+            )
+            .collect()
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -113,7 +212,7 @@ pub struct HistoryThread {
     #[serde(default)]
     pub context: ThreadContext,
     #[serde(default)]
-    pub messages: Vec<WaMessage>,
+    pub messages: Each<WaMessage>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -164,6 +263,12 @@ pub struct AccountUpdateValue {
     #[serde(default)]
     pub event: String,
     pub disconnection_info: Option<DisconnectionInfo>,
+    /// `DISABLED_UPDATE`: `{waba_ban_state, waba_ban_date}`.
+    pub ban_info: Option<serde_json::Value>,
+    /// `ACCOUNT_RESTRICTION`: `restriction_info[] {restriction_type, expiration}`.
+    pub restriction_info: Option<serde_json::Value>,
+    /// `ACCOUNT_VIOLATION`: `violation_info {violation_type}`.
+    pub violation_info: Option<serde_json::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]

@@ -1,0 +1,135 @@
+//! Meta as of late 2026 (issue 15): `account_update` events and disconnect reasons in the owner's
+//! words, sending held where it stops, and nothing failing on an event or reason never seen.
+
+use coexist_core::reminders::{self, MemoryNotifier, Urgency};
+use coexist_core::webhook::{apply_pending, Rules, SignatureVerdict};
+use coexist_core::{FixedClock, Store};
+use serde_json::{json, Value};
+
+const T0: i64 = 1_795_000_000;
+
+async fn connected() -> (tempfile::TempDir, Store) {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_dir(dir.path()).await.unwrap();
+    store
+        .record_connection(Some("WABA1"), Some("PN1"), Some("15550001111"), T0, T0)
+        .await
+        .unwrap();
+    (dir, store)
+}
+
+async fn update(store: &Store, value: Value, at: i64) {
+    let body = serde_json::to_vec(&json!({"object": "whatsapp_business_account",
+        "entry": [{"id": "WABA1", "time": at, "changes": [{"field": "account_update", "value": value}]}]}))
+    .unwrap();
+    store
+        .journal_append(&body, SignatureVerdict::Imported, at)
+        .await
+        .unwrap();
+    let r = apply_pending(store, &Rules::default(), &FixedClock::new(at))
+        .await
+        .unwrap();
+    assert_eq!(r.failed, 0, "{:?}", store.failed_journal_rows(5).await.unwrap());
+}
+
+async fn link(store: &Store) -> (String, Option<String>) {
+    sqlx::query_as("SELECT link_state, link_reason FROM account WHERE id = 1")
+        .fetch_one(store.pool())
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn every_disconnect_reason_is_told_in_words_and_an_unknown_one_still_disconnects() {
+    for (reason, words) in [
+        ("PRIMARY_INACTIVITY", "14 days"),
+        ("COMPANION_INACTIVITY", "30 days"),
+        ("BUSINESS_DOWNGRADE", "plain WhatsApp Business app"),
+        ("ACCOUNT_DISCONNECTED", "Business Platform"),
+        ("CHANGE_NUMBER", "changed its phone number"),
+        ("USER_RE_REGISTERED", "registered again"),
+        ("SOMETHING_NEW_IN_2027", "SOMETHING_NEW_IN_2027"),
+    ] {
+        let (_dir, store) = connected().await;
+        update(
+            &store,
+            json!({"phone_number": "15550001111", "event": "PARTNER_REMOVED",
+                   "disconnection_info": {"reason": reason, "initiated_by": "SYSTEM"}}),
+            T0 + 100,
+        )
+        .await;
+        assert_eq!(link(&store).await, ("dropped".into(), Some(reason.into())));
+        let n = MemoryNotifier::default();
+        let shown = reminders::tick(&store, &n, T0 + 101).await.unwrap();
+        let alarm = shown.iter().find(|r| r.kind == "link_dropped").expect("an alarm");
+        assert!(
+            alarm.detail.as_deref().unwrap().contains(words),
+            "{reason}: {:?}",
+            alarm.detail
+        );
+        assert!(n.take().iter().any(|x| x.urgency == Urgency::Urgent));
+    }
+}
+
+#[tokio::test]
+async fn events_that_stop_sending_hold_it_and_tell_the_owner_the_others_inform() {
+    for (event, extra, state, title) in [
+        ("ACCOUNT_OFFBOARDED", json!({}), "offboarded", "suspended"),
+        (
+            "PARTNER_APP_UNINSTALLED",
+            json!({}),
+            "dropped",
+            "access to WhatsApp was removed",
+        ),
+        ("ACCOUNT_DELETED", json!({}), "dropped", "deleted"),
+        (
+            "DISABLED_UPDATE",
+            json!({"ban_info": {"waba_ban_state": "DISABLE", "waba_ban_date": "2026-11-02"}}),
+            "dropped",
+            "disabled",
+        ),
+        (
+            "ACCOUNT_RESTRICTION",
+            json!({"restriction_info": [{"restriction_type": "RESTRICTED_ADD_PHONE_NUMBER_ACTION", "expiration": 1795600000}]}),
+            "connected",
+            "restricted",
+        ),
+        (
+            "ACCOUNT_VIOLATION",
+            json!({"violation_info": {"violation_type": "SCAM"}}),
+            "connected",
+            "violation",
+        ),
+    ] {
+        let (_dir, store) = connected().await;
+        let mut value = json!({"phone_number": "15550001111", "event": event});
+        value
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        update(&store, value, T0 + 100).await;
+        assert_eq!(link(&store).await.0, state, "{event}");
+        let n = MemoryNotifier::default();
+        reminders::tick(&store, &n, T0 + 101).await.unwrap();
+        let shown = n.take();
+        let told = shown
+            .iter()
+            .find(|x| x.title.contains(title))
+            .unwrap_or_else(|| panic!("{event}: {shown:?}"));
+        assert_eq!(told.urgency == Urgency::Urgent, state != "connected", "{event}");
+        if event == "DISABLED_UPDATE" {
+            assert!(
+                told.body.contains("2026-11-02") && told.body.contains("(2026-11-02, disable)"),
+                "{}",
+                told.body
+            );
+        }
+    }
+    // Reconnecting after an offboarding lets sending resume; an unknown event is journaled only.
+    let (_dir, store) = connected().await;
+    update(&store, json!({"event": "ACCOUNT_OFFBOARDED"}), T0 + 10).await;
+    update(&store, json!({"event": "ACCOUNT_RECONNECTED"}), T0 + 20).await;
+    assert_eq!(link(&store).await, ("connected".into(), None));
+    update(&store, json!({"event": "SOME_FUTURE_EVENT"}), T0 + 30).await;
+    assert_eq!(link(&store).await.0, "connected");
+}
