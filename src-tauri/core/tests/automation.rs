@@ -275,3 +275,46 @@ async fn follow_up_after_silence_cancelled_when_anyone_writes() {
             .unwrap();
     assert!(!desk.is_empty());
 }
+
+/// Issue 14, item 2: the app, `serve` and `automation run` each running automation on one
+/// workspace answer every message once between them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn automation_in_several_processes_answers_each_message_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_dir(dir.path()).await.unwrap();
+    store.set_automation_config(&config(), "owner", T).await.unwrap();
+    let at = T + 5 * H; // 13:30 in India: open
+    for i in 0..40 {
+        let from = format!("9198000001{i:02}");
+        let b = body(
+            "messages",
+            json!({"messaging_product": "whatsapp", "contacts": [{"wa_id": from, "profile": {"name": "A"}}],
+            "messages": [{"from": from, "id": format!("wamid.P{i}"), "timestamp": at.to_string(), "type": "text",
+                          "text": {"body": "what are your opening hours?"}}]}),
+        );
+        store.journal_append(&b, SignatureVerdict::Imported, at).await.unwrap();
+    }
+    apply_pending(&store, &Rules::default(), &FixedClock::new(at))
+        .await
+        .unwrap();
+    let cfg = store.automation_config().await.unwrap();
+    let mut runs = Vec::new();
+    for _ in 0..4 {
+        let (other, cfg) = (Store::open_dir(dir.path()).await.unwrap(), cfg.clone());
+        runs.push(tokio::spawn(async move {
+            other.run_automation(&cfg, at + 60).await.unwrap()
+        }));
+    }
+    let mut replies = 0;
+    for r in runs {
+        replies += r.await.unwrap().replies;
+    }
+    let per: Vec<(i64, i64)> =
+        sqlx::query_as("SELECT contact_id, COUNT(*) FROM outbox WHERE source = 'automation' GROUP BY contact_id")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(per.len(), 40);
+    assert!(per.iter().all(|(_, n)| *n == 1), "a customer answered twice: {per:?}");
+    assert_eq!(replies, 40);
+}

@@ -37,6 +37,46 @@ fn default_pause() -> i64 {
     12
 }
 
+/// A year in hours: no pause, period or delay in these settings is longer.
+const MAX_HOURS: i64 = 8_784;
+
+impl AutomationConfig {
+    /// Durations within sane bounds, so nothing overflows when turned into seconds and a typo
+    /// (minutes for hours, milliseconds for seconds) is refused with the field named.
+    pub fn check_ranges(&self) -> Result<(), String> {
+        let hours = |what: &str, v: i64| {
+            if (0..=MAX_HOURS).contains(&v) {
+                Ok(())
+            } else {
+                Err(format!(
+                    "{what} must be between 0 and {MAX_HOURS} hours (a year), not {v}"
+                ))
+            }
+        };
+        hours("the take-over pause", self.takeover_pause_hours)?;
+        if !(0..=MAX_HOURS * 60).contains(&self.max_age_minutes) {
+            return Err(format!(
+                "the oldest message automation answers must be between 0 and {} minutes, not {}",
+                MAX_HOURS * 60,
+                self.max_age_minutes
+            ));
+        }
+        if let Some(b) = &self.business_hours {
+            hours("the away message's period", b.away_every_hours)?;
+            if !(-14 * 60..=14 * 60).contains(&b.utc_offset_minutes) {
+                return Err(format!(
+                    "the UTC offset must be between -840 and 840 minutes, not {}",
+                    b.utc_offset_minutes
+                ));
+            }
+        }
+        for f in &self.follow_ups {
+            hours(&format!("the follow-up {}'s delay", f.name), f.after_hours)?;
+        }
+        Ok(())
+    }
+}
+
 impl Default for AutomationConfig {
     fn default() -> Self {
         serde_json::from_str("{}").expect("empty config")

@@ -143,6 +143,7 @@ impl Store {
     pub async fn set_automation_config(&self, json_text: &str, actor: &str, now: i64) -> Result<AutomationConfig> {
         let cfg: AutomationConfig = serde_json::from_str(json_text)
             .map_err(|e| CoreError::Invalid(format!("the automation settings are not valid: {e}")))?;
+        cfg.check_ranges().map_err(CoreError::Invalid)?;
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         sqlx::query(
             "INSERT INTO setting (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
@@ -247,7 +248,32 @@ impl Store {
         let away_due =
             last_away.is_none_or(|t| now - t >= cfg.business_hours.as_ref().map_or(12, |h| h.away_every_hours) * 3600);
         let d = decide(cfg, c.text.as_deref(), c.earlier == 0, away_due, c.timestamp);
+        // Composed before the transaction (it only reads); everything else happens in one
+        // transaction that first claims the message, so two processes running automation (the
+        // app and `automation run`) never both answer it, and a crash answers it fully or not at all.
+        let reply = match (&d.reply, &c.wa_id) {
+            (Some((rule, text)), Some(wa)) => match compose_text(self, wa, text, now).await {
+                Ok(compose) => Ok((rule.clone(), wa.clone(), compose)),
+                Err(e) => Err(format!("could not reply: {e}")),
+            },
+            (Some(_), None) => Err("could not reply: the contact has no phone number".into()),
+            (None, _) => Err("no rule matched".into()),
+        };
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let claimed = sqlx::query("INSERT OR IGNORE INTO automation_seen (message_id, at, outcome) VALUES (?, ?, ?)")
+            .bind(c.id)
+            .bind(now)
+            .bind(match &reply {
+                Ok((rule, _, _)) => format!("replied: {rule}"),
+                Err(why) => why.clone(),
+            })
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        if claimed == 0 {
+            tx.rollback().await?;
+            return Ok("already handled by another process".into());
+        }
         for name in &d.routes {
             let r: &Route = cfg
                 .routing
@@ -288,44 +314,37 @@ impl Store {
             .await?;
             report.routed += 1;
         }
-        tx.commit().await?;
-        let outcome = match (&d.reply, &c.wa_id) {
-            (Some((rule, text)), Some(wa)) => match compose_text(self, wa, text, now).await {
-                Ok(compose) => {
-                    let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-                    let id = send::insert_automation(&mut tx, &compose, "automation", now).await?;
-                    if rule == "away" {
-                        sqlx::query("INSERT INTO away_sent (contact_id, at) VALUES (?, ?) ON CONFLICT(contact_id) DO UPDATE SET at = excluded.at")
-                            .bind(c.contact_id)
-                            .bind(now)
-                            .execute(&mut *tx)
-                            .await?;
-                    }
-                    audit::append(
-                        &mut tx,
-                        now,
-                        ACTOR,
-                        "send",
-                        Some(wa),
-                        &json!({"outbox": id, "rule": rule, "in_reply_to": c.id}),
-                    )
-                    .await?;
-                    sqlx::query("INSERT OR IGNORE INTO automation_seen (message_id, at, outcome) VALUES (?, ?, ?)")
-                        .bind(c.id)
+        let outcome = match reply {
+            Ok((rule, wa, compose)) => {
+                let id = send::insert_automation(&mut tx, &compose, "automation", now).await?;
+                if rule == "away" {
+                    sqlx::query("INSERT INTO away_sent (contact_id, at) VALUES (?, ?) ON CONFLICT(contact_id) DO UPDATE SET at = excluded.at")
+                        .bind(c.contact_id)
                         .bind(now)
-                        .bind(format!("replied: {rule} (outbox {id})"))
                         .execute(&mut *tx)
                         .await?;
-                    tx.commit().await?;
-                    report.replies += 1;
-                    return Ok(format!("replied: {rule}"));
                 }
-                Err(e) => format!("could not reply: {e}"),
-            },
-            (Some(_), None) => "could not reply: the contact has no phone number".into(),
-            (None, _) => "no rule matched".into(),
+                audit::append(
+                    &mut tx,
+                    now,
+                    ACTOR,
+                    "send",
+                    Some(&wa),
+                    &json!({"outbox": id, "rule": rule, "in_reply_to": c.id}),
+                )
+                .await?;
+                sqlx::query("UPDATE automation_seen SET outcome = ? WHERE message_id = ?")
+                    .bind(format!("replied: {rule} (outbox {id})"))
+                    .bind(c.id)
+                    .execute(&mut *tx)
+                    .await?;
+                report.replies += 1;
+                format!("replied: {rule}")
+            }
+            Err(why) => why,
         };
-        seen(outcome).await
+        tx.commit().await?;
+        Ok(outcome)
     }
 
     async fn follow_ups(&self, cfg: &AutomationConfig, now: i64, report: &mut RunReport) -> Result<()> {
@@ -371,14 +390,25 @@ impl Store {
                 None => Err(CoreError::CannotSend("the contact has no phone number".into())),
             };
             let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+            // Still waiting? Another process may have sent or cancelled it meanwhile.
+            let waiting: bool = sqlx::query_scalar("SELECT state = 'waiting' FROM follow_up WHERE id = ?")
+                .bind(id)
+                .fetch_one(&mut *tx)
+                .await?;
+            if !waiting {
+                tx.rollback().await?;
+                continue;
+            }
             match composed {
                 Ok(c) => {
                     let out = send::insert_automation(&mut tx, &c, "follow_up", now).await?;
-                    sqlx::query("UPDATE follow_up SET state = 'sent', outbox_id = ? WHERE id = ?")
-                        .bind(out)
-                        .bind(id)
-                        .execute(&mut *tx)
-                        .await?;
+                    sqlx::query(
+                        "UPDATE follow_up SET state = 'sent', outbox_id = ? WHERE id = ? AND state = 'waiting'",
+                    )
+                    .bind(out)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
                     audit::append(
                         &mut tx,
                         now,
@@ -391,7 +421,7 @@ impl Store {
                     report.follow_ups_sent += 1;
                 }
                 Err(e) => {
-                    sqlx::query("UPDATE follow_up SET state = 'failed', detail = ? WHERE id = ?")
+                    sqlx::query("UPDATE follow_up SET state = 'failed', detail = ? WHERE id = ? AND state = 'waiting'")
                         .bind(e.to_string())
                         .bind(id)
                         .execute(&mut *tx)
