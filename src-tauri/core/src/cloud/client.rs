@@ -294,7 +294,13 @@ pub fn classify(e: &GraphError) -> ErrorClass {
     match e.code {
         130429 | 4 | 80007 | 1 | 2 | 131000 => ErrorClass::RetryLater,
         131056 => ErrorClass::RetryRecipient,
-        131048 | 368 => ErrorClass::Stop,
+        // Meta limits the whole account: every campaign stops for the owner to look.
+        131048 | 368 | 131064 => ErrorClass::Stop,
+        // Never retried, whatever the HTTP status: retrying 131049 (per-user marketing limit) is
+        // penalised at the account level since 2026; the others need the owner, not time.
+        131047 | 131026 | 131050 | 131049 | 132015 | 132016 | 131063 | 130472 | 130403 | 131042 | 131060 => {
+            ErrorClass::Permanent
+        }
         0 if e.http_status >= 500 || e.http_status == 0 => ErrorClass::RetryLater,
         _ if e.http_status >= 500 => ErrorClass::RetryLater,
         _ => ErrorClass::Permanent,
@@ -316,6 +322,32 @@ mod template_tests {
         assert_eq!(template_name(" Order Ready-2 ").as_deref(), Some("order_ready_2"));
         assert_eq!(template_name("café"), None);
         assert_eq!(template_name("  "), None);
+    }
+
+    /// Issue 15: Meta's 2026 codes are classified; none of the "do not retry" ones is retried even
+    /// when Meta answers them with a 5xx, and each has words an owner understands.
+    #[test]
+    fn the_2026_error_codes_are_classified_and_explained() {
+        let err = |code, http_status| GraphError {
+            http_status,
+            code,
+            message: String::new(),
+            details: None,
+        };
+        for code in [131063, 130472, 130403, 132016, 131042, 131060, 131049] {
+            assert_eq!(classify(&err(code, 400)), ErrorClass::Permanent, "{code}");
+            assert_eq!(classify(&err(code, 500)), ErrorClass::Permanent, "{code} over a 5xx");
+            let words = crate::cloud::plain_reason(code, None, None);
+            assert!(!words.starts_with("Meta reported error code"), "{code}: {words}");
+        }
+        for code in [131048, 368, 131064] {
+            assert_eq!(classify(&err(code, 400)), ErrorClass::Stop, "{code}");
+        }
+        assert!(crate::cloud::plain_reason(131060, None, None).contains("phone"));
+        assert!(crate::cloud::plain_reason(131049, None, None).contains("does not retry"));
+        for code in [2593107, 2593108] {
+            assert!(!crate::cloud::plain_reason(code, None, None).starts_with("Meta reported"));
+        }
     }
 
     /// Issue 14, item 15: the token in a `paging.next` URL never reaches a log or the window.
