@@ -27,7 +27,7 @@ pub enum AutomationCmd {
     Pause {
         #[arg(long)]
         contact: String,
-        #[arg(long, default_value_t = 24)]
+        #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(i64).range(1..=8_784))]
         hours: i64,
     },
     /// Hand a chat back to automation.
@@ -67,7 +67,7 @@ pub enum BackupCmd {
 #[derive(Args)]
 pub struct RetentionArgs {
     /// Delete messages older than this many days from the mirror (the webhook journal is kept).
-    #[arg(long)]
+    #[arg(long, value_parser = clap::value_parser!(i64).range(1..=36_500))]
     older_than_days: i64,
     /// Write them to this JSONL file first.
     #[arg(long)]
@@ -213,7 +213,7 @@ pub async fn backup(dir: &Path, cmd: &BackupCmd, actor: &str, pin: Option<&str>,
                     actor,
                     "restore",
                     Some(&file.display().to_string()),
-                    serde_json::json!({"messages": info.messages}),
+                    serde_json::json!({"messages": info.messages, "held": info.held, "paused_campaigns": info.paused_campaigns}),
                 )
                 .await?;
             println!(
@@ -222,6 +222,13 @@ pub async fn backup(dir: &Path, cmd: &BackupCmd, actor: &str, pin: Option<&str>,
                 info.journal,
                 file.display()
             );
+            if info.held + info.paused_campaigns > 0 {
+                println!(
+                    "{} queued message(s) held and {} campaign(s) paused: they may have gone out after the backup was taken. \
+                     Check them, then `coexist outbox release --all` and `coexist campaign resume ID`.",
+                    info.held, info.paused_campaigns
+                );
+            }
         }
     }
     Ok(())

@@ -210,6 +210,12 @@ enum OutboxCmd {
     },
     /// Cancel a queued message.
     Cancel { id: i64 },
+    /// Let a held message go out (held after a restore, for you to check first); --all for every one.
+    Release {
+        id: Option<i64>,
+        #[arg(long)]
+        all: bool,
+    },
 }
 
 #[derive(Subcommand)]
@@ -238,14 +244,14 @@ enum CampaignCmd {
         /// A parameter for everyone (CSV columns win); repeatable.
         #[arg(long = "param", value_parser = parse_param)]
         params: Vec<(String, String)>,
-        /// Start at this time (unix seconds) instead of at launch.
-        #[arg(long)]
+        /// Start at this time (unix seconds, not milliseconds) instead of at launch.
+        #[arg(long, value_parser = clap::value_parser!(i64).range(946_684_800..=4_102_444_800))]
         at: Option<i64>,
         /// Only contacts who wrote or were written to in the last N days.
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..=36_500))]
         active_within_days: Option<i64>,
         /// Only contacts with no message for N days (win-back).
-        #[arg(long)]
+        #[arg(long, value_parser = clap::value_parser!(i64).range(1..=36_500))]
         quiet_for_days: Option<i64>,
     },
     Launch {
@@ -529,6 +535,16 @@ async fn run(cli: Cli) -> Result<()> {
                         bail!("outbox #{id} is not queued; only queued sends can be cancelled");
                     }
                     println!("outbox #{id} cancelled");
+                }
+                OutboxCmd::Release { id, all } => {
+                    if id.is_none() && !*all {
+                        bail!("name the held message to release, or say --all");
+                    }
+                    let n = store.release_held(*id, clock.now()).await?;
+                    if n == 0 {
+                        bail!("no held message to release");
+                    }
+                    println!("{n} held message(s) released: they go out with the next send");
                 }
             }
             Ok(())

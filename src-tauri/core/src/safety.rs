@@ -16,6 +16,9 @@ pub struct BackupInfo {
     pub bytes: u64,
     pub messages: i64,
     pub journal: i64,
+    /// After a restore: queued sends held for review, and running campaigns paused.
+    pub held: i64,
+    pub paused_campaigns: i64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -71,6 +74,8 @@ impl Store {
             bytes,
             messages,
             journal,
+            held: 0,
+            paused_campaigns: 0,
         })
     }
 
@@ -166,7 +171,30 @@ impl Store {
 /// Replaces the workspace database in `data_dir` with `backup`, after checking the backup opens
 /// (a newer app's backup is refused) and is intact. The workspace must not be open elsewhere; the
 /// replaced database is kept next to it.
+///
+/// What was queued when the backup was taken may have gone out since: queued sends come back held
+/// and running campaigns paused, for the owner to review (`release_held`, campaign resume).
+/// Refused while an engine (the app or `coexist serve`) runs the workspace.
 pub async fn restore(backup: &Path, data_dir: &Path) -> Result<BackupInfo> {
+    let target = data_dir.join(DB_FILE);
+    if target.exists() {
+        let live = Store::open_file(&target).await?;
+        let holder = crate::engine::EngineLease::holder(&live).await?;
+        let sending = live.dispatcher_running(crate::send::now_ms()).await?;
+        live.close().await;
+        if let Some(h) = holder {
+            return Err(CoreError::Invalid(format!(
+                "{}: close it before restoring a backup over this workspace",
+                h.describe()
+            )));
+        }
+        if sending {
+            return Err(CoreError::Invalid(
+                "messages are being sent from this workspace right now: wait for that to finish before restoring"
+                    .into(),
+            ));
+        }
+    }
     let copy = Store::open_file(backup).await?;
     copy.integrity_check().await?;
     let (messages, journal) = counts(&copy).await?;
@@ -185,10 +213,15 @@ pub async fn restore(backup: &Path, data_dir: &Path) -> Result<BackupInfo> {
     }
     std::fs::copy(backup, &target).map_err(io(&target))?;
     let bytes = std::fs::metadata(&target).map_err(io(&target))?.len();
+    let restored = Store::open_file(&target).await?;
+    let (held, paused_campaigns) = restored.hold_after_restore().await?;
+    restored.close().await;
     Ok(BackupInfo {
         path: target.display().to_string(),
         bytes,
         messages,
         journal,
+        held,
+        paused_campaigns,
     })
 }

@@ -176,3 +176,81 @@ async fn a_stopped_campaign_can_be_cancelled_or_resumed() {
     store.set_campaign_state(ids[1], "resume", "owner", 4).await.unwrap();
     assert_eq!(store.campaign_status(ids[1]).await.unwrap().state, "running");
 }
+
+/// Item 4: a backup taken while messages were queued restores with them held and the running
+/// campaign paused, so nothing goes out twice before the owner has looked; a restore over a
+/// workspace an engine is running is refused.
+#[tokio::test]
+async fn a_restore_holds_what_was_queued_and_refuses_a_running_workspace() {
+    let (dir, store) = workspace(3).await;
+    let (id, _) = store
+        .create_campaign("Ready", "order_ready", "en", &regulars(), &[], None, "owner", 2)
+        .await
+        .unwrap();
+    store.launch_campaign(id, "owner", 3).await.unwrap();
+    let backup = dir.path().join("backup.sqlite3");
+    store.backup_to(&backup, "owner", 4).await.unwrap();
+
+    // While an engine runs the workspace, restoring over it is refused.
+    let clock: std::sync::Arc<dyn coexist_core::Clock> = std::sync::Arc::new(coexist_core::SystemClock);
+    let started = coexist_core::engine::Engine::start(&store, coexist_core::engine::EngineSettings::new("app", clock))
+        .await
+        .unwrap();
+    let coexist_core::engine::Started::Engine(engine) = started else {
+        panic!("nobody else runs it")
+    };
+    let err = coexist_core::safety::restore(&backup, dir.path()).await.unwrap_err();
+    assert!(err.to_string().contains("close it before restoring"), "{err}");
+    engine.shutdown().await;
+    store.close().await;
+
+    let info = coexist_core::safety::restore(&backup, dir.path()).await.unwrap();
+    assert_eq!((info.held, info.paused_campaigns), (3, 1), "{info:?}");
+    let restored = Store::open_dir(dir.path()).await.unwrap();
+    assert_eq!(restored.campaign_status(id).await.unwrap().state, "paused");
+    let rows = restored.outbox_rows(Some("queued")).await.unwrap();
+    assert_eq!(rows.len(), 3);
+    assert!(rows
+        .iter()
+        .all(|r| r.held_reason.as_deref().is_some_and(|w| w.contains("backup"))));
+    // The owner releases one after checking the chat.
+    assert_eq!(restored.release_held(Some(rows[0].id), 5).await.unwrap(), 1);
+    assert_eq!(
+        restored
+            .outbox_rows(Some("queued"))
+            .await
+            .unwrap()
+            .iter()
+            .filter(|r| r.held_reason.is_none())
+            .count(),
+        1
+    );
+}
+
+/// Item 18: a start time in milliseconds and absurd automation durations get clear errors instead
+/// of a campaign that never starts or an overflow.
+#[tokio::test]
+async fn out_of_range_times_and_durations_are_refused_in_words() {
+    let (_dir, store) = workspace(1).await;
+    let err = store
+        .create_campaign(
+            "Later",
+            "order_ready",
+            "en",
+            &regulars(),
+            &[],
+            Some(1_790_000_000_000),
+            "owner",
+            2,
+        )
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("milliseconds"), "{err}");
+    for cfg in [
+        r#"{"enabled": true, "takeover_pause_hours": 9223372036854775807}"#,
+        r#"{"enabled": true, "follow_ups": [{"name": "nudge", "after_hours": -5, "template": "t", "language": "en"}]}"#,
+    ] {
+        let err = store.set_automation_config(cfg, "owner", 3).await.unwrap_err();
+        assert!(err.to_string().contains("hours"), "{err}");
+    }
+}

@@ -59,12 +59,22 @@ fn category_of(h: &str) -> Option<&'static str> {
     }
 }
 
+/// The highest price per message a rate card may state.
+const MAX_PRICE: i64 = 1_000;
+
 /// A price: an exact, non-negative decimal. Meta's prices go below a cent.
 pub fn parse_price(s: &str) -> std::result::Result<Decimal, String> {
     let t = s.trim().trim_start_matches('$');
     let d = Decimal::from_str_exact(t).map_err(|_| format!("'{s}' is not a price (write it like 0.0014)"))?;
     if d.is_sign_negative() {
         return Err(format!("'{s}' is negative"));
+    }
+    // Meta's prices are cents or less; a price this high is a typo, and sums of such prices over
+    // a year of messages could overflow the report.
+    if d > Decimal::from(MAX_PRICE) {
+        return Err(format!(
+            "'{s}' is not a plausible price for one message (at most {MAX_PRICE})"
+        ));
     }
     Ok(d)
 }
@@ -330,6 +340,19 @@ pub fn tiered_cost(tiers: &[Tier], base: Decimal, offset: i64, count: i64) -> De
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Issue 14, item 18: an absurd price is refused with its line, not summed into an overflow.
+    #[test]
+    fn absurd_prices_are_refused() {
+        assert!(parse_price("0.0014").is_ok());
+        assert!(parse_price("1000").is_ok());
+        let e = parse_price("79228162514264337593543950335").unwrap_err();
+        assert!(e.contains("not a plausible price"), "{e}");
+        let (rows, errors) = parse_rate_card("market,marketing\nIndia,0.0118\nBrazil,99999999999999\n").unwrap();
+        assert_eq!(rows.len(), 1);
+        assert_eq!(errors.len(), 1, "{errors:?}");
+        assert_eq!(errors[0].line, 3);
+    }
     use rust_decimal_macros::dec;
 
     #[test]

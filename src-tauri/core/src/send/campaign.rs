@@ -96,6 +96,19 @@ impl Store {
         actor: &str,
         now: i64,
     ) -> Result<(i64, usize)> {
+        // A time in milliseconds (or a typo) would be accepted and never come: refuse it.
+        if let Some(at) = scheduled_at {
+            if !(946_684_800..=4_102_444_800).contains(&at) {
+                return Err(CoreError::Invalid(format!(
+                    "the start time {at} is not a date between 2000 and 2100 in unix seconds{}",
+                    if at > 4_102_444_800 {
+                        " (is it in milliseconds?)"
+                    } else {
+                        ""
+                    }
+                )));
+            }
+        }
         // Who: from the CSV, or from the filters over the contacts.
         if audience.csv.is_none() && !(audience.all || audience.vip || audience.opted_in || audience.tag.is_some()) {
             return Err(CoreError::Invalid(

@@ -252,7 +252,7 @@ impl Dispatcher {
     async fn claim(&self) -> Result<Option<Claimed>> {
         Ok(sqlx::query_as(
             "UPDATE outbox SET state = 'dispatching', attempts = attempts + 1, updated_at = ?1
-             WHERE id = (SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_ms <= ?2
+             WHERE id = (SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_ms <= ?2 AND held_reason IS NULL
                            AND (campaign_id IS NULL OR campaign_id IN (SELECT id FROM campaign WHERE state = 'running'))
                            -- Paused while Meta has dropped the link: nothing could be delivered.
                            AND (SELECT link_state FROM account WHERE id = 1) = 'connected'
@@ -266,9 +266,11 @@ impl Dispatcher {
     }
 
     async fn until_next_due(&self) -> Result<i64> {
-        let next: Option<i64> = sqlx::query_scalar("SELECT MIN(next_attempt_ms) FROM outbox WHERE state = 'queued'")
-            .fetch_one(self.store.pool())
-            .await?;
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(next_attempt_ms) FROM outbox WHERE state = 'queued' AND held_reason IS NULL",
+        )
+        .fetch_one(self.store.pool())
+        .await?;
         Ok(next.map(|n| n - now_ms()).unwrap_or(500))
     }
 

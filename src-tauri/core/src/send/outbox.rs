@@ -29,6 +29,8 @@ pub struct OutboxRow {
     pub last_error_code: Option<i64>,
     pub last_error: Option<String>,
     pub callback_token: Option<String>,
+    /// Why a queued send waits for the owner (restored from a backup).
+    pub held_reason: Option<String>,
 }
 
 /// One outbox row, with its callback token: the token comes back on every status of this
@@ -155,7 +157,7 @@ impl Store {
 
     pub async fn outbox_row(&self, id: i64) -> Result<Option<OutboxRow>> {
         Ok(sqlx::query_as(
-            "SELECT id, recipient, kind, state, attempts, wamid, last_error_code, last_error, callback_token
+            "SELECT id, recipient, kind, state, attempts, wamid, last_error_code, last_error, callback_token, held_reason
              FROM outbox WHERE id = ?",
         )
         .bind(id)
@@ -165,7 +167,7 @@ impl Store {
 
     pub async fn outbox_rows(&self, state: Option<&str>) -> Result<Vec<OutboxRow>> {
         Ok(sqlx::query_as(
-            "SELECT id, recipient, kind, state, attempts, wamid, last_error_code, last_error, callback_token
+            "SELECT id, recipient, kind, state, attempts, wamid, last_error_code, last_error, callback_token, held_reason
              FROM outbox WHERE ?1 IS NULL OR state = ?1 ORDER BY id",
         )
         .bind(state)
@@ -185,6 +187,38 @@ impl Store {
         .await?
         .rows_affected();
         Ok(n > 0)
+    }
+
+    /// Right after a restore: every queued send is held and every running campaign paused, so
+    /// nothing goes out a second time before the owner has looked. Returns (held, paused).
+    pub async fn hold_after_restore(&self) -> Result<(i64, i64)> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let held = sqlx::query(
+            "UPDATE outbox SET held_reason = 'Restored from a backup: this message was waiting when the backup was taken and may have been sent since. Check the chat, then send it or cancel it.'
+             WHERE state = 'queued' AND held_reason IS NULL",
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let paused = sqlx::query("UPDATE campaign SET state = 'paused' WHERE state = 'running'")
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok((held as i64, paused as i64))
+    }
+
+    /// The owner checked a held send (or all of them): it may go out.
+    pub async fn release_held(&self, id: Option<i64>, now: i64) -> Result<u64> {
+        Ok(sqlx::query(
+            "UPDATE outbox SET held_reason = NULL, updated_at = ?
+             WHERE held_reason IS NOT NULL AND state = 'queued' AND (?2 IS NULL OR id = ?2)",
+        )
+        .bind(now)
+        .bind(id)
+        .execute(self.pool())
+        .await?
+        .rows_affected())
     }
 
     pub async fn cancel_outbox(&self, id: i64, now: i64) -> Result<bool> {
