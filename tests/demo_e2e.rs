@@ -43,6 +43,26 @@ async fn a_newcomer_works_the_demo_desk() {
     assert_eq!(badge, "Desk · owner");
     shot(&client, "inbox").await;
 
+    // 1b. Priya writes again (asked of the simulator directly, not through the thread's button):
+    // the core's event redraws the open thread within seconds; the list's poll is 30 s away.
+    let asked = client
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+               const call = window.__TAURI_INTERNALS__.invoke;
+               call('list_conversations', {limit: 50, offset: 0}).then((rows) => {
+                 const c = rows.find((r) => JSON.stringify(r).includes('Priya'));
+                 return call('demo_customer_writes', {contactId: c.contact_id, text: 'Can I bring a friend?'});
+               }).then(() => done('ok'), (e) => done(e.code + ': ' + e.message));"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(asked.as_str(), Some("ok"), "{asked:?}");
+    wait_text(&client, "[data-testid=thread]", 5, |t| {
+        t.contains("Can I bring a friend?")
+    })
+    .await;
+
     // 2. Flag her as VIP; the VIP filter then shows her.
     click(&client, "[data-testid=vip-toggle]").await;
     wait_for(&client, "[data-testid=vip-toggle][aria-pressed=true]").await;

@@ -59,11 +59,28 @@ pub fn run() {
             // in the background so the window does not wait for the keyring or the simulator.
             app.manage(live::Engine::default());
             let (handle, store, dir, demo) = (app.handle().clone(), ws.store.clone(), ws.data_dir.clone(), ws.demo);
+            // What the engine announces reaches the views as `core-event`: they redraw on it
+            // instead of polling (a slow poll stays as a fallback).
+            let events = coexist_core::events::EventBus::default();
+            let mut rx = events.subscribe();
+            let forward = app.handle().clone();
+            tauri::async_runtime::spawn(async move {
+                use tokio::sync::broadcast::error::RecvError;
+                loop {
+                    match rx.recv().await {
+                        Ok(e) => {
+                            let _ = forward.emit("core-event", &e);
+                        }
+                        Err(RecvError::Lagged(n)) => tracing::debug!(n, "the window missed some events"),
+                        Err(RecvError::Closed) => break,
+                    }
+                }
+            });
             tauri::async_runtime::spawn(async move {
                 let started = if demo {
-                    live::Live::demo(&store).await
+                    live::Live::demo(&store, &events).await
                 } else {
-                    live::Live::connected(&store, &dir).await
+                    live::Live::connected(&store, &dir, &events).await
                 };
                 match started {
                     Ok(l) => {

@@ -7,6 +7,7 @@
 
 use coexist_core::cloud::CloudClient;
 use coexist_core::engine::{Engine as CoreEngine, EngineSettings, ReceiverSettings, Started};
+use coexist_core::events::EventBus;
 use coexist_core::secrets::{self, KeyringStore, SecretKind, Sensitive};
 use coexist_core::send::SendSettings;
 use coexist_core::{Clock, CoreError, Store, SystemClock};
@@ -55,8 +56,9 @@ impl Drop for Live {
 /// its predecessor's lease before it settles for being a client.
 const LEASE_TTL_MS: i64 = 10_000;
 
-fn settings() -> EngineSettings {
+fn settings(events: &EventBus) -> EngineSettings {
     let mut s = EngineSettings::new("app", Arc::new(SystemClock));
+    s.events = events.clone();
     s.lease_ttl_ms = LEASE_TTL_MS;
     s.patience = std::time::Duration::from_millis(LEASE_TTL_MS as u64 + 1_000);
     s
@@ -64,10 +66,10 @@ fn settings() -> EngineSettings {
 
 impl Live {
     /// The demo: a simulated Cloud API and phone on loopback, in step with the wall clock.
-    pub async fn demo(store: &Store) -> Result<Live, CoreError> {
+    pub async fn demo(store: &Store, events: &EventBus) -> Result<Live, CoreError> {
         let clock: Arc<dyn Clock> = Arc::new(SystemClock);
         let io = |e: std::io::Error| CoreError::Invalid(format!("the demo simulator could not start: {e}"));
-        let mut s = settings();
+        let mut s = settings(events);
         s.receiver = Some(ReceiverSettings {
             addr: "127.0.0.1:0".parse().expect("literal address"),
             app_secret: Sensitive::new(DEMO_SECRET.into()),
@@ -151,13 +153,13 @@ impl Live {
 
     /// A connected number: secrets from the OS keyring, Meta's Graph API (or `COEXIST_API_BASE`).
     /// When `coexist serve` already runs this workspace, the window is its client.
-    pub async fn connected(store: &Store, data_dir: &Path) -> Result<Live, CoreError> {
+    pub async fn connected(store: &Store, data_dir: &Path, events: &EventBus) -> Result<Live, CoreError> {
         let canonical = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_path_buf());
         let keyring = KeyringStore::new(&canonical.display().to_string());
         let secret = |k: SecretKind| secrets::lookup(&keyring, k).ok().flatten();
         let mut status = EngineStatus::default();
         let ids = store.account_ids().await?;
-        let mut s = settings();
+        let mut s = settings(events);
         let mut cloud = None;
         match (secret(SecretKind::AccessToken), ids.phone_number_id.clone()) {
             (Some(token), Some(phone)) => {

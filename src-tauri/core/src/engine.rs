@@ -8,6 +8,7 @@
 use crate::clock::Clock;
 use crate::cloud::CloudClient;
 use crate::error::Result;
+use crate::events::EventBus;
 use crate::reminders::{Notifier, ReminderHandle};
 use crate::secrets::Sensitive;
 use crate::send::{now_ms, DispatcherHandle, SendSettings};
@@ -182,6 +183,8 @@ pub struct EngineSettings {
     pub sending: Option<(CloudClient, SendSettings)>,
     pub reminders: Option<Arc<dyn Notifier>>,
     pub automation_every: Duration,
+    /// Where the mirror changing, sends settling and campaign progress are announced.
+    pub events: EventBus,
 }
 
 impl EngineSettings {
@@ -195,6 +198,7 @@ impl EngineSettings {
             sending: None,
             reminders: None,
             automation_every: Duration::from_secs(1),
+            events: EventBus::default(),
         }
     }
 }
@@ -205,6 +209,7 @@ pub struct Engine {
     lease: Option<EngineLease>,
     store: Store,
     clock: Arc<dyn Clock>,
+    events: EventBus,
     applier: ApplierHandle,
     dispatcher: Option<DispatcherHandle>,
     _automation: crate::automation::AutomationHandle,
@@ -231,7 +236,8 @@ impl Engine {
                 return Ok(Started::Client(holder));
             }
         };
-        let applier = ApplierHandle::spawn(store.clone(), Rules::default(), s.clock.clone());
+        let applier =
+            ApplierHandle::spawn_announcing(store.clone(), Rules::default(), s.clock.clone(), s.events.clone());
         // Automation has its own wake-up: sharing the applier's would steal the receiver's
         // notifications from the applier.
         let automation = crate::automation::AutomationHandle::spawn(
@@ -247,6 +253,7 @@ impl Engine {
             lease: Some(lease),
             store: store.clone(),
             clock: s.clock.clone(),
+            events: s.events.clone(),
             applier,
             dispatcher: None,
             _automation: automation,
@@ -303,7 +310,8 @@ impl Engine {
     }
 
     /// Sending starts (the demo learns its simulator's address only after the receiver listens).
-    pub fn start_sending(&mut self, client: CloudClient, settings: SendSettings) {
+    pub fn start_sending(&mut self, client: CloudClient, mut settings: SendSettings) {
+        settings.events = self.events.clone();
         if self.dispatcher.is_none() {
             self.dispatcher = Some(DispatcherHandle::spawn(
                 self.store.clone(),

@@ -7,6 +7,7 @@ use tokio::sync::broadcast;
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum CoreEvent {
     /// An outbox row reached a new state.
     Outbox {
@@ -24,6 +25,9 @@ pub enum CoreEvent {
     },
     /// Meta is limiting the account (131048, 368): campaigns stopped, the owner must look.
     AccountLimited { code: i64, reason: String },
+    /// Webhook bodies were applied to the mirror: new messages, statuses, contacts or link
+    /// changes may be there to show.
+    MirrorChanged { applied: u64 },
 }
 
 #[derive(Debug, Clone)]

@@ -1,6 +1,8 @@
 // The one way the UI talks to the core. Views use `getBackend()`; the app installs the Tauri
 // implementation, component tests an in-memory one (memoryBackend.ts).
 import { invoke } from "@tauri-apps/api/core";
+import { listen } from "@tauri-apps/api/event";
+import type { CoreEvent } from "../generated/CoreEvent";
 import type {
   InboxFilter,
   ReplyCost,
@@ -88,6 +90,8 @@ export interface Backend {
   exportBilling(from: number, to: number, label: string): Promise<string>;
   importRateCard(csv: string, currency: string, effective: string, name: string): Promise<RateImport>;
   backupNow(): Promise<BackupInfo>;
+  /** Calls `cb` with each event the core announces; resolves to the function that stops it. */
+  onCoreEvent(cb: (e: CoreEvent) => void): Promise<() => void>;
 }
 
 async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
@@ -103,6 +107,7 @@ async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> 
 }
 
 export const tauriBackend: Backend = {
+  onCoreEvent: (cb) => listen<CoreEvent>("core-event", (e) => cb(e.payload)),
   workspace: () => call<WorkspaceInfo>("workspace_info"),
   stats: () => call<Stats>("stats"),
   conversations: (limit = 100, offset = 0, filter = "all") =>

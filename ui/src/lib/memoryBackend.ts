@@ -1,6 +1,7 @@
 // An in-memory Backend for component tests: the same shapes as the shell, held in plain objects,
 // with a record of the calls made.
 import type { Backend } from "./backend";
+import type { CoreEvent } from "../generated/CoreEvent";
 import type {
   AuditLog,
   AutomationConfig,
@@ -109,7 +110,14 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
     if (state.fail) throw state.fail;
     return structuredClone(value);
   };
+  const listeners = new Set<(e: CoreEvent) => void>();
+  /** What the core would announce: every view listening redraws. */
+  const emit = (e: CoreEvent) => listeners.forEach((l) => l(e));
   const backend: Backend = {
+    onCoreEvent: async (cb) => {
+      listeners.add(cb);
+      return () => listeners.delete(cb);
+    },
     workspace: () => answer("workspace", state.workspace),
     stats: () => answer("stats", state.stats),
     conversations: (_l, _o, filter = "all") => answer(`conversations:${filter}`, state.conversations),
@@ -272,7 +280,7 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       return answer(`responseReport:${from}:${to}`, state.responseReport);
     },
   };
-  return { backend, state, calls };
+  return { backend, state, calls, emit };
 }
 
 export interface MemoryState {

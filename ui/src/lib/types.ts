@@ -87,6 +87,8 @@ export interface EngineStatus {
   receiver_url: string | null;
   notes: string[];
   simulator: boolean;
+  /** Another process (`coexist serve`) runs this workspace; this window is its client. */
+  engine_elsewhere?: string | null;
 }
 
 /** The shell's `send_state` for one outbox row. */

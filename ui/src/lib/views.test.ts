@@ -305,6 +305,21 @@ describe("Campaigns", () => {
     expect(await screen.findByTestId("campaign-forecast")).toHaveTextContent("0.0472 USD for 5 recipients (1 free)");
   });
 
+  it("redraws on the core's events, not on a timer", async () => {
+    const m = memoryBackend(NOW);
+    m.state.campaigns = [
+      { ...base, id: 4, name: "Live", state: "running", total: 4, queued: 4, accepted: 0, failed: 0 },
+    ];
+    setBackend(m.backend);
+    render(Campaigns);
+    expect(await screen.findByTestId("campaign-counts")).toHaveTextContent("0 sent");
+    m.state.campaigns = [{ ...m.state.campaigns[0], queued: 1, accepted: 3, delivered: 2 }];
+    m.emit({ kind: "campaign_progress", campaign_id: 4, accepted: 3, failed: 0, uncertain: 0, total: 4 });
+    await waitFor(() => expect(screen.getByTestId("campaign-counts")).toHaveTextContent("3 sent · 2 delivered"), {
+      timeout: 1000,
+    });
+  });
+
   it("offers resume and cancel on a campaign Meta stopped, and says who was skipped and why", async () => {
     const m = memoryBackend(NOW);
     m.state.campaigns = [

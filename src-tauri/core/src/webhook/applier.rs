@@ -114,12 +114,26 @@ pub struct ApplierHandle {
 
 impl ApplierHandle {
     pub fn spawn(store: Store, rules: Rules, clock: Arc<dyn Clock>) -> Self {
+        Self::spawn_announcing(store, rules, clock, crate::events::EventBus::default())
+    }
+
+    /// As `spawn`, announcing on `events` whenever bodies were applied (the window redraws then
+    /// instead of polling).
+    pub fn spawn_announcing(
+        store: Store,
+        rules: Rules,
+        clock: Arc<dyn Clock>,
+        events: crate::events::EventBus,
+    ) -> Self {
         let wake = Arc::new(Notify::new());
         let w = wake.clone();
         let task = tokio::spawn(async move {
             loop {
                 match apply_pending(&store, &rules, clock.as_ref()).await {
-                    Ok(r) if r.total() > 0 => tracing::info!(?r, "journal applied"),
+                    Ok(r) if r.total() > 0 => {
+                        tracing::info!(?r, "journal applied");
+                        events.emit(crate::events::CoreEvent::MirrorChanged { applied: r.total() });
+                    }
                     Ok(_) => {}
                     Err(e) => {
                         tracing::error!(error = %e, "applier stopped on a database error; retrying");
