@@ -133,3 +133,94 @@ async fn events_that_stop_sending_hold_it_and_tell_the_owner_the_others_inform()
     update(&store, json!({"event": "SOME_FUTURE_EVENT"}), T0 + 30).await;
     assert_eq!(link(&store).await.0, "connected");
 }
+
+fn inbound(from: Option<&str>, bsuid: Option<&str>, id: &str, at: i64) -> Value {
+    let mut m = json!({"id": id, "timestamp": at.to_string(), "type": "text", "text": {"body": format!("hello {id}")}});
+    let mut c = json!({"profile": {"name": "Dana"}});
+    if let Some(f) = from {
+        m["from"] = json!(f);
+        c["wa_id"] = json!(f);
+    }
+    if let Some(b) = bsuid {
+        m["from_user_id"] = json!(b);
+        c["user_id"] = json!(b);
+    }
+    json!({"messaging_product": "whatsapp", "contacts": [c], "messages": [m]})
+}
+
+async fn feed_messages(store: &Store, value: Value, at: i64) {
+    let body = serde_json::to_vec(&json!({"object": "whatsapp_business_account",
+        "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": value}]}]}))
+    .unwrap();
+    store
+        .journal_append(&body, SignatureVerdict::Imported, at)
+        .await
+        .unwrap();
+    let r = apply_pending(store, &Rules::default(), &FixedClock::new(at))
+        .await
+        .unwrap();
+    assert_eq!(r.failed, 0, "{:?}", store.failed_journal_rows(5).await.unwrap());
+}
+
+async fn contacts_of(store: &Store) -> Vec<(Option<String>, Option<String>, i64)> {
+    sqlx::query_as(
+        "SELECT wa_id, bsuid, (SELECT COUNT(*) FROM message m WHERE m.contact_id = c.id) FROM contact c ORDER BY id",
+    )
+    .fetch_all(store.pool())
+    .await
+    .unwrap()
+}
+
+/// `user_changed_number` and `user_changed_user_id`: the customer goes on as the same contact
+/// under the new id, with their thread; a contact already known by the new id is folded in.
+#[tokio::test]
+async fn a_changed_number_or_user_id_keeps_one_contact_and_one_thread() {
+    let (_dir, store) = connected().await;
+    feed_messages(
+        &store,
+        inbound(Some("447700900123"), Some("GB.AAA"), "wamid.N1", T0),
+        T0,
+    )
+    .await;
+    // The new number is already in the address book as someone else (state sync, say).
+    sqlx::query("INSERT INTO contact (wa_id, source, created_at) VALUES ('447700900999', 'manual', 0)")
+        .execute(store.pool())
+        .await
+        .unwrap();
+    feed_messages(
+        &store,
+        json!({"messaging_product": "whatsapp", "messages": [{"from": "447700900123", "id": "wamid.SYS1",
+            "timestamp": (T0 + 10).to_string(), "type": "system",
+            "system": {"body": "Dana changed from +44 7700 900123 to +44 7700 900999", "new_wa_id": "447700900999",
+                       "type": "user_changed_number"}}]}),
+        T0 + 10,
+    )
+    .await;
+    feed_messages(
+        &store,
+        inbound(Some("447700900999"), Some("GB.AAA"), "wamid.N2", T0 + 20),
+        T0 + 20,
+    )
+    .await;
+    assert_eq!(
+        contacts_of(&store).await,
+        vec![(Some("447700900999".into()), Some("GB.AAA".into()), 2)],
+        "one contact under the new number, both messages in its thread"
+    );
+
+    // A customer known only by a BSUID gets a new one.
+    feed_messages(&store, inbound(None, Some("BR.OLD1"), "wamid.B1", T0 + 30), T0 + 30).await;
+    feed_messages(
+        &store,
+        json!({"messaging_product": "whatsapp", "messages": [{"from_user_id": "BR.OLD1", "id": "wamid.SYS2",
+            "timestamp": (T0 + 40).to_string(), "type": "system",
+            "system": {"body": "User changed", "user_id": "BR.NEW1", "previous_user_id": "BR.OLD1",
+                       "type": "user_changed_user_id"}}]}),
+        T0 + 40,
+    )
+    .await;
+    feed_messages(&store, inbound(None, Some("BR.NEW1"), "wamid.B2", T0 + 50), T0 + 50).await;
+    let all = contacts_of(&store).await;
+    assert_eq!(all.len(), 2, "{all:?}");
+    assert_eq!(all[1], (None, Some("BR.NEW1".into()), 2));
+}

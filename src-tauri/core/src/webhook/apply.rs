@@ -159,6 +159,10 @@ async fn note_account(
         .await
 }
 
+fn non_empty_str(s: &str) -> Option<&str> {
+    (!s.trim().is_empty()).then_some(s)
+}
+
 /// Profile data from `contacts[]` for the person a message names.
 fn who_from(contacts: &[WaContact], wa_id: Option<&str>, bsuid: Option<&str>) -> Who {
     let base = Who::new(wa_id, bsuid);
@@ -282,6 +286,19 @@ pub(crate) async fn touch_conversation(
 async fn apply_messages(conn: &mut SqliteConnection, waba: &str, v: MessagesValue, rules: &Rules) -> sqlx::Result<()> {
     note_account(conn, waba, v.metadata.as_ref()).await?;
     for m in &v.messages {
+        // A changed number or user id: the customer goes on as the same contact under the new id.
+        if let Some(sys) = m.system.as_ref().filter(|s| s.kind.starts_with("user_changed_")) {
+            let old = Who::new(
+                non_empty_str(&m.from),
+                m.from_user_id.as_deref().or(sys.previous_user_id.as_deref()),
+            );
+            let new = match sys.kind.as_str() {
+                "user_changed_number" => Who::new(sys.new_wa_id.as_deref().or(sys.wa_id.as_deref()), None),
+                _ => Who::new(None, sys.user_id.as_deref()),
+            };
+            contacts::change_id(conn, &old, &new, m.timestamp).await?;
+            continue;
+        }
         let who = who_from(&v.contacts, Some(&m.from), m.from_user_id.as_deref());
         let contact = contacts::upsert(conn, &who, "message", m.timestamp).await?;
         if let Some(edit_target) = edit_target(m) {

@@ -99,6 +99,54 @@ pub async fn upsert(conn: &mut SqliteConnection, who: &Who, source: &str, at: i6
     Ok(Some(id))
 }
 
+/// A customer's phone number or BSUID changed (`user_changed_number`, `user_changed_user_id`): the
+/// contact found by the old id takes the new one; a contact already known by the new id is folded
+/// into it, so the thread goes on in one place. With no contact by the old id, the new id is
+/// simply known from now on.
+pub async fn change_id(conn: &mut SqliteConnection, old: &Who, new: &Who, at: i64) -> sqlx::Result<Option<i64>> {
+    let mut current = None;
+    if let Some(w) = &old.wa_id {
+        current = sqlx::query_scalar("SELECT id FROM contact WHERE wa_id = ?")
+            .bind(w)
+            .fetch_optional(&mut *conn)
+            .await?;
+    }
+    if current.is_none() {
+        if let Some(b) = &old.bsuid {
+            current = sqlx::query_scalar("SELECT id FROM contact WHERE bsuid = ?")
+                .bind(b)
+                .fetch_optional(&mut *conn)
+                .await?;
+        }
+    }
+    let Some(keep) = current else {
+        return upsert(conn, new, "message", at).await;
+    };
+    let (col, value) = match (&new.wa_id, &new.bsuid) {
+        (Some(w), _) => ("wa_id", w.clone()),
+        (None, Some(b)) => ("bsuid", b.clone()),
+        (None, None) => return Ok(Some(keep)),
+    };
+    let holder: Option<i64> = sqlx::query_scalar(&format!("SELECT id FROM contact WHERE {col} = ?"))
+        .bind(&value)
+        .fetch_optional(&mut *conn)
+        .await?;
+    if let Some(other) = holder.filter(|o| *o != keep) {
+        merge(conn, keep, other).await?;
+    }
+    sqlx::query(&format!("UPDATE contact SET {col} = ? WHERE id = ?"))
+        .bind(&value)
+        .bind(keep)
+        .execute(&mut *conn)
+        .await?;
+    tracing::info!(
+        contact = keep,
+        field = col,
+        "a customer's id changed; the contact goes on under the new one"
+    );
+    Ok(Some(keep))
+}
+
 /// Folds contact `other` into `keep`: its messages, consent and conversation move over.
 async fn merge(conn: &mut SqliteConnection, keep: i64, other: i64) -> sqlx::Result<()> {
     tracing::debug!(keep, other, "joining two contacts that are one person");

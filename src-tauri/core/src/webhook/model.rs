@@ -325,6 +325,21 @@ pub struct WaMessage {
     pub edit: Option<Edit>,
     pub revoke: Option<Revoke>,
     pub history_context: Option<HistoryContext>,
+    /// `type: system`: a customer's phone number or business-scoped user id changed.
+    pub system: Option<SystemBody>,
+}
+
+/// A system message. `user_changed_number` names the new phone (`wa_id`; `new_wa_id` in some
+/// versions); `user_changed_user_id` the new BSUID (`user_id`) and the old one (`previous_user_id`).
+#[derive(Debug, Default, Deserialize)]
+pub struct SystemBody {
+    pub body: Option<String>,
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    pub wa_id: Option<String>,
+    pub new_wa_id: Option<String>,
+    pub user_id: Option<String>,
+    pub previous_user_id: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
