@@ -109,6 +109,30 @@ impl World {
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
+    /// One customer, the simulator's API faults set, and a `hello_world` to them queued; the row id.
+    async fn one_hello_world(&self, faults: Value) -> i64 {
+        self.sim.run_scenario(&Scenario::CampaignLoad { customers: 1 });
+        self.sync_templates().await;
+        reqwest::Client::new()
+            .post(format!("{}/_sim/faults", self.sim_url))
+            .json(&faults)
+            .send()
+            .await
+            .unwrap();
+        let customers: Vec<Value> = reqwest::get(format!("{}/_sim/customers", self.sim_url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let now = SystemClock.now();
+        let to = customers[0]["wa_id"].as_str().unwrap();
+        let msg = compose_template(&self.store, to, "hello_world", "en_US", &[], now)
+            .await
+            .unwrap();
+        self.store.enqueue(&msg, None, now, now * 1000).await.unwrap()
+    }
+
     async fn sync_templates(&self) {
         let list = self
             .client(Duration::from_secs(5))
@@ -253,32 +277,7 @@ async fn retries_through_5xx_never_exceed_the_cap_and_send_each_once() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_lost_answer_is_uncertain_then_settled_by_its_status_not_resent() {
     let w = world(20).await;
-    w.sim.run_scenario(&Scenario::CampaignLoad { customers: 1 });
-    w.sync_templates().await;
-    reqwest::Client::new()
-        .post(format!("{}/_sim/faults", w.sim_url))
-        .json(&json!({"timeout": 1.0, "timeout_ms": 2000}))
-        .send()
-        .await
-        .unwrap();
-    let customers: Vec<Value> = reqwest::get(format!("{}/_sim/customers", w.sim_url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let now = SystemClock.now();
-    let msg = compose_template(
-        &w.store,
-        customers[0]["wa_id"].as_str().unwrap(),
-        "hello_world",
-        "en_US",
-        &[],
-        now,
-    )
-    .await
-    .unwrap();
-    let id = w.store.enqueue(&msg, None, now, now * 1000).await.unwrap();
+    let id = w.one_hello_world(json!({"timeout": 1.0, "timeout_ms": 2000})).await;
     let _d = w.dispatcher(20, Duration::from_millis(300));
     // The answer never arrives in time, but the simulator took the message and reports its
     // statuses with our token: the row is settled as accepted, and nothing was sent twice.
@@ -298,32 +297,7 @@ async fn a_lost_answer_is_uncertain_then_settled_by_its_status_not_resent() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_5xx_after_meta_sent_is_settled_by_its_status_not_sent_again() {
     let w = world(20).await;
-    w.sim.run_scenario(&Scenario::CampaignLoad { customers: 1 });
-    w.sync_templates().await;
-    reqwest::Client::new()
-        .post(format!("{}/_sim/faults", w.sim_url))
-        .json(&json!({"server_error_after_send": 1.0}))
-        .send()
-        .await
-        .unwrap();
-    let customers: Vec<Value> = reqwest::get(format!("{}/_sim/customers", w.sim_url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let now = SystemClock.now();
-    let msg = compose_template(
-        &w.store,
-        customers[0]["wa_id"].as_str().unwrap(),
-        "hello_world",
-        "en_US",
-        &[],
-        now,
-    )
-    .await
-    .unwrap();
-    let id = w.store.enqueue(&msg, None, now, now * 1000).await.unwrap();
+    let id = w.one_hello_world(json!({"server_error_after_send": 1.0})).await;
     let _d = w.dispatcher(20, Duration::from_secs(5));
     w.settle("the status settling the send Meta answered with a 500", |rows| {
         rows.iter().all(|r| r.state == "accepted")

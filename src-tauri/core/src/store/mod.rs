@@ -20,7 +20,11 @@ pub const DB_FILE: &str = "coexist.sqlite3";
 pub struct Store {
     pool: SqlitePool,
     path: Option<PathBuf>,
+    /// The journal's group-commit writer, started on first use in the runtime that uses it.
+    journal: std::sync::Arc<std::sync::Mutex<Option<JournalSender>>>,
 }
+
+type JournalSender = tokio::sync::mpsc::UnboundedSender<crate::webhook::journal::Pending>;
 
 impl Store {
     /// Opens (creating if needed) the mirror in `data_dir`, applying pending migrations. A database
@@ -52,6 +56,7 @@ impl Store {
         Ok(Self {
             pool,
             path: Some(path.to_path_buf()),
+            journal: Default::default(),
         })
     }
 
@@ -65,11 +70,28 @@ impl Store {
             .connect_with(options)
             .await?;
         MIGRATOR.run(&pool).await?;
-        Ok(Self { pool, path: None })
+        Ok(Self {
+            pool,
+            path: None,
+            journal: Default::default(),
+        })
     }
 
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// The journal's writer; a new one when the previous one's runtime has ended.
+    pub(crate) fn journal_writer(&self) -> JournalSender {
+        let mut w = self.journal.lock().unwrap_or_else(|p| p.into_inner());
+        match &*w {
+            Some(tx) if !tx.is_closed() => tx.clone(),
+            _ => {
+                let tx = crate::webhook::journal::spawn_writer(self.pool.clone());
+                *w = Some(tx.clone());
+                tx
+            }
+        }
     }
 
     /// The database file, for in-file stores.

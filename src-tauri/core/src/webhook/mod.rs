@@ -4,7 +4,7 @@
 mod applier;
 mod apply;
 mod contacts;
-mod journal;
+pub(crate) mod journal;
 pub mod model;
 pub mod receiver;
 pub mod signature;
