@@ -363,3 +363,41 @@ async fn hyphenated_authentication_international_is_charged_once_under_one_key()
     // Meta's call on an authentication template (international) is not a disagreement.
     assert_eq!(r.disagreements.count, 0, "{:?}", r.disagreements.examples);
 }
+
+/// Issue 15: a customer who withholds the phone number is priced in the market of the country
+/// their BSUID starts with.
+#[tokio::test]
+async fn a_bsuid_only_recipient_is_priced_in_the_market_of_its_country() {
+    let mut m = Mirror::new().await;
+    let day = parse_day("2026-03-10").unwrap();
+    sqlx::query("INSERT INTO contact (bsuid, source, created_at) VALUES ('IN.13491208655302741918', 'message', 0)")
+        .execute(m.store.pool())
+        .await
+        .unwrap();
+    let id = m.id();
+    sqlx::query(
+        "INSERT INTO message (wamid, contact_id, direction, origin, type, timestamp, template_name, template_category)
+         VALUES (?, (SELECT id FROM contact WHERE bsuid = 'IN.13491208655302741918'), 'outbound', 'api', 'template', ?, 't', 'marketing')",
+    )
+    .bind(&id)
+    .bind(day)
+    .execute(m.store.pool())
+    .await
+    .unwrap();
+    // 2026: no `recipient_id`, the BSUID in `recipient_user_id`.
+    let s = json!({"id": id, "status": "delivered", "timestamp": (day + 5).to_string(),
+                   "recipient_user_id": "IN.13491208655302741918"});
+    m.feed(envelope(
+        "messages",
+        json!({"messaging_product": "whatsapp", "statuses": [s]}),
+    ))
+    .await;
+    let r = m.report("2026-03-01", "2026-04-01").await;
+    assert_eq!(
+        r.by_market.get("India").map(String::as_str),
+        Some("0.0118"),
+        "{:?}",
+        r.by_market
+    );
+    assert_eq!(r.total, "0.0118");
+}

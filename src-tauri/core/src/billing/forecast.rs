@@ -99,7 +99,7 @@ impl Store {
         })?;
         let recipients = self
             .recipient_windows(
-                "SELECT k.wa_id, v.last_inbound_at, v.free_entry_until FROM campaign_recipient r
+                "SELECT COALESCE(k.wa_id, k.bsuid), v.last_inbound_at, v.free_entry_until FROM campaign_recipient r
                  JOIN contact k ON k.id = r.contact_id LEFT JOIN conversation v ON v.contact_id = r.contact_id
                  WHERE r.campaign_id = ?",
                 id,
@@ -195,7 +195,7 @@ impl Store {
     ) -> Result<ReplyCost> {
         let r = self
             .recipient_windows(
-                "SELECT k.wa_id, v.last_inbound_at, v.free_entry_until FROM contact k
+                "SELECT COALESCE(k.wa_id, k.bsuid), v.last_inbound_at, v.free_entry_until FROM contact k
                  LEFT JOIN conversation v ON v.contact_id = k.id WHERE k.id = ?",
                 contact_id,
                 now,

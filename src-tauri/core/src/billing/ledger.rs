@@ -26,6 +26,7 @@ struct Pending {
     id: i64,
     origin: String,
     contact_id: Option<i64>,
+    /// The recipient's phone, or the BSUID of one known only by it (its market is its country's).
     wa_id: Option<String>,
     at: i64,
     delivered: bool,
@@ -144,7 +145,7 @@ impl Store {
 /// Loads a chunk with its windows: the customer messages before it, found through the thread index.
 async fn load(conn: &mut SqliteConnection, ctx: &BillingContext, list: &str) -> Result<Vec<Pending>> {
     let rows = sqlx::query(
-        "SELECT m.id, m.origin, m.contact_id, c.wa_id, m.timestamp, m.status, m.delivered_at, m.content_known,
+        "SELECT m.id, m.origin, m.contact_id, COALESCE(c.wa_id, c.bsuid), m.timestamp, m.status, m.delivered_at, m.content_known,
                 m.template_category, m.pricing_billable, m.pricing_model, m.pricing_type, m.pricing_category,
                 m.conversation_id,
                 (SELECT MIN(x.id) FROM message x WHERE x.conversation_id = m.conversation_id) AS conv_first,

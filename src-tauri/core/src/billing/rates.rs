@@ -287,9 +287,20 @@ impl MarketMap {
         )
     }
 
-    /// The market of a phone number (digits, as WhatsApp writes it).
+    /// The market of a phone number (digits, as WhatsApp writes it), or of a customer known only
+    /// by a business-scoped user id: a BSUID starts with the customer's ISO country (`BR.…`, a
+    /// parent `US.ENT.…`), priced as that country's calling code.
     pub fn market_of(&self, wa_id: Option<&str>) -> &str {
         let Some(n) = wa_id else { return OTHER_MARKET };
+        if let Some((iso, _)) = n.split_once('.') {
+            let code = phonenumber::metadata::DATABASE
+                .by_id(iso.to_ascii_uppercase().as_str())
+                .map(|m| m.country_code().to_string());
+            return match code {
+                Some(code) => self.market_of(Some(&code)),
+                None => OTHER_MARKET,
+            };
+        }
         (1..=self.longest.min(n.len()))
             .rev()
             .find_map(|len| self.by_code.get(&n[..len]))
@@ -392,6 +403,11 @@ mod tests {
         assert_eq!(m.market_of(Some("15551234567")), "North America");
         assert_eq!(m.market_of(Some("8805551234")), "Rest of Asia Pacific");
         assert_eq!(m.market_of(Some("99999")), OTHER_MARKET);
+        // Customers known only by a BSUID: the market of their country's calling code.
+        assert_eq!(m.market_of(Some("IN.13491208655302741918")), "India");
+        assert_eq!(m.market_of(Some("US.ENT.11815799212886844830")), "North America");
+        assert_eq!(m.market_of(Some("br.123")), m.market_of(Some("5511987654321")));
+        assert_eq!(m.market_of(Some("ZZ.123")), OTHER_MARKET);
         assert_eq!(m.market_of(None), OTHER_MARKET);
     }
 
