@@ -401,3 +401,29 @@ async fn a_bsuid_only_recipient_is_priced_in_the_market_of_its_country() {
     );
     assert_eq!(r.total, "0.0118");
 }
+
+/// Issue 15: from 2026-10-01 a reply inside the window is charged; a card with a `service` column
+/// prices it there, a card without one at the utility rate, and never with volume tiers.
+#[tokio::test]
+async fn a_service_column_prices_charged_replies() {
+    let mut m = Mirror::new().await;
+    let day = parse_day("2026-10-05").unwrap();
+    m.customer(A, day, false).await;
+    m.api(A, day + 60, None, "delivered", None).await; // a reply in the window: charged since 2026-10-01
+    let r = m.report("2026-10-01", "2026-11-01").await;
+    assert_eq!(r.total, "0.0014", "the utility rate, no service column yet: {r:?}");
+    m.store
+        .import_rate_card(
+            "Market,Marketing,Utility,Authentication,Authentication-International,Service\nIndia,0.0118,0.0014,0.0014,0.0280,0.0009\n",
+            None,
+            "USD",
+            "2026-10-01",
+            "card with service",
+            0,
+        )
+        .await
+        .unwrap();
+    let r = m.report("2026-10-01", "2026-11-01").await;
+    assert_eq!(r.total, "0.0009", "the card's service price: {r:?}");
+    assert_eq!(r.by_category.get("service").map(String::as_str), Some("0.0009"));
+}

@@ -13,7 +13,13 @@ pub const SAMPLE_EFFECTIVE: &str = "2025-07-01";
 /// Where a number matches no calling code in the map.
 pub const OTHER_MARKET: &str = "Other";
 
-pub const CATEGORIES: [&str; 4] = ["marketing", "utility", "authentication", "authentication_international"];
+pub const CATEGORIES: [&str; 5] = [
+    "marketing",
+    "utility",
+    "authentication",
+    "authentication_international",
+    "service",
+];
 
 /// The rows read, and those refused.
 pub type Parsed<T> = (Vec<T>, Vec<LineError>);
@@ -55,6 +61,7 @@ fn category_of(h: &str) -> Option<&'static str> {
         "utility" => Some("utility"),
         "authentication" => Some("authentication"),
         "authenticationinternational" => Some("authentication_international"),
+        "service" => Some("service"),
         _ => None,
     }
 }
@@ -321,7 +328,12 @@ pub struct Card {
 
 impl Card {
     pub fn price(&self, market: &str, column: &str) -> Option<Decimal> {
-        self.prices.get(&(market.to_string(), column.to_string())).copied()
+        let get = |c: &str| self.prices.get(&(market.to_string(), c.to_string())).copied();
+        match column {
+            // Cards before 2026-10-01 have no service column: service is charged at the utility rate.
+            "service" => get("service").or_else(|| get("utility")),
+            c => get(c),
+        }
     }
 
     pub fn tiers(&self, market: &str, column: &str) -> &[Tier] {

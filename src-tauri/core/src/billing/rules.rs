@@ -34,11 +34,14 @@ pub struct Charge {
     pub rule: &'static str,
 }
 
-/// The rate-card column for a category: service replies, when charged, cost the utility rate.
+/// The rate-card column for a category. Service replies, when charged, are priced by the card's
+/// `service` column where it has one (cards from 2026-10-01) and at the utility rate otherwise
+/// ([`super::rates::Card::price`] falls back), never with volume tiers.
 pub fn rate_column(category: &str) -> Option<&'static str> {
     match category {
         "marketing" => Some("marketing"),
-        "utility" | "service" => Some("utility"),
+        "utility" => Some("utility"),
+        "service" => Some("service"),
         "authentication" => Some("authentication"),
         "authentication_international" => Some("authentication_international"),
         _ => None,
@@ -123,7 +126,7 @@ mod tests {
              "CBP", "conversation", "marketing", false, None),
             ("CBP service before 2024-11-01 is charged", &p,
              Facts { at: day("2024-10-15"), window_open: true, ..Default::default() },
-             "CBP", "conversation", "service", true, Some("utility")),
+             "CBP", "conversation", "service", true, Some("service")),
             ("CBP service from 2024-11-01 is free", &p,
              Facts { at: day("2024-11-01"), window_open: true, ..Default::default() },
              "CBP", "free_customer_service", "service", false, None),
@@ -156,7 +159,7 @@ mod tests {
              "PMP", "regular", "authentication", true, Some("authentication")),
             ("2026-10-01: a free-form reply costs the utility rate", &p,
              Facts { at: day("2026-10-01"), window_open: true, ..Default::default() },
-             "PMP", "regular", "service", true, Some("utility")),
+             "PMP", "regular", "service", true, Some("service")),
             ("2026-10-01: in-window utility is charged", &p,
              Facts { at: day("2026-10-02"), template_category: Some("utility"), window_open: true, ..Default::default() },
              "PMP", "regular", "utility", true, Some("utility")),
@@ -208,6 +211,6 @@ mod tests {
                 ..Default::default()
             },
         );
-        assert_eq!((after.rate_column, after.billable), (Some("utility"), true));
+        assert_eq!((after.rate_column, after.billable), (Some("service"), true));
     }
 }
