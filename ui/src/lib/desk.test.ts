@@ -213,6 +213,11 @@ describe("Onboarding wizard", () => {
     setBackend(m.backend);
     render(Onboarding, { now: NOW, onclose: () => {} });
     expect(screen.getByTestId("give-up")).toHaveTextContent("Groups and calls stay on the phone");
+    // Issue 15: what stops working with coexistence, and how to leave it.
+    expect(screen.getByTestId("give-up")).toHaveTextContent("WhatsApp for Windows and Wear OS");
+    expect(screen.getByTestId("give-up")).toHaveTextContent("never reaches Coexist");
+    expect(screen.getByTestId("give-up")).toHaveTextContent("Disappearing messages, view-once media and live location");
+    expect(screen.getByTestId("give-up")).toHaveTextContent("Business Platform › Disconnect");
     await fireEvent.click(screen.getByTestId("wizard-next"));
     // Not eligible: the wizard does not let the owner go on.
     await fireEvent.input(screen.getByTestId("elig-number"), { target: { value: "+7 912 345 6789" } });
