@@ -27,6 +27,7 @@ fn app_settings(sim: &str) -> EngineSettings {
         addr: "127.0.0.1:0".parse().unwrap(),
         app_secret: Sensitive::new(SECRET.into()),
         verify_token: Sensitive::new("v".into()),
+        watch_gaps: true,
     });
     let client = CloudClient::new(
         sim,

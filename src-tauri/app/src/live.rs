@@ -74,6 +74,7 @@ impl Live {
             addr: "127.0.0.1:0".parse().expect("literal address"),
             app_secret: Sensitive::new(DEMO_SECRET.into()),
             verify_token: Sensitive::new(DEMO_VERIFY.into()),
+            watch_gaps: false,
         });
         let mut engine = match CoreEngine::start(store, s).await? {
             Started::Engine(e) => e,
@@ -186,6 +187,7 @@ impl Live {
                     addr: listen,
                     app_secret,
                     verify_token,
+                    watch_gaps: true,
                 })
             }
             _ => status

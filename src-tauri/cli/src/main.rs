@@ -931,6 +931,7 @@ async fn serve(dir: &Path, listen: SocketAddr, wait_secs: Option<u64>, clock: Ar
         addr: listen,
         app_secret,
         verify_token,
+        watch_gaps: true,
     });
     // Sending runs too when the Cloud API is configured.
     settings.sending = match cloud_settings(dir, &store).await {

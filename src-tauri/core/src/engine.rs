@@ -168,6 +168,8 @@ pub struct ReceiverSettings {
     pub addr: SocketAddr,
     pub app_secret: Sensitive<String>,
     pub verify_token: Sensitive<String>,
+    /// Tell the owner how long nobody received webhooks (off for the demo, which has no Meta).
+    pub watch_gaps: bool,
 }
 
 /// What an engine runs; everything optional is off when absent.
@@ -218,6 +220,7 @@ pub struct Engine {
     receiver_error: Option<String>,
     receiver_stop: Arc<Notify>,
     receiver_task: Option<tokio::task::JoinHandle<()>>,
+    alive_task: Option<tokio::task::JoinHandle<()>>,
 }
 
 /// What starting found: this process runs the workspace, or another one does.
@@ -262,6 +265,7 @@ impl Engine {
             receiver_error: None,
             receiver_stop: Arc::new(Notify::new()),
             receiver_task: None,
+            alive_task: None,
         };
         if let Some(r) = s.receiver {
             engine.listen(r).await?;
@@ -294,6 +298,24 @@ impl Engine {
             clock: self.clock.clone(),
             applied_wake: self.applier.waker(),
         };
+        // How long nobody received webhooks (the computer was off, Coexist closed): say so, and
+        // what Meta does about it. Then keep noting that the receiver is alive.
+        let now = self.clock.now();
+        if let Some(last) = self.store.runtime_at(RECEIVER_ALIVE).await?.filter(|_| r.watch_gaps) {
+            if let Some((title, detail)) = receiver_gap_notice(last, now) {
+                self.store.add_notice("receiver_gap", &title, &detail, now).await?;
+            }
+        }
+        self.store.note_runtime(RECEIVER_ALIVE, "listening", now).await?;
+        let (store, clock) = (self.store.clone(), self.clock.clone());
+        self.alive_task = Some(tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(ALIVE_EVERY_SECS)).await;
+                if let Err(e) = store.note_runtime(RECEIVER_ALIVE, "listening", clock.now()).await {
+                    tracing::warn!(error = %e, "could not note that the receiver is alive");
+                }
+            }
+        }));
         let stop = self.receiver_stop.clone();
         self.receiver_task = Some(tokio::spawn(async move {
             let served = axum::serve(listener, receiver::router(state))
@@ -376,10 +398,50 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         self.receiver_stop.notify_one();
-        if let Some(t) = &self.receiver_task {
+        for t in [&self.receiver_task, &self.alive_task].into_iter().flatten() {
             t.abort();
         }
     }
+}
+
+/// The runtime key noting, every minute, that a receiver is listening for this workspace.
+const RECEIVER_ALIVE: &str = "receiver_alive";
+const ALIVE_EVERY_SECS: u64 = 60;
+/// A gap shorter than this is a restart, not worth a word.
+const GAP_NOTICE_SECS: i64 = 15 * 60;
+
+/// What to tell the owner when no receiver listened between `last` and `now` (unix seconds).
+pub fn receiver_gap_notice(last: i64, now: i64) -> Option<(String, String)> {
+    let gap = now - last;
+    if gap < GAP_NOTICE_SECS {
+        return None;
+    }
+    let (d, h, m) = (gap / 86_400, gap % 86_400 / 3600, gap % 3600 / 60);
+    let took = match (d, h) {
+        (0, 0) => format!("{m} minutes"),
+        (0, h) => format!("{h} h {m} min"),
+        (d, h) => format!("{d} days {h} h"),
+    };
+    let when = |t: i64| {
+        chrono::DateTime::from_timestamp(t, 0)
+            .map(|d| d.format("%Y-%m-%d %H:%M UTC").to_string())
+            .unwrap_or_default()
+    };
+    let lost = if gap > 7 * 86_400 {
+        " This was longer than 7 days, so webhooks from the start of it are lost for good."
+    } else if gap > 3600 {
+        " For a number with No Storage, Meta retries for 1 hour only, so webhooks from before the last hour are lost."
+    } else {
+        ""
+    };
+    Some((
+        format!("Webhooks were not received for {took}"),
+        format!(
+            "Nothing received Meta's webhooks from {} to {}. Meta retries a failed delivery for up to 7 days (1 hour for numbers with No Storage), so what it sent meanwhile should arrive now.{lost} To never miss them, run `coexist serve` on an always-on computer.",
+            when(last),
+            when(now)
+        ),
+    ))
 }
 
 #[cfg(test)]
@@ -413,6 +475,53 @@ mod tests {
             panic!("after a release the next process takes over at once");
         };
         second.shutdown().await;
+    }
+
+    #[test]
+    fn a_receiver_gap_is_told_with_its_length_and_what_meta_retries() {
+        assert_eq!(receiver_gap_notice(1_000, 1_000 + 600), None, "a restart is not a gap");
+        let (title, detail) = receiver_gap_notice(1_790_000_000, 1_790_000_000 + 3 * 3600 + 20 * 60).unwrap();
+        assert_eq!(title, "Webhooks were not received for 3 h 20 min");
+        assert!(
+            detail.contains("up to 7 days") && detail.contains("1 hour for numbers with No Storage"),
+            "{detail}"
+        );
+        assert!(detail.contains("before the last hour are lost"), "{detail}");
+        let (title, detail) = receiver_gap_notice(0, 9 * 86_400).unwrap();
+        assert_eq!(title, "Webhooks were not received for 9 days 0 h");
+        assert!(detail.contains("lost for good"), "{detail}");
+    }
+
+    #[tokio::test]
+    async fn a_receiver_gap_becomes_a_notice_when_the_engine_starts_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path()).await.unwrap();
+        let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+        let now = clock.now();
+        store
+            .note_runtime(RECEIVER_ALIVE, "listening", now - 2 * 3600)
+            .await
+            .unwrap();
+        let mut s = EngineSettings::new("app", clock);
+        s.receiver = Some(ReceiverSettings {
+            addr: "127.0.0.1:0".parse().unwrap(),
+            app_secret: Sensitive::new("s".into()),
+            verify_token: Sensitive::new("v".into()),
+            watch_gaps: true,
+        });
+        let Started::Engine(e) = Engine::start(&store, s).await.unwrap() else {
+            panic!("nobody else runs it")
+        };
+        let notices: Vec<String> = store
+            .reminders()
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|r| r.kind == "receiver_gap")
+            .filter_map(|r| r.title)
+            .collect();
+        assert_eq!(notices, vec!["Webhooks were not received for 2 h 0 min".to_string()]);
+        e.shutdown().await;
     }
 
     #[tokio::test]

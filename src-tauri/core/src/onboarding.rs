@@ -339,7 +339,11 @@ mod tests {
         assert!(uk.answers[1].contains("too old"));
         // India from 2025-05-05 (DESIGN §4, issue 15).
         let early = p.check("919876543210", Some("2.24.17"), day("2025-01-10")).unwrap();
-        assert!(!early.eligible && early.answers[0].contains("India"), "{:?}", early.answers);
+        assert!(
+            !early.eligible && early.answers[0].contains("India"),
+            "{:?}",
+            early.answers
+        );
         assert!(
             p.check("919876543210", Some("2.24.17"), day("2025-05-05"))
                 .unwrap()

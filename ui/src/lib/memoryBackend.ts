@@ -24,6 +24,7 @@ import type {
   CampaignRecipient,
   NewCampaign,
   ConnectForm,
+  Reminder,
 } from "./types";
 
 export const DAY = 86_400;
@@ -102,6 +103,7 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
     newCampaigns: [],
     connected: null,
     fail: null,
+    reminders: [],
     ...over,
   };
   const calls: string[] = [];
@@ -162,7 +164,7 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       state.heartbeat = { ...state.heartbeat, last_heartbeat: now, source: "ack", days_since: 0, deadline_at: now + 13 * DAY };
       return answer("acknowledgeHeartbeat", state.heartbeat);
     },
-    reminders: () => answer("reminders", []),
+    reminders: () => answer("reminders", state.reminders),
     billing: (from, to) => {
       if (!state.billing) throw { code: "internal", message: "no billing in this test" };
       return answer(`billing:${from}:${to}`, state.billing);
@@ -284,6 +286,7 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
 }
 
 export interface MemoryState {
+  reminders: Reminder[];
   workspace: WorkspaceInfo;
   stats: Stats;
   heartbeat: HeartbeatStatus;

@@ -52,6 +52,25 @@ describe("Dashboard", () => {
     expect(m.calls.some((c) => c === "billing:1793491200:1796083200")).toBe(true);
   });
 
+  it("shows what Meta said about the account and how long webhooks were not received", async () => {
+    const m = memoryBackend(NOW, { billing: report() });
+    const r = { fired_at: NOW - 50, acknowledged_at: null, cancelled_at: null, skipped: false };
+    m.state.reminders = [
+      { ...r, id: 1, kind: "account_notice", urgency: "normal", title: "Meta restricted this WhatsApp account",
+        detail: "Meta restricted what this account may send.", due_at: NOW - 100 },
+      { ...r, id: 2, kind: "receiver_gap", urgency: "normal", title: "Webhooks were not received for 3 h 20 min",
+        detail: "Meta retries a failed delivery for up to 7 days (1 hour for numbers with No Storage).", due_at: NOW - 60 },
+      { ...r, id: 3, kind: "heartbeat", urgency: "normal", title: "Open the app", detail: "day 10", due_at: NOW - 30 },
+    ];
+    setBackend(m.backend);
+    render(Dashboard, { now: NOW });
+    const shown = await screen.findAllByTestId("notice");
+    expect(shown).toHaveLength(2);
+    expect(shown[0]).toHaveTextContent("Webhooks were not received for 3 h 20 min");
+    expect(shown[0]).toHaveTextContent("up to 7 days (1 hour for numbers with No Storage)");
+    expect(shown[1]).toHaveTextContent("Meta restricted this WhatsApp account");
+  });
+
   it("raises the alarm when the link is dropped, and warns from day 10", async () => {
     const m = memoryBackend(NOW, { billing: report({ sample_rates: true }) });
     m.state.heartbeat = { ...m.state.heartbeat, link_state: "dropped", link_reason: "PRIMARY_INACTIVITY" };

@@ -332,6 +332,30 @@ impl Store {
 }
 
 impl Store {
+    /// When a runtime key was last noted (unix seconds).
+    pub async fn runtime_at(&self, key: &str) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar("SELECT at FROM runtime WHERE key = ?")
+            .bind(key)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
+    /// A notice for the owner, shown once as a notification and listed with the reminders.
+    pub async fn add_notice(&self, kind: &str, title: &str, detail: &str, now: i64) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO reminder (kind, urgency, source_ref, title, detail, due_at) VALUES (?, 'normal', ?, ?, ?, ?)
+             ON CONFLICT(source_ref) DO NOTHING",
+        )
+        .bind(kind)
+        .bind(format!("{kind}:{now}"))
+        .bind(title)
+        .bind(detail)
+        .bind(now)
+        .execute(self.pool())
+        .await?;
+        Ok(())
+    }
+
     /// Remembers where a running part of Coexist can be reached (the webhook receiver), for
     /// `coexist doctor` and the app.
     pub async fn note_runtime(&self, key: &str, value: &str, now: i64) -> Result<()> {
