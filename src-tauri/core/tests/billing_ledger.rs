@@ -412,6 +412,19 @@ async fn a_service_column_prices_charged_replies() {
     m.api(A, day + 60, None, "delivered", None).await; // a reply in the window: charged since 2026-10-01
     let r = m.report("2026-10-01", "2026-11-01").await;
     assert_eq!(r.total, "0.0014", "the utility rate, no service column yet: {r:?}");
+    // The reply box says which rate it is.
+    let ctx = m.store.billing_context(0).await.unwrap();
+    let contact: i64 = sqlx::query_scalar("SELECT id FROM contact WHERE wa_id = ?")
+        .bind(A)
+        .fetch_one(m.store.pool())
+        .await
+        .unwrap();
+    let cost = m.store.reply_cost(&ctx, contact, None, day + 120).await.unwrap();
+    assert!(
+        cost.explanation.contains("the utility rate for India"),
+        "{}",
+        cost.explanation
+    );
     m.store
         .import_rate_card(
             "Market,Marketing,Utility,Authentication,Authentication-International,Service\nIndia,0.0118,0.0014,0.0014,0.0280,0.0009\n",

@@ -226,7 +226,15 @@ impl Store {
             (None, false, _) => "The 24-hour reply window is closed: only a template can be sent through the API. From the phone it is free.".to_string(),
             (_, _, false) if c.pricing_type == "free_entry_point" => "Free: the customer came from an ad or a page button (72-hour free entry point).".into(),
             (_, _, false) => "Free: the customer wrote within the last 24 hours.".into(),
-            (_, _, true) => format!("Charged at the {} rate for {market} ({}); free if you answer from the phone.", c.rate_column.unwrap_or("card"), c.rule),
+            (_, _, true) => {
+                // A card without a service column prices service replies at the utility rate.
+                let rate = match c.rate_column {
+                    Some("service") if card.is_none_or(|k| !k.prices.contains_key(&(market.clone(), "service".into()))) => "utility",
+                    Some(col) => col,
+                    None => "card",
+                };
+                format!("Charged at the {rate} rate for {market} ({}); free if you answer from the phone.", c.rule)
+            }
         };
         Ok(ReplyCost {
             currency: ctx.currency.clone(),
