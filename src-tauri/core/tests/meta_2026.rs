@@ -18,9 +18,10 @@ async fn connected() -> (tempfile::TempDir, Store) {
     (dir, store)
 }
 
-async fn update(store: &Store, value: Value, at: i64) {
+/// Journals and applies one change of `field`, which must apply cleanly.
+async fn feed(store: &Store, field: &str, value: Value, at: i64) {
     let body = serde_json::to_vec(&json!({"object": "whatsapp_business_account",
-        "entry": [{"id": "WABA1", "time": at, "changes": [{"field": "account_update", "value": value}]}]}))
+        "entry": [{"id": "WABA1", "time": at, "changes": [{"field": field, "value": value}]}]}))
     .unwrap();
     store
         .journal_append(&body, SignatureVerdict::Imported, at)
@@ -30,6 +31,10 @@ async fn update(store: &Store, value: Value, at: i64) {
         .await
         .unwrap();
     assert_eq!(r.failed, 0, "{:?}", store.failed_journal_rows(5).await.unwrap());
+}
+
+async fn update(store: &Store, value: Value, at: i64) {
+    feed(store, "account_update", value, at).await;
 }
 
 async fn link(store: &Store) -> (String, Option<String>) {
@@ -149,17 +154,7 @@ fn inbound(from: Option<&str>, bsuid: Option<&str>, id: &str, at: i64) -> Value 
 }
 
 async fn feed_messages(store: &Store, value: Value, at: i64) {
-    let body = serde_json::to_vec(&json!({"object": "whatsapp_business_account",
-        "entry": [{"id": "WABA1", "changes": [{"field": "messages", "value": value}]}]}))
-    .unwrap();
-    store
-        .journal_append(&body, SignatureVerdict::Imported, at)
-        .await
-        .unwrap();
-    let r = apply_pending(store, &Rules::default(), &FixedClock::new(at))
-        .await
-        .unwrap();
-    assert_eq!(r.failed, 0, "{:?}", store.failed_journal_rows(5).await.unwrap());
+    feed(store, "messages", value, at).await;
 }
 
 async fn contacts_of(store: &Store) -> Vec<(Option<String>, Option<String>, i64)> {
