@@ -324,6 +324,18 @@ describe("Campaigns", () => {
     expect(await screen.findByTestId("campaign-forecast")).toHaveTextContent("0.0472 USD for 5 recipients (1 free)");
   });
 
+  it("offers no pause or cancel once every recipient has an outcome", async () => {
+    const m = memoryBackend(NOW);
+    m.state.campaigns = [
+      { ...base, id: 5, name: "Done", state: "running", total: 3, queued: 0, accepted: 3, failed: 0, delivered: 3 },
+    ];
+    setBackend(m.backend);
+    render(Campaigns);
+    expect(await screen.findByTestId("campaign-state")).toHaveTextContent("Finished");
+    expect(screen.queryByText("Pause")).toBeNull();
+    expect(screen.queryByTestId("campaign-cancel")).toBeNull();
+  });
+
   it("redraws on the core's events, not on a timer", async () => {
     const m = memoryBackend(NOW);
     m.state.campaigns = [
