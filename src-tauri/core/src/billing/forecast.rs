@@ -228,10 +228,10 @@ impl Store {
             (_, _, false) => "Free: the customer wrote within the last 24 hours.".into(),
             (_, _, true) => {
                 // A card without a service column prices service replies at the utility rate.
-                let rate = match c.rate_column {
-                    Some("service") if card.is_none_or(|k| !k.prices.contains_key(&(market.clone(), "service".into()))) => "utility",
-                    Some(col) => col,
-                    None => "card",
+                let rate = match (c.rate_column, card) {
+                    (Some(col), Some(k)) => k.column_for(&market, col),
+                    (Some(col), None) => col,
+                    (None, _) => "card",
                 };
                 format!("Charged at the {rate} rate for {market} ({}); free if you answer from the phone.", c.rule)
             }

@@ -328,11 +328,17 @@ pub struct Card {
 
 impl Card {
     pub fn price(&self, market: &str, column: &str) -> Option<Decimal> {
-        let get = |c: &str| self.prices.get(&(market.to_string(), c.to_string())).copied();
+        let column = self.column_for(market, column);
+        self.prices.get(&(market.to_string(), column.to_string())).copied()
+    }
+
+    /// The column that really prices `column` in `market`: cards before 2026-10-01 have no service
+    /// column, so service is charged at the utility rate.
+    pub fn column_for<'a>(&self, market: &str, column: &'a str) -> &'a str {
+        let has = |c: &str| self.prices.contains_key(&(market.to_string(), c.to_string()));
         match column {
-            // Cards before 2026-10-01 have no service column: service is charged at the utility rate.
-            "service" => get("service").or_else(|| get("utility")),
-            c => get(c),
+            "service" if !has("service") => "utility",
+            c => c,
         }
     }
 
