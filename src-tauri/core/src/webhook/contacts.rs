@@ -39,24 +39,8 @@ pub async fn upsert(conn: &mut SqliteConnection, who: &Who, source: &str, at: i6
     if who.is_empty() {
         return Ok(None);
     }
-    let by_wa: Option<i64> = match &who.wa_id {
-        Some(w) => {
-            sqlx::query_scalar("SELECT id FROM contact WHERE wa_id = ?")
-                .bind(w)
-                .fetch_optional(&mut *conn)
-                .await?
-        }
-        None => None,
-    };
-    let by_bs: Option<i64> = match &who.bsuid {
-        Some(b) => {
-            sqlx::query_scalar("SELECT id FROM contact WHERE bsuid = ?")
-                .bind(b)
-                .fetch_optional(&mut *conn)
-                .await?
-        }
-        None => None,
-    };
+    let by_wa = find(conn, "wa_id", who.wa_id.as_deref()).await?;
+    let by_bs = find(conn, "bsuid", who.bsuid.as_deref()).await?;
     let id = match (by_wa, by_bs) {
         (Some(a), Some(b)) if a != b => {
             merge(conn, a, b).await?;
@@ -104,21 +88,10 @@ pub async fn upsert(conn: &mut SqliteConnection, who: &Who, source: &str, at: i6
 /// into it, so the thread goes on in one place. With no contact by the old id, the new id is
 /// simply known from now on.
 pub async fn change_id(conn: &mut SqliteConnection, old: &Who, new: &Who, at: i64) -> sqlx::Result<Option<i64>> {
-    let mut current = None;
-    if let Some(w) = &old.wa_id {
-        current = sqlx::query_scalar("SELECT id FROM contact WHERE wa_id = ?")
-            .bind(w)
-            .fetch_optional(&mut *conn)
-            .await?;
-    }
-    if current.is_none() {
-        if let Some(b) = &old.bsuid {
-            current = sqlx::query_scalar("SELECT id FROM contact WHERE bsuid = ?")
-                .bind(b)
-                .fetch_optional(&mut *conn)
-                .await?;
-        }
-    }
+    let current = match find(conn, "wa_id", old.wa_id.as_deref()).await? {
+        Some(id) => Some(id),
+        None => find(conn, "bsuid", old.bsuid.as_deref()).await?,
+    };
     let Some(keep) = current else {
         return upsert(conn, new, "message", at).await;
     };
@@ -127,10 +100,7 @@ pub async fn change_id(conn: &mut SqliteConnection, old: &Who, new: &Who, at: i6
         (None, Some(b)) => ("bsuid", b.clone()),
         (None, None) => return Ok(Some(keep)),
     };
-    let holder: Option<i64> = sqlx::query_scalar(&format!("SELECT id FROM contact WHERE {col} = ?"))
-        .bind(&value)
-        .fetch_optional(&mut *conn)
-        .await?;
+    let holder = find(conn, col, Some(&value)).await?;
     if let Some(other) = holder.filter(|o| *o != keep) {
         merge(conn, keep, other).await?;
     }
@@ -145,6 +115,15 @@ pub async fn change_id(conn: &mut SqliteConnection, old: &Who, new: &Who, at: i6
         "a customer's id changed; the contact goes on under the new one"
     );
     Ok(Some(keep))
+}
+
+/// The contact whose `col` (`wa_id` or `bsuid`, both unique) is `value`.
+async fn find(conn: &mut SqliteConnection, col: &'static str, value: Option<&str>) -> sqlx::Result<Option<i64>> {
+    let Some(value) = value else { return Ok(None) };
+    sqlx::query_scalar(&format!("SELECT id FROM contact WHERE {col} = ?"))
+        .bind(value)
+        .fetch_optional(&mut *conn)
+        .await
 }
 
 /// Folds contact `other` into `keep`: its messages, consent and conversation move over.
