@@ -134,7 +134,7 @@ fn profiles_pin_audit_and_automation_from_the_cli() {
         ("owner", "profile.add"),
         ("owner", "secret.owner_pin"),
         ("owner", "export.messages"),
-        ("ana", "consent.opt_in"),
+        ("ana", "consent"),
         ("owner", "settings.automation"),
         ("owner", "backup"),
         ("owner", "export.audit"),

@@ -85,11 +85,7 @@ pub async fn set_automation_pause(
     contact_id: i64,
     hours: Option<i64>,
 ) -> Result<(), UiError> {
-    let now = SystemClock.now();
-    Ok(ws
-        .store
-        .set_automation_pause(contact_id, hours.map(|h| now + h * 3600), APP_ACTOR, now)
-        .await?)
+    Ok(coexist_core::ops::take_over(&ws.ctx(None), contact_id, hours).await?)
 }
 
 /// A page of one conversation; opening it marks it read.
@@ -223,11 +219,14 @@ pub async fn campaigns(ws: State<'_, Workspace>) -> Result<Vec<coexist_core::sen
     Ok(ws.store.campaigns().await?)
 }
 
-/// `pause`, `resume` or `cancel` (audited by the core).
+/// Pause, resume or cancel (audited by the core).
 #[tauri::command]
-pub async fn campaign_action(ws: State<'_, Workspace>, id: i64, action: String) -> Result<(), UiError> {
-    let now = SystemClock.now();
-    Ok(ws.store.set_campaign_state(id, &action, APP_ACTOR, now).await?)
+pub async fn campaign_action(
+    ws: State<'_, Workspace>,
+    id: i64,
+    action: coexist_core::send::CampaignAction,
+) -> Result<(), UiError> {
+    Ok(coexist_core::ops::campaign_action(&ws.ctx(None), id, action).await?)
 }
 
 /// What the campaign will cost if launched now.
@@ -249,6 +248,7 @@ pub async fn export_billing_csv(
     from: i64,
     to: i64,
     label: String,
+    pin: Option<String>,
 ) -> Result<String, UiError> {
     use tauri::Manager;
     let dir = app
@@ -261,24 +261,14 @@ pub async fn export_billing_csv(
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
         .collect();
     let path = dir.join(format!("coexist-billing-{safe}.csv"));
+    let ctx = ws.ctx(pin);
+    // Asked before the file exists, so a refused PIN leaves no empty export behind.
+    ctx.owner("export the billing ledger").await?;
     let file = std::fs::File::create(&path)
         .map_err(|e| UiError::internal(format!("{} could not be written: {e}", path.display())))?;
-    let now = SystemClock.now();
-    let ctx = ws.store.billing_context(now).await?;
-    let lines = ws
-        .store
-        .billing_export_csv(&ctx, from, to, std::io::BufWriter::new(file))
-        .await?;
-    ws.store
-        .audit(
-            now,
-            APP_ACTOR,
-            "export.billing",
-            Some(&path.display().to_string()),
-            serde_json::json!({"lines": lines}),
-        )
-        .await?;
-    Ok(path.display().to_string())
+    let target = path.display().to_string();
+    coexist_core::ops::export_billing(&ctx, from, to, std::io::BufWriter::new(file), &target).await?;
+    Ok(target)
 }
 
 /// Meta's rate card from a CSV the owner picked (its text); bad rows come back by line.
@@ -289,23 +279,16 @@ pub async fn import_rate_card(
     currency: String,
     effective: String,
     name: String,
+    pin: Option<String>,
 ) -> Result<coexist_core::billing::ImportOutcome, UiError> {
-    let now = SystemClock.now();
-    ws.store.billing_defaults(now).await?;
-    let outcome = ws
-        .store
-        .import_rate_card(&csv, None, currency.trim(), effective.trim(), &name, now)
-        .await?;
-    ws.store
-        .audit(
-            now,
-            APP_ACTOR,
-            "billing.import_rates",
-            Some(&name),
-            serde_json::json!({"imported": outcome.imported, "refused": outcome.rejected.len()}),
-        )
-        .await?;
-    Ok(outcome)
+    let card = coexist_core::ops::RateCardImport {
+        csv,
+        tiers: None,
+        currency,
+        effective,
+        source: name,
+    };
+    Ok(coexist_core::ops::import_rate_card(&ws.ctx(pin), &card).await?)
 }
 
 /// A consistent copy of the workspace in the Documents folder, taken while it stays in use.
@@ -313,6 +296,7 @@ pub async fn import_rate_card(
 pub async fn backup_now(
     app: tauri::AppHandle,
     ws: State<'_, Workspace>,
+    pin: Option<String>,
 ) -> Result<coexist_core::safety::BackupInfo, UiError> {
     use tauri::Manager;
     let dir = app
@@ -325,5 +309,5 @@ pub async fn backup_now(
         .map(|d| d.format("%Y%m%d-%H%M%S").to_string())
         .unwrap_or_else(|| now.to_string());
     let dest = dir.join(format!("coexist-backup-{stamp}.sqlite3"));
-    Ok(ws.store.backup_to(&dest, APP_ACTOR, now).await?)
+    Ok(coexist_core::ops::backup(&ws.ctx(pin), &dest).await?)
 }

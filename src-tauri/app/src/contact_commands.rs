@@ -44,10 +44,7 @@ pub async fn set_tags(ws: State<'_, Workspace>, contact_id: i64, tags: Vec<Strin
 
 #[tauri::command]
 pub async fn set_consent(ws: State<'_, Workspace>, contact_id: i64, opt_in: bool, note: String) -> Result<(), UiError> {
-    Ok(ws
-        .store
-        .set_consent(contact_id, opt_in, &note, APP_ACTOR, SystemClock.now())
-        .await?)
+    Ok(coexist_core::ops::set_consent(&ws.ctx(None), contact_id, opt_in, &note).await?)
 }
 
 /// The CSV's text (the UI reads the chosen file); good rows are kept, bad ones named by line.

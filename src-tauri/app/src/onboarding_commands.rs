@@ -41,8 +41,21 @@ fn client(keyring: &KeyringStore) -> Result<CloudClient, UiError> {
 
 /// Secrets to the OS keyring of the business workspace, the link check, the ids recorded.
 #[tauri::command]
-pub async fn connect_number(ws: State<'_, Workspace>, form: NewConnection) -> Result<ConnectResult, UiError> {
+pub async fn connect_number(
+    ws: State<'_, Workspace>,
+    form: NewConnection,
+    pin: Option<String>,
+) -> Result<ConnectResult, UiError> {
+    // The owner rule of the workspace on screen (the demo has no PIN; a business may).
+    ws.ctx(pin.clone())
+        .owner("connect a number and store its secrets")
+        .await?;
     let store = Store::open_dir(&ws.connect_dir).await?;
+    if ws.connect_dir != ws.data_dir {
+        coexist_core::ops::Ctx::new(&store, APP_ACTOR, pin, SystemClock.now())
+            .owner("connect a number and store its secrets")
+            .await?;
+    }
     let keyring = keyring_for(&ws.connect_dir);
     let report = store
         .connect_number(

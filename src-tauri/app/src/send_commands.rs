@@ -123,33 +123,18 @@ pub async fn create_template(
     body: String,
 ) -> Result<TemplateInfo, UiError> {
     let live = engine.ready().await?;
-    let Some((client, Some(waba))) = &live.cloud else {
+    let Some((client, waba)) = &live.cloud else {
         return Err(
             CoreError::NotConfigured("connect the number first: templates are submitted to Meta".into()).into(),
         );
     };
-    let name = coexist_core::cloud::template_name(&name)
-        .ok_or_else(|| CoreError::Invalid("a template name uses letters, digits and underscores only".into()))?;
-    if body.trim().is_empty() {
-        return Err(CoreError::Invalid("the template needs a body text".into()).into());
-    }
-    let components = coexist_core::cloud::template_components(&body);
-    let now = SystemClock.now();
-    let t = client
-        .create_template(waba, &name, &language, &category.to_uppercase(), &components)
-        .await
-        .map_err(|e| CoreError::CannotSend(format!("Meta refused the template: {}", e.message)))?;
-    ws.store.upsert_template(&t, now).await?;
-    ws.store
-        .audit(
-            now,
-            APP_ACTOR,
-            "template.create",
-            Some(&name),
-            serde_json::json!({"category": t.category}),
-        )
-        .await?;
-    Ok(t)
+    let t = coexist_core::ops::NewTemplate {
+        name,
+        language,
+        category,
+        body,
+    };
+    Ok(coexist_core::ops::create_template(&ws.ctx(None), client, waba.as_deref(), &t).await?)
 }
 
 #[derive(Deserialize)]

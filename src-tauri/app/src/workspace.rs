@@ -15,6 +15,12 @@ pub struct Workspace {
 }
 
 impl Workspace {
+    /// The operation context of one command: the desk acts as the owner until profiles are
+    /// chosen in the app; `pin` is what the owner typed when the window asked for it.
+    pub fn ctx(&self, pin: Option<String>) -> coexist_core::ops::Ctx<'_> {
+        coexist_core::ops::Ctx::new(&self.store, crate::commands::APP_ACTOR, pin, SystemClock.now())
+    }
+
     pub async fn choose_and_open(app_data: &Path) -> Result<Self, CoreError> {
         if let Some(dir) = std::env::var_os("COEXIST_DATA_DIR").map(PathBuf::from) {
             let label = dir

@@ -3,7 +3,7 @@
 use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use coexist_core::billing::{parse_day, ImportOutcome};
-use coexist_core::Store;
+use coexist_core::ops::{self, Ctx};
 use std::path::PathBuf;
 
 #[derive(Subcommand)]
@@ -101,22 +101,10 @@ fn report_import(what: &str, o: &ImportOutcome) -> Result<()> {
 }
 
 /// The audit action of a billing command that changes settings or exports data.
-pub fn audited(cmd: &BillingCmd) -> Option<&'static str> {
-    match cmd {
-        BillingCmd::ImportRates { .. } => Some("settings.rate_card"),
-        BillingCmd::ImportMarkets { .. } => Some("settings.market_map"),
-        BillingCmd::Policy {
-            import,
-            service_charge,
-            currency,
-            ..
-        } if import.is_some() || service_charge.is_some() || currency.is_some() => Some("settings.pricing_policy"),
-        BillingCmd::Export { .. } => Some("export.billing"),
-        _ => None,
-    }
-}
-
-pub async fn run(store: &Store, cmd: &BillingCmd, now: i64) -> Result<()> {
+pub async fn run(ctx: &Ctx<'_>, cmd: &BillingCmd) -> Result<()> {
+    // Front desk does not see billing, and once a PIN is set the owner gives it.
+    ctx.owner("see or change billing").await?;
+    let (store, now) = (ctx.store, ctx.now);
     match cmd {
         BillingCmd::ImportRates {
             file,
@@ -124,14 +112,17 @@ pub async fn run(store: &Store, cmd: &BillingCmd, now: i64) -> Result<()> {
             effective,
             tiers,
         } => {
-            store.billing_defaults(now).await?;
-            let tiers = tiers.as_ref().map(read).transpose()?;
             let name = file
                 .file_name()
                 .map_or_else(String::new, |n| n.to_string_lossy().into_owned());
-            let o = store
-                .import_rate_card(&read(file)?, tiers.as_deref(), currency, effective, &name, now)
-                .await?;
+            let card = ops::RateCardImport {
+                csv: read(file)?,
+                tiers: tiers.as_ref().map(read).transpose()?,
+                currency: currency.clone(),
+                effective: effective.clone(),
+                source: name,
+            };
+            let o = ops::import_rate_card(ctx, &card).await?;
             if o.card_id.is_none() {
                 for e in &o.rejected {
                     eprintln!("line {}: {}", e.line, e.error);
@@ -141,7 +132,7 @@ pub async fn run(store: &Store, cmd: &BillingCmd, now: i64) -> Result<()> {
             report_import(&format!("rate card {} from {effective}", currency.to_uppercase()), &o)
         }
         BillingCmd::ImportMarkets { file } => {
-            let o = store.import_markets(&read(file)?).await?;
+            let o = ops::import_market_map(ctx, &read(file)?).await?;
             report_import("market map", &o)
         }
         BillingCmd::Policy {
@@ -150,25 +141,22 @@ pub async fn run(store: &Store, cmd: &BillingCmd, now: i64) -> Result<()> {
             currency,
             json,
         } => {
-            if let Some(p) = import {
-                store.import_policy(&read(p)?).await?;
-            }
-            if let Some(s) = service_charge {
-                store.set_service_charge(matches!(s, OnOff::On)).await?;
-            }
-            if let Some(c) = currency {
-                store.set_billing_currency(c).await?;
-            }
-            let ctx = store.billing_context(now).await?;
+            let change = ops::PricingChange {
+                policy: import.as_ref().map(read).transpose()?,
+                service_charge: service_charge.map(|s| matches!(s, OnOff::On)),
+                currency: currency.clone(),
+            };
+            ops::change_pricing(ctx, &change).await?;
+            let billing = store.billing_context(now).await?;
             let cards = store.rate_cards().await?;
             if *json {
                 println!(
                     "{}",
-                    serde_json::json!({"policy": ctx.policy.file, "currency": ctx.currency, "rate_cards": cards})
+                    serde_json::json!({"policy": billing.policy.file, "currency": billing.currency, "rate_cards": cards})
                 );
             } else {
-                println!("pricing policy {}", ctx.policy.file.version);
-                for r in &ctx.policy.file.rules {
+                println!("pricing policy {}", billing.policy.file.version);
+                for r in &billing.policy.file.rules {
                     let state = match (r.announced, r.enabled) {
                         (_, false) => " [switched off]",
                         (true, true) => " [announced, on]",
@@ -179,7 +167,7 @@ pub async fn run(store: &Store, cmd: &BillingCmd, now: i64) -> Result<()> {
                         r.id, r.effective, r.summary, r.source
                     );
                 }
-                println!("reports are priced in {}", ctx.currency);
+                println!("reports are priced in {}", billing.currency);
                 for c in cards {
                     let sample = if c.sample {
                         " (SAMPLE figures shipped with Coexist: import Meta's card)"
@@ -196,8 +184,8 @@ pub async fn run(store: &Store, cmd: &BillingCmd, now: i64) -> Result<()> {
         }
         BillingCmd::Report { from, to, json } => {
             let (a, b) = period(from, to)?;
-            let ctx = store.billing_context(now).await?;
-            let r = store.billing_report(&ctx, a, b).await?;
+            let billing = store.billing_context(now).await?;
+            let r = store.billing_report(&billing, a, b).await?;
             if *json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
@@ -231,21 +219,20 @@ pub async fn run(store: &Store, cmd: &BillingCmd, now: i64) -> Result<()> {
         }
         BillingCmd::Export { from, to, out } => {
             let (a, b) = period(from, to)?;
-            let ctx = store.billing_context(now).await?;
             let n = match out {
                 Some(path) => {
                     let f =
                         std::fs::File::create(path).with_context(|| format!("could not create {}", path.display()))?;
-                    store.billing_export_csv(&ctx, a, b, f).await?
+                    ops::export_billing(ctx, a, b, f, &path.display().to_string()).await?
                 }
-                None => store.billing_export_csv(&ctx, a, b, std::io::stdout().lock()).await?,
+                None => ops::export_billing(ctx, a, b, std::io::stdout().lock(), "standard output").await?,
             };
             eprintln!("{n} ledger lines exported");
             Ok(())
         }
         BillingCmd::Forecast { campaign, json } => {
-            let ctx = store.billing_context(now).await?;
-            let f = store.forecast_campaign(&ctx, *campaign, now).await?;
+            let billing = store.billing_context(now).await?;
+            let f = store.forecast_campaign(&billing, *campaign, now).await?;
             if *json {
                 println!("{}", serde_json::to_string(&f)?);
             } else {

@@ -145,9 +145,7 @@ pub async fn connect(dir: &Path, a: &ConnectArgs, now: i64) -> Result<()> {
     store
         .record_connection(Some(&waba), Some(&phone), number.as_deref(), onboarded_at, now)
         .await?;
-    let onboarded: Option<i64> = sqlx::query_scalar("SELECT onboarded_at FROM account WHERE id = 1")
-        .fetch_one(store.pool())
-        .await?;
+    let onboarded = store.onboarding_status(now).await?.onboarded_at;
     let mut syncs = Vec::new();
     if a.request_sync {
         for t in [SyncType::Contacts, SyncType::History] {
@@ -276,12 +274,9 @@ pub async fn doctor(dir: &Path, json_out: bool, now: i64) -> Result<()> {
     let hb = store.heartbeat_status(now).await?;
     store.plan_reminders(now).await?;
     let reminders = store.reminders().await?;
-    let (display, onboarded, history_state, history_progress): (Option<String>, Option<i64>, String, i64) =
-        sqlx::query_as(
-            "SELECT display_number, onboarded_at, history_state, history_progress FROM account WHERE id = 1",
-        )
-        .fetch_one(store.pool())
-        .await?;
+    let display = store.display_number().await?;
+    let onboarding = store.onboarding_status(now).await?;
+    let onboarded = onboarding.onboarded_at;
     let eligibility = display
         .as_deref()
         .and_then(|n| EligibilityPolicy::shipped().check(n, None, now).ok());
@@ -315,9 +310,7 @@ pub async fn doctor(dir: &Path, json_out: bool, now: i64) -> Result<()> {
         },
         Err(e) => json!({"checked": false, "error": e.to_string()}),
     };
-    let receiver: Option<(String, i64)> = sqlx::query_as("SELECT value, at FROM runtime WHERE key = 'receiver'")
-        .fetch_optional(store.pool())
-        .await?;
+    let receiver = store.runtime_note("receiver").await?;
     let reachable = match &receiver {
         Some((url, _)) => {
             let health = url.replace("/webhook", "/healthz");
@@ -325,9 +318,7 @@ pub async fn doctor(dir: &Path, json_out: bool, now: i64) -> Result<()> {
         }
         None => None,
     };
-    let last_received: Option<i64> = sqlx::query_scalar("SELECT MAX(received_at) FROM journal")
-        .fetch_one(store.pool())
-        .await?;
+    let last_received = store.last_received_at().await?;
     let stats = store.stats().await?;
     let sync_requests: Vec<Value> = store
         .sync_requests()
@@ -340,10 +331,10 @@ pub async fn doctor(dir: &Path, json_out: bool, now: i64) -> Result<()> {
         "eligibility": eligibility,
         "deadlines": {
             "onboarded_at": onboarded,
-            "sync_window_closes_at": onboarded.map(|o| o + SYNC_WINDOW_SECS),
-            "sync_window_open": onboarded.is_some_and(|o| now <= o + SYNC_WINDOW_SECS),
+            "sync_window_closes_at": onboarding.sync_window_closes_at,
+            "sync_window_open": onboarding.sync_window_open,
             "sync_requests": sync_requests,
-            "history": {"state": history_state, "progress": history_progress},
+            "history": {"state": onboarding.history_state, "progress": onboarding.history_progress},
             "phone_app_deadline_at": hb.deadline_at,
             "link_drop_expected_at": hb.drop_expected_at,
         },

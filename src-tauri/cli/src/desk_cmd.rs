@@ -4,8 +4,7 @@
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
 use coexist_core::automation::decide;
-use coexist_core::Store;
-use std::io::Write;
+use coexist_core::ops::{self, Ctx};
 use std::path::{Path, PathBuf};
 
 #[derive(Subcommand)]
@@ -90,23 +89,13 @@ pub enum ProfileCmd {
     SetPin,
 }
 
-async fn contact_id(store: &Store, number: &str) -> Result<i64> {
-    let digits: String = number.chars().filter(char::is_ascii_digit).collect();
-    sqlx::query_scalar("SELECT id FROM contact WHERE wa_id = ? OR bsuid = ?")
-        .bind(&digits)
-        .bind(number)
-        .fetch_optional(store.pool())
-        .await?
-        .with_context(|| format!("no contact {number} in this workspace"))
-}
-
-pub async fn automation(store: &Store, cmd: &AutomationCmd, actor: &str, pin: Option<&str>, now: i64) -> Result<()> {
+pub async fn automation(ctx: &Ctx<'_>, cmd: &AutomationCmd) -> Result<()> {
+    let (store, now) = (ctx.store, ctx.now);
     match cmd {
         AutomationCmd::Show => println!("{}", serde_json::to_string_pretty(&store.automation_config().await?)?),
         AutomationCmd::Set { file } => {
-            store.require_owner(actor, pin, "change automation settings").await?;
             let text = std::fs::read_to_string(file).with_context(|| format!("could not read {}", file.display()))?;
-            let cfg = store.set_automation_config(&text, actor, now).await?;
+            let cfg = ops::set_automation(ctx, &text).await?;
             println!(
                 "automation {}: {} FAQ, {} routing rules, {} follow-ups",
                 if cfg.enabled { "on" } else { "off" },
@@ -125,22 +114,21 @@ pub async fn automation(store: &Store, cmd: &AutomationCmd, actor: &str, pin: Op
             println!("{}", serde_json::to_string(&store.run_automation(&cfg, now).await?)?);
         }
         AutomationCmd::Pause { contact, hours } => {
-            let id = contact_id(store, contact).await?;
-            store
-                .set_automation_pause(id, Some(now + hours * 3600), actor, now)
-                .await?;
+            let id = ops::contact(ctx, contact).await?;
+            ops::take_over(ctx, id, Some(*hours)).await?;
             println!("automation stays out of the chat with {contact} for {hours} hours");
         }
         AutomationCmd::Resume { contact } => {
-            let id = contact_id(store, contact).await?;
-            store.set_automation_pause(id, None, actor, now).await?;
+            let id = ops::contact(ctx, contact).await?;
+            ops::take_over(ctx, id, None).await?;
             println!("the chat with {contact} is back with automation");
         }
     }
     Ok(())
 }
 
-pub async fn audit(store: &Store, cmd: &AuditCmd, actor: &str, pin: Option<&str>, now: i64) -> Result<()> {
+pub async fn audit(ctx: &Ctx<'_>, cmd: &AuditCmd) -> Result<()> {
+    let store = ctx.store;
     match cmd {
         AuditCmd::Verify { json } => {
             let v = store.audit_verify().await?;
@@ -162,60 +150,34 @@ pub async fn audit(store: &Store, cmd: &AuditCmd, actor: &str, pin: Option<&str>
             }
         }
         AuditCmd::Export { out } => {
-            store.require_owner(actor, pin, "export the audit log").await?;
-            // The export itself is recorded first, so the file ends with it.
-            store
-                .audit(now, actor, "export.audit", None, serde_json::json!({}))
-                .await?;
-            let entries = store.audit_entries().await?;
-            let mut w: Box<dyn Write> = match out {
+            let n = match out {
                 Some(p) => {
-                    Box::new(std::fs::File::create(p).with_context(|| format!("could not create {}", p.display()))?)
+                    let f = std::fs::File::create(p).with_context(|| format!("could not create {}", p.display()))?;
+                    ops::export_audit(ctx, std::io::BufWriter::new(f)).await?
                 }
-                None => Box::new(std::io::stdout().lock()),
+                None => ops::export_audit(ctx, std::io::stdout().lock()).await?,
             };
-            for e in &entries {
-                serde_json::to_writer(&mut w, e)?;
-                w.write_all(b"\n")?;
-            }
-            w.flush()?;
-            eprintln!("{} audit entries exported", entries.len());
+            eprintln!("{n} audit entries exported");
         }
     }
     Ok(())
 }
 
-pub async fn backup(dir: &Path, cmd: &BackupCmd, actor: &str, pin: Option<&str>, now: i64) -> Result<()> {
+pub async fn backup(dir: &Path, cmd: &BackupCmd, actor: &str, pin: Option<String>, now: i64) -> Result<()> {
     match cmd {
         BackupCmd::Create { file } => {
             let store = crate::open(dir).await?;
-            store.require_owner(actor, pin, "back up the workspace").await?;
-            let info = store.backup_to(file, actor, now).await?;
+            let info = ops::backup(&Ctx::new(&store, actor, pin, now), file).await?;
             println!(
                 "backup written to {} ({} bytes: {} messages, {} webhook bodies)",
                 info.path, info.bytes, info.messages, info.journal
             );
         }
         BackupCmd::Restore { file, yes } => {
-            {
-                let store = crate::open(dir).await?;
-                store.require_owner(actor, pin, "restore a backup").await?;
-                store.close().await;
-            }
             if !yes {
                 bail!("restoring replaces the workspace's database (the current one is kept as coexist.sqlite3.before-restore): add --yes to confirm");
             }
-            let info = coexist_core::safety::restore(file, dir).await?;
-            let store = crate::open(dir).await?;
-            store
-                .audit(
-                    now,
-                    actor,
-                    "restore",
-                    Some(&file.display().to_string()),
-                    serde_json::json!({"messages": info.messages, "held": info.held, "paused_campaigns": info.paused_campaigns}),
-                )
-                .await?;
+            let info = ops::restore(dir, file, actor, pin, now).await?;
             println!(
                 "restored {} messages and {} webhook bodies from {}",
                 info.messages,
@@ -234,20 +196,12 @@ pub async fn backup(dir: &Path, cmd: &BackupCmd, actor: &str, pin: Option<&str>,
     Ok(())
 }
 
-pub async fn retention(store: &Store, a: &RetentionArgs, actor: &str, pin: Option<&str>, now: i64) -> Result<()> {
-    store.require_owner(actor, pin, "delete old messages").await?;
-    if a.older_than_days < 1 {
-        bail!("--older-than-days must be at least 1");
-    }
-    let cutoff = now - a.older_than_days * 86_400;
-    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM message WHERE timestamp < ?")
-        .bind(cutoff)
-        .fetch_one(store.pool())
-        .await?;
+pub async fn retention(ctx: &Ctx<'_>, a: &RetentionArgs) -> Result<()> {
     if !a.yes {
+        let p = ops::retention_preview(ctx, a.older_than_days).await?;
         println!(
-            "{n} messages are older than {} days; add --yes to delete them (--archive FILE keeps a copy)",
-            a.older_than_days
+            "{} messages are older than {} days; add --yes to delete them (--archive FILE keeps a copy)",
+            p.messages, a.older_than_days
         );
         return Ok(());
     }
@@ -257,7 +211,7 @@ pub async fn retention(store: &Store, a: &RetentionArgs, actor: &str, pin: Optio
         )),
         None => None,
     };
-    let o = store.apply_retention(cutoff, archive, actor, now).await?;
+    let o = ops::retention(ctx, a.older_than_days, archive).await?;
     println!(
         "{} messages deleted ({} archived); the webhook journal was not touched",
         o.messages, o.archived
@@ -265,23 +219,23 @@ pub async fn retention(store: &Store, a: &RetentionArgs, actor: &str, pin: Optio
     Ok(())
 }
 
-pub async fn profile(store: &Store, cmd: &ProfileCmd, actor: &str, pin: Option<&str>, now: i64) -> Result<()> {
+pub async fn profile(ctx: &Ctx<'_>, cmd: &ProfileCmd) -> Result<()> {
     match cmd {
         ProfileCmd::List => {
-            for p in store.profiles().await? {
+            for p in ctx.store.profiles().await? {
                 println!("{} ({})", p.name, p.role);
             }
         }
         ProfileCmd::Add { name, role } => {
-            store.require_owner(actor, pin, "add profiles").await?;
-            store.add_profile(name, role, actor, now).await?;
+            ops::add_profile(ctx, name, role).await?;
             println!("profile {name} ({role}) added");
         }
         ProfileCmd::SetPin => {
-            store.require_owner(actor, pin, "change the owner PIN").await?;
+            // Checked before reading, so a refused profile is not asked for a new PIN.
+            ctx.owner("change the owner PIN").await?;
             let mut pin = String::new();
             std::io::stdin().read_line(&mut pin)?;
-            store.set_owner_pin(pin.trim(), actor, now).await?;
+            ops::set_owner_pin(ctx, pin.trim()).await?;
             println!("owner PIN set: billing, settings, exports and secrets now ask for it");
         }
     }

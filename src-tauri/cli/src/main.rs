@@ -9,11 +9,12 @@ use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use coexist_core::cloud::CloudClient;
 use coexist_core::engine::{Engine, EngineSettings, ReceiverSettings, Started};
+use coexist_core::ops::{self, Ctx};
 use coexist_core::secrets::{self, KeyringStore, SecretKind, SecretStore};
 use coexist_core::send::{self, DispatcherHandle, SendSettings};
 use coexist_core::webhook::{self, Rules, SignatureVerdict};
 use coexist_core::{Clock, Store, SystemClock};
-use std::io::{BufRead, Write};
+use std::io::BufRead;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -320,8 +321,22 @@ fn main() -> Result<()> {
         .with_writer(std::io::stderr)
         .init();
     let cli = Cli::parse();
+    // A script that asked for `--json` gets failures as `{code, message}` too, like the window.
+    let json = std::env::args().any(|a| a == "--json");
     let runtime = tokio::runtime::Runtime::new()?;
-    runtime.block_on(run(cli))
+    let result = runtime.block_on(run(cli));
+    if let (Err(e), true) = (&result, json) {
+        let body = match e.downcast_ref::<coexist_core::CoreError>() {
+            Some(core) => core.body(),
+            None => coexist_core::error::ErrorBody {
+                code: coexist_core::error::Code::Internal,
+                message: format!("{e:#}"),
+                meta_code: None,
+            },
+        };
+        println!("{}", serde_json::to_string(&body)?);
+    }
+    result
 }
 
 fn data_dir(cli: &Cli) -> Result<PathBuf> {
@@ -356,33 +371,12 @@ async fn run(cli: Cli) -> Result<()> {
             what: ExportWhat::Messages { format },
         } => {
             let store = open(&data_dir(&cli)?).await?;
-            store
-                .require_owner(&cli.actor, cli.pin.as_deref(), "export conversations")
-                .await?;
-            let stdout = std::io::stdout();
-            let mut out = std::io::BufWriter::new(stdout.lock());
-            let n = match format {
-                Format::Jsonl => {
-                    let rows = store.export_messages().await?;
-                    for m in &rows {
-                        serde_json::to_writer(&mut out, m)?;
-                        out.write_all(b"\n")?;
-                    }
-                    rows.len() as u64
-                }
-                Format::Csv => store.export_messages_csv(&mut out).await?,
+            let format = match format {
+                Format::Csv => ops::ExportFormat::Csv,
+                Format::Jsonl => ops::ExportFormat::Jsonl,
             };
-            out.flush()?;
-            let format = if matches!(format, Format::Csv) { "csv" } else { "jsonl" };
-            store
-                .audit(
-                    clock.now(),
-                    &cli.actor,
-                    "export.messages",
-                    None,
-                    serde_json::json!({"messages": n, "format": format}),
-                )
-                .await?;
+            let out = std::io::BufWriter::new(std::io::stdout().lock());
+            ops::export_messages(&ctx(&cli, &store, clock.now()), format, out).await?;
             Ok(())
         }
         Command::Send {
@@ -398,7 +392,12 @@ async fn run(cli: Cli) -> Result<()> {
             let store = open(&dir).await?;
             let now = clock.now();
             let compose = match (text, template) {
-                (Some(t), None) => send::compose_text(&store, to, t, now).await?,
+                (Some(t), None) => send::compose_text(&store, to, t, now).await.map_err(|e| match e {
+                    e @ coexist_core::CoreError::WindowClosed { .. } => {
+                        anyhow::Error::new(e).context("a template still reaches them: add --template NAME")
+                    }
+                    other => other.into(),
+                })?,
                 (None, Some(name)) => {
                     send::compose_template(&store, to, name, lang.as_deref().unwrap_or_default(), params, now).await?
                 }
@@ -479,25 +478,18 @@ async fn run(cli: Cli) -> Result<()> {
             let dir = data_dir(&cli)?;
             let store = open(&dir).await?;
             let cloud = cloud_settings(&dir, &store).await?;
-            let waba = cloud
-                .waba_id
-                .context("the WhatsApp Business Account id is unknown: set COEXIST_WABA_ID")?;
-            let name = coexist_core::cloud::template_name(name)
-                .context("a template name uses letters, digits and underscores only")?;
-            let components = coexist_core::cloud::template_components(body);
-            let t = cloud
-                .client
-                .create_template(&waba, &name, lang, &category.to_uppercase(), &components)
-                .await
-                .map_err(|e| {
-                    anyhow::anyhow!(
-                        "Meta refused the template: {} {} (code {})",
-                        e.message,
-                        e.details.unwrap_or_default(),
-                        e.code
-                    )
-                })?;
-            store.upsert_template(&t, clock.now()).await?;
+            let t = ops::create_template(
+                &ctx(&cli, &store, clock.now()),
+                &cloud.client,
+                cloud.waba_id.as_deref(),
+                &ops::NewTemplate {
+                    name: name.clone(),
+                    language: lang.clone(),
+                    category: category.clone(),
+                    body: body.clone(),
+                },
+            )
+            .await?;
             println!("template {} ({}) submitted: {}", t.name, t.language, t.status);
             Ok(())
         }
@@ -593,13 +585,13 @@ async fn run(cli: Cli) -> Result<()> {
                     println!("campaign #{id} launched: {n} messages queued");
                 }
                 CampaignCmd::Pause { id } => {
-                    store.set_campaign_state(*id, "pause", &cli.actor, now).await?;
+                    ops::campaign_action(&ctx(&cli, &store, now), *id, send::CampaignAction::Pause).await?;
                 }
                 CampaignCmd::Resume { id } => {
-                    store.set_campaign_state(*id, "resume", &cli.actor, now).await?;
+                    ops::campaign_action(&ctx(&cli, &store, now), *id, send::CampaignAction::Resume).await?;
                 }
                 CampaignCmd::Cancel { id } => {
-                    store.set_campaign_state(*id, "cancel", &cli.actor, now).await?;
+                    ops::campaign_action(&ctx(&cli, &store, now), *id, send::CampaignAction::Cancel).await?;
                 }
                 CampaignCmd::Status { id, json } => {
                     let s = store.campaign_status(*id).await?;
@@ -620,13 +612,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Connect(args) => {
             let dir = data_dir(&cli)?;
             let store = open(&dir).await?;
-            store
-                .require_owner(&cli.actor, cli.pin.as_deref(), "connect a number and store its secrets")
-                .await?;
+            let ctx = ctx(&cli, &store, clock.now());
+            ctx.owner("connect a number and store its secrets").await?;
             connect_cmd::connect(&dir, args, clock.now()).await?;
-            store
-                .audit(clock.now(), &cli.actor, "secret.connect", None, serde_json::json!({}))
-                .await?;
+            ops::record_connect(&ctx).await?;
             Ok(())
         }
         Command::Sync { what, json } => connect_cmd::sync(&data_dir(&cli)?, *what, *json, clock.now()).await,
@@ -643,76 +632,33 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Billing { what } => {
             let store = open(&data_dir(&cli)?).await?;
-            store
-                .require_owner(&cli.actor, cli.pin.as_deref(), "see or change billing")
-                .await?;
-            billing_cmd::run(&store, what, clock.now()).await?;
-            if let Some(action) = billing_cmd::audited(what) {
-                store
-                    .audit(clock.now(), &cli.actor, action, None, serde_json::json!({}))
-                    .await?;
-            }
-            Ok(())
+            billing_cmd::run(&ctx(&cli, &store, clock.now()), what).await
         }
         Command::Automation { what } => {
-            desk_cmd::automation(
-                &open(&data_dir(&cli)?).await?,
-                what,
-                &cli.actor,
-                cli.pin.as_deref(),
-                clock.now(),
-            )
-            .await
+            let store = open(&data_dir(&cli)?).await?;
+            desk_cmd::automation(&ctx(&cli, &store, clock.now()), what).await
         }
         Command::Audit { what } => {
-            desk_cmd::audit(
-                &open(&data_dir(&cli)?).await?,
-                what,
-                &cli.actor,
-                cli.pin.as_deref(),
-                clock.now(),
-            )
-            .await
+            let store = open(&data_dir(&cli)?).await?;
+            desk_cmd::audit(&ctx(&cli, &store, clock.now()), what).await
         }
         Command::Backup { what } => {
-            desk_cmd::backup(&data_dir(&cli)?, what, &cli.actor, cli.pin.as_deref(), clock.now()).await
+            desk_cmd::backup(&data_dir(&cli)?, what, &cli.actor, cli.pin.clone(), clock.now()).await
         }
         Command::Retention(args) => {
-            desk_cmd::retention(
-                &open(&data_dir(&cli)?).await?,
-                args,
-                &cli.actor,
-                cli.pin.as_deref(),
-                clock.now(),
-            )
-            .await
+            let store = open(&data_dir(&cli)?).await?;
+            desk_cmd::retention(&ctx(&cli, &store, clock.now()), args).await
         }
         Command::Profile { what } => {
-            desk_cmd::profile(
-                &open(&data_dir(&cli)?).await?,
-                what,
-                &cli.actor,
-                cli.pin.as_deref(),
-                clock.now(),
-            )
-            .await
+            let store = open(&data_dir(&cli)?).await?;
+            desk_cmd::profile(&ctx(&cli, &store, clock.now()), what).await
         }
         Command::Consent { contact, kind } => {
             let store = open(&data_dir(&cli)?).await?;
+            let ctx = ctx(&cli, &store, clock.now());
             let opt_in = matches!(kind, ConsentArg::OptIn);
-            if !store.record_manual_consent(contact, opt_in, clock.now()).await? {
-                bail!("no contact {contact} in this workspace");
-            }
-            let action = if opt_in { "consent.opt_in" } else { "consent.opt_out" };
-            store
-                .audit(
-                    clock.now(),
-                    &cli.actor,
-                    action,
-                    Some(contact),
-                    serde_json::json!({"source": "manual"}),
-                )
-                .await?;
+            let id = ops::contact(&ctx, contact).await?;
+            ops::set_consent(&ctx, id, opt_in, "recorded from the command line").await?;
             println!("recorded: {contact} {}", if opt_in { "opted in" } else { "opted out" });
             Ok(())
         }
@@ -730,23 +676,23 @@ async fn run(cli: Cli) -> Result<()> {
             }
             let dir = data_dir(&cli)?;
             let store = open(&dir).await?;
-            store
-                .require_owner(&cli.actor, cli.pin.as_deref(), "change secrets")
-                .await?;
-            keyring_for(&dir).set(kind, &secrets::Sensitive::new(value))?;
-            store
-                .audit(
-                    clock.now(),
-                    &cli.actor,
-                    "secret.set",
-                    Some(kind.key()),
-                    serde_json::json!({}),
-                )
-                .await?;
+            let keyring = keyring_for(&dir);
+            ops::set_secret(
+                &ctx(&cli, &store, clock.now()),
+                &keyring,
+                kind,
+                &secrets::Sensitive::new(value),
+            )
+            .await?;
             eprintln!("saved the {} in the OS keyring", kind.key().replace('_', " "));
             Ok(())
         }
     }
+}
+
+/// The operation context of this invocation: who (`--actor`), with which PIN, at what time.
+fn ctx<'a>(cli: &Cli, store: &'a Store, now: i64) -> Ctx<'a> {
+    Ctx::new(store, cli.actor.clone(), cli.pin.clone(), now)
 }
 
 /// How to reach the Cloud API: the simulator's address in tests and the demo, Meta's otherwise.

@@ -9,6 +9,93 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::SqliteConnection;
 
+/// Every kind of audited event, named once. The stored names are the ones earlier versions wrote,
+/// so old chains read the same; a new operation adds its variant here, not a string at the call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+#[serde(rename_all = "snake_case")]
+pub enum Action {
+    /// A message handed to the outbox (desk, automation or campaign).
+    Send,
+    /// Automation routed a chat to a person.
+    Route,
+    AutomationSettings,
+    AutomationPause,
+    AutomationResume,
+    Backup,
+    Restore,
+    Retention,
+    ContactTags,
+    Consent,
+    ContactsImport,
+    ContactVip,
+    ContactUnvip,
+    ConversationAssign,
+    CampaignCreate,
+    CampaignLaunch,
+    CampaignPause,
+    CampaignResume,
+    CampaignCancel,
+    TemplateCreate,
+    ExportBilling,
+    ExportMessages,
+    ExportAudit,
+    RateCard,
+    MarketMap,
+    PricingPolicy,
+    SecretSet,
+    Connect,
+    OwnerPin,
+    ProfileAdd,
+    OutboxRelease,
+}
+
+impl Action {
+    /// The name stored in the chain (and hashed): stable across versions.
+    pub fn as_str(self) -> &'static str {
+        use Action::*;
+        match self {
+            Send => "send",
+            Route => "route",
+            AutomationSettings => "settings.automation",
+            AutomationPause => "automation.pause",
+            AutomationResume => "automation.resume",
+            Backup => "backup",
+            Restore => "restore",
+            Retention => "retention",
+            ContactTags => "contact.tags",
+            Consent => "consent",
+            ContactsImport => "contacts.import",
+            ContactVip => "contact.vip",
+            ContactUnvip => "contact.unvip",
+            ConversationAssign => "conversation.assign",
+            CampaignCreate => "campaign.create",
+            CampaignLaunch => "campaign.launch",
+            CampaignPause => "campaign.pause",
+            CampaignResume => "campaign.resume",
+            CampaignCancel => "campaign.cancel",
+            TemplateCreate => "template.create",
+            ExportBilling => "export.billing",
+            ExportMessages => "export.messages",
+            ExportAudit => "export.audit",
+            RateCard => "settings.rate_card",
+            MarketMap => "settings.market_map",
+            PricingPolicy => "settings.pricing_policy",
+            SecretSet => "secret.set",
+            Connect => "secret.connect",
+            OwnerPin => "secret.owner_pin",
+            ProfileAdd => "profile.add",
+            OutboxRelease => "outbox.release",
+        }
+    }
+}
+
+impl std::fmt::Display for Action {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
@@ -72,10 +159,11 @@ pub async fn append(
     conn: &mut SqliteConnection,
     at: i64,
     actor: &str,
-    action: &str,
+    action: Action,
     subject: Option<&str>,
     details: &Value,
 ) -> Result<i64> {
+    let action = action.as_str();
     let last: Option<(i64, String)> = sqlx::query_as("SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1")
         .fetch_optional(&mut *conn)
         .await?;
@@ -112,7 +200,7 @@ impl Store {
         &self,
         at: i64,
         actor: &str,
-        action: &str,
+        action: Action,
         subject: Option<&str>,
         details: Value,
     ) -> Result<i64> {

@@ -124,7 +124,7 @@ impl Store {
             &mut tx,
             now,
             actor,
-            "contact.tags",
+            crate::audit::Action::ContactTags,
             Some(&contact_id.to_string()),
             &serde_json::json!({"tags": clean}),
         )
@@ -148,7 +148,7 @@ impl Store {
             &mut tx,
             now,
             actor,
-            "consent",
+            crate::audit::Action::Consent,
             Some(&contact_id.to_string()),
             &serde_json::json!({"kind": kind, "detail": note}),
         )
@@ -285,7 +285,7 @@ impl Store {
             &mut tx,
             now,
             actor,
-            "contacts.import",
+            crate::audit::Action::ContactsImport,
             None,
             &serde_json::json!({"created": report.created, "updated": report.updated, "refused": report.errors.len()}),
         )

@@ -13,6 +13,7 @@ pub mod engine;
 pub mod error;
 pub mod events;
 pub mod onboarding;
+pub mod ops;
 pub mod phone;
 pub mod policy;
 pub mod profiles;

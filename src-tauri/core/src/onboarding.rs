@@ -215,7 +215,7 @@ impl Store {
             .fetch_one(self.pool())
             .await?;
         let onboarded = onboarded.ok_or_else(|| {
-            CoreError::NotConfigured("the onboarding time is unknown: run `coexist connect` first".into())
+            CoreError::NotConfigured("the onboarding time is unknown: connect the number first".into())
         })?;
         if now > onboarded + SYNC_WINDOW_SECS {
             return Err(CoreError::CannotSend(format!(
@@ -469,8 +469,14 @@ impl Store {
                         kind.key().replace('_', " ")
                     ))
                 })?;
-                self.audit(now, actor, "secret.set", Some(kind.key()), serde_json::json!({}))
-                    .await?;
+                self.audit(
+                    now,
+                    actor,
+                    crate::audit::Action::SecretSet,
+                    Some(kind.key()),
+                    serde_json::json!({}),
+                )
+                .await?;
             }
             if secrets.get(kind)?.is_some() {
                 secrets_set.push(kind.key().to_string());

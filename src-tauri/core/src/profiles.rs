@@ -49,7 +49,15 @@ impl Store {
                 }
                 other => other.into(),
             })?;
-        audit::append(&mut tx, now, actor, "profile.add", Some(name), &json!({"role": role})).await?;
+        audit::append(
+            &mut tx,
+            now,
+            actor,
+            audit::Action::ProfileAdd,
+            Some(name),
+            &json!({"role": role}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }
@@ -88,17 +96,19 @@ impl Store {
         .bind(format!("{salt}${}", pin_hash(&salt, pin)))
         .execute(&mut *tx)
         .await?;
-        audit::append(&mut tx, now, actor, "secret.owner_pin", None, &json!({})).await?;
+        audit::append(&mut tx, now, actor, audit::Action::OwnerPin, None, &json!({})).await?;
         tx.commit().await?;
         Ok(())
     }
 
-    /// May `actor` do an owner-only thing (billing, settings, exports, secrets)?
+    /// May `actor` do an owner-only thing (billing, settings, exports, secrets)? The one place
+    /// the rule lives: the operation layer asks it for the window and the CLI alike.
     pub async fn require_owner(&self, actor: &str, pin: Option<&str>, what: &str) -> Result<()> {
         if self.role_of(actor).await? != "owner" {
-            return Err(CoreError::CannotSend(format!(
-                "only the owner can {what}; {actor} is a front-desk profile"
-            )));
+            return Err(CoreError::NotAllowed {
+                what: what.into(),
+                actor: actor.into(),
+            });
         }
         let stored: Option<String> = sqlx::query_scalar("SELECT value FROM setting WHERE key = ?")
             .bind(PIN_SETTING)
@@ -107,14 +117,19 @@ impl Store {
         if let Some((salt, hash)) = stored.as_deref().and_then(|s| s.split_once('$')) {
             match pin {
                 Some(p) if pin_hash(salt, p) == hash => {}
-                Some(_) => return Err(CoreError::CannotSend("the owner PIN is not right".into())),
-                None => {
-                    return Err(CoreError::CannotSend(format!(
-                        "to {what}, give the owner PIN (--pin or COEXIST_PIN)"
-                    )))
-                }
+                Some(_) => return Err(CoreError::PinRequired("the owner PIN is not right".into())),
+                None => return Err(CoreError::PinRequired(format!("to {what}, give the owner PIN"))),
             }
         }
         Ok(())
+    }
+
+    /// Whether an owner PIN is set (the window asks for it before owner-only things).
+    pub async fn owner_pin_set(&self) -> Result<bool> {
+        let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM setting WHERE key = ?")
+            .bind(PIN_SETTING)
+            .fetch_one(self.pool())
+            .await?;
+        Ok(n > 0)
     }
 }

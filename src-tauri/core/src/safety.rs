@@ -64,7 +64,7 @@ impl Store {
         self.audit(
             now,
             actor,
-            "backup",
+            crate::audit::Action::Backup,
             Some(&dest.display().to_string()),
             json!({"bytes": bytes, "messages": messages}),
         )
@@ -103,6 +103,14 @@ impl Store {
         w.flush()
             .map_err(|e| CoreError::Invalid(format!("could not write the CSV: {e}")))?;
         Ok(n)
+    }
+
+    /// How many messages of the mirror are older than `older_than`.
+    pub async fn messages_before(&self, older_than: i64) -> Result<i64> {
+        Ok(sqlx::query_scalar("SELECT COUNT(*) FROM message WHERE timestamp < ?")
+            .bind(older_than)
+            .fetch_one(self.pool())
+            .await?)
     }
 
     /// Deletes messages older than `older_than` from the mirror, archiving them first as JSONL
@@ -154,7 +162,7 @@ impl Store {
             &mut tx,
             now,
             actor,
-            "retention",
+            crate::audit::Action::Retention,
             None,
             &json!({"older_than": older_than, "messages": messages, "archived": archived}),
         )

@@ -11,7 +11,7 @@ async fn log_of(n: i64) -> Store {
             .audit(
                 1000 + i,
                 if i % 2 == 0 { "ana" } else { "owner" },
-                "send",
+                coexist_core::audit::Action::Send,
                 Some("919800000001"),
                 json!({"outbox": i}),
             )

@@ -3,7 +3,7 @@
 //! handles on one workspace as two processes would have.
 
 use coexist_core::cloud::TemplateInfo;
-use coexist_core::send::Audience;
+use coexist_core::send::{Audience, CampaignAction};
 use coexist_core::Store;
 
 /// A workspace with `n` tagged contacts (opted in to marketing) and one approved template of each
@@ -170,10 +170,16 @@ async fn a_stopped_campaign_can_be_cancelled_or_resumed() {
             .unwrap();
         ids.push(id);
     }
-    store.set_campaign_state(ids[0], "cancel", "owner", 4).await.unwrap();
+    store
+        .set_campaign_state(ids[0], CampaignAction::Cancel, "owner", 4)
+        .await
+        .unwrap();
     let s = store.campaign_status(ids[0]).await.unwrap();
     assert_eq!((s.state.as_str(), s.queued, s.cancelled), ("cancelled", 0, 3), "{s:?}");
-    store.set_campaign_state(ids[1], "resume", "owner", 4).await.unwrap();
+    store
+        .set_campaign_state(ids[1], CampaignAction::Resume, "owner", 4)
+        .await
+        .unwrap();
     assert_eq!(store.campaign_status(ids[1]).await.unwrap().state, "running");
 }
 

@@ -3,7 +3,7 @@
 
 use coexist_core::cloud::CloudClient;
 use coexist_core::secrets::Sensitive;
-use coexist_core::send::{compose_template, compose_text, DispatcherHandle, SendSettings};
+use coexist_core::send::{compose_template, compose_text, CampaignAction, DispatcherHandle, SendSettings};
 use coexist_core::webhook::{receiver, ApplierHandle, Rules};
 use coexist_core::{Clock, CoreError, Store, SystemClock};
 use coexist_sim::{Scenario, Sim, SimConfig};
@@ -202,7 +202,7 @@ async fn marketing_needs_consent_and_templates_need_sync() {
     let err = compose_template(&w.store, "919876543210", "spring_sale", "en_US", &[], now)
         .await
         .unwrap_err();
-    assert!(err.to_string().contains("templates sync"), "{err}");
+    assert!(err.to_string().contains("refresh the templates"), "{err}");
     w.sync_templates().await;
     let err = compose_template(&w.store, "919876543210", "spring_sale", "en_US", &[], now)
         .await
@@ -459,7 +459,10 @@ async fn campaign_progress_is_announced_and_pause_holds_sends() {
         .await
         .unwrap();
     w.store.launch_campaign(id, "owner", now).await.unwrap();
-    w.store.set_campaign_state(id, "pause", "owner", now).await.unwrap();
+    w.store
+        .set_campaign_state(id, CampaignAction::Pause, "owner", now)
+        .await
+        .unwrap();
     let bus = coexist_core::events::EventBus::default();
     let mut events = bus.subscribe();
     let mut settings = SendSettings::new("106540352242922", 20);
@@ -476,7 +479,10 @@ async fn campaign_progress_is_announced_and_pause_holds_sends() {
         0,
         "a paused campaign sends nothing"
     );
-    w.store.set_campaign_state(id, "resume", "owner", now).await.unwrap();
+    w.store
+        .set_campaign_state(id, CampaignAction::Resume, "owner", now)
+        .await
+        .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
         let e = tokio::time::timeout_at(deadline.into(), events.recv())
@@ -513,7 +519,11 @@ async fn opt_outs_stop_a_running_marketing_campaign_at_dispatch() {
     w.sync_templates().await;
     let now = SystemClock.now();
     for p in people {
-        assert!(w.store.record_manual_consent(p, true, now).await.unwrap());
+        let ctx = coexist_core::ops::Ctx::new(&w.store, "owner", None, now);
+        let id = coexist_core::ops::contact(&ctx, p).await.unwrap();
+        coexist_core::ops::set_consent(&ctx, id, true, "signed at the counter")
+            .await
+            .unwrap();
     }
     let audience = coexist_core::send::Audience {
         opted_in: true,

@@ -83,13 +83,13 @@ export interface Backend {
   importContacts(csv: string): Promise<ImportReport>;
   responseReport(from: number, to: number, utcOffsetSecs: number): Promise<ResponseReport>;
   checkEligibility(number: string, appVersion: string | null): Promise<Eligibility>;
-  connectNumber(form: ConnectForm): Promise<ConnectResult>;
+  connectNumber(form: ConnectForm, pin?: string | null): Promise<ConnectResult>;
   requestSync(kind: "contacts" | "history"): Promise<SyncOutcome>;
   restart(): Promise<void>;
   /** Writes the period's ledger as CSV to the Downloads folder; returns the file's path. */
-  exportBilling(from: number, to: number, label: string): Promise<string>;
-  importRateCard(csv: string, currency: string, effective: string, name: string): Promise<RateImport>;
-  backupNow(): Promise<BackupInfo>;
+  exportBilling(from: number, to: number, label: string, pin?: string | null): Promise<string>;
+  importRateCard(csv: string, currency: string, effective: string, name: string, pin?: string | null): Promise<RateImport>;
+  backupNow(pin?: string | null): Promise<BackupInfo>;
   /** Calls `cb` with each event the core announces; resolves to the function that stops it. */
   onCoreEvent(cb: (e: CoreEvent) => void): Promise<() => void>;
 }
@@ -102,6 +102,7 @@ async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> 
     throw {
       code: err?.code ?? "internal",
       message: err?.message ?? String(e),
+      meta_code: err?.meta_code,
     } satisfies BackendError;
   }
 }
@@ -150,15 +151,51 @@ export const tauriBackend: Backend = {
   importContacts: (csv) => call<ImportReport>("import_contacts", { csv }),
   responseReport: (from, to, utcOffsetSecs) => call<ResponseReport>("response_report", { from, to, utcOffsetSecs }),
   checkEligibility: (number, appVersion) => call<Eligibility>("check_eligibility", { number, appVersion }),
-  connectNumber: (form) => call<ConnectResult>("connect_number", { form }),
+  connectNumber: (form, pin = null) => call<ConnectResult>("connect_number", { form, pin }),
   requestSync: (kind) => call<SyncOutcome>("request_sync", { kind }),
   restart: () => call<void>("restart_app"),
-  exportBilling: (from, to, label) => call<string>("export_billing_csv", { from, to, label }),
-  importRateCard: (csv, currency, effective, name) => call<RateImport>("import_rate_card", { csv, currency, effective, name }),
-  backupNow: () => call<BackupInfo>("backup_now"),
+  exportBilling: (from, to, label, pin = null) => call<string>("export_billing_csv", { from, to, label, pin }),
+  importRateCard: (csv, currency, effective, name, pin = null) =>
+    call<RateImport>("import_rate_card", { csv, currency, effective, name, pin }),
+  backupNow: (pin = null) => call<BackupInfo>("backup_now", { pin }),
 };
 
 let current: Backend = tauriBackend;
+
+/** Asks the owner for the PIN (the App installs a dialog); null when they cancel. */
+type PinPrompt = (reason: string) => Promise<string | null>;
+let askPin: PinPrompt = async () => null;
+export function setPinPrompt(p: PinPrompt) {
+  askPin = p;
+}
+
+/** A PIN the core accepted stays usable for a few minutes, so a run of owner actions asks once. */
+const PIN_KEPT_MS = 5 * 60_000;
+let kept: { pin: string; until: number } | null = null;
+export function forgetPin() {
+  kept = null;
+}
+
+/**
+ * Runs an owner-only action. The core decides whether a PIN is needed (`pin_required`); the
+ * owner is then asked, and a wrong PIN asks again, until it is accepted or they cancel.
+ */
+export async function asOwner<T>(act: (pin: string | null) => Promise<T>): Promise<T> {
+  let pin = kept && kept.until > Date.now() ? kept.pin : null;
+  for (;;) {
+    try {
+      const out = await act(pin);
+      if (pin !== null) kept = { pin, until: Date.now() + PIN_KEPT_MS };
+      return out;
+    } catch (e) {
+      const err = e as BackendError;
+      if (err?.code !== "pin_required") throw e;
+      kept = null;
+      pin = await askPin(err.message);
+      if (pin === null) throw { code: "pin_required", message: "Cancelled: the owner PIN was not given." } satisfies BackendError;
+    }
+  }
+}
 
 export function getBackend(): Backend {
   return current;

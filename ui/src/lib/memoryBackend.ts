@@ -103,6 +103,7 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
     newCampaigns: [],
     connected: null,
     fail: null,
+    ownerPin: null,
     reminders: [],
     ...over,
   };
@@ -111,6 +112,12 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
     calls.push(name);
     if (state.fail) throw state.fail;
     return structuredClone(value);
+  };
+  /** The core's owner rule: once a PIN is set, owner actions need it. */
+  const owner = (pin: string | null | undefined) => {
+    if (state.ownerPin === null || pin === state.ownerPin) return;
+    calls.push(`pinRefused:${pin ?? ""}`);
+    throw { code: "pin_required", message: pin ? "the owner PIN is not right" : "to back up the workspace, give the owner PIN" };
   };
   const listeners = new Set<(e: CoreEvent) => void>();
   /** What the core would announce: every view listening redraws. */
@@ -231,7 +238,7 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       const rejected = rows.flatMap((r, i) => (r.split(",").slice(1).every((p) => /^\d*\.?\d*$/.test(p.trim())) ? [] : [{ line: i + 2, error: "a price is not a number" }]));
       return answer(`importRateCard:${currency}:${effective}:${name}`, { card_id: 1, imported: rows.length - rejected.length, rejected });
     },
-    backupNow: () => answer("backupNow", { path: "/home/me/Documents/coexist-backup-20261122-101500.sqlite3", bytes: 2_400_000, messages: 120, journal: 80 }),
+    backupNow: (pin?: string | null) => (owner(pin), answer("backupNow", { path: "/home/me/Documents/coexist-backup-20261122-101500.sqlite3", bytes: 2_400_000, messages: 120, journal: 80 })),
     exportBilling: (from: number, to: number, label: string) => answer(`exportBilling:${from}:${to}`, `/home/me/Downloads/coexist-billing-${label}.csv`),
     sendState: (id: number) => answer(`sendState:${id}`, state.sendOutcome),
     templates: (refresh = false) => answer(`templates:${refresh}`, state.templates),
@@ -312,4 +319,6 @@ export interface MemoryState {
   newCampaigns: NewCampaign[];
   connected: ConnectForm | null;
   fail: { code: string; message: string } | null;
+  /** The owner PIN the core would check (null: none set). */
+  ownerPin: string | null;
 }

@@ -76,10 +76,8 @@ export interface WorkspaceInfo {
 }
 
 /** Errors come from the shell as `{code, message}`; `message` is written for a person. */
-export interface BackendError {
-  code: string;
-  message: string;
-}
+/** `{code, message}` as the core sends it (`ErrorBody`), `meta_code` when Meta refused. */
+export type BackendError = import("../generated/ErrorBody").ErrorBody;
 
 /** The shell's `engine_status`: whether messages can leave and webhooks arrive. */
 export interface EngineStatus {

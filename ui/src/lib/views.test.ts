@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import { fireEvent, render, screen, waitFor } from "@testing-library/svelte";
-import { setBackend } from "./backend";
+import { forgetPin, setBackend } from "./backend";
 import { DAY, memoryBackend } from "./memoryBackend";
 import Dashboard from "./Dashboard.svelte";
 import Billing from "./Billing.svelte";
@@ -10,6 +10,7 @@ import Thread from "./Thread.svelte";
 import Settings from "./Settings.svelte";
 import Search from "./Search.svelte";
 import Campaigns from "./Campaigns.svelte";
+import PinPrompt from "./PinPrompt.svelte";
 import type { ConversationRow, ThreadMessage } from "./types";
 import type { BillingReport } from "./types";
 
@@ -273,6 +274,41 @@ describe("Settings backup and rate card", () => {
     const result = await screen.findByTestId("rates-result");
     expect(result).toHaveTextContent("1 prices imported (USD from");
     expect(result).toHaveTextContent("Line 3: a price is not a number");
+  });
+});
+
+describe("Owner PIN in the window", () => {
+  it("asks for the PIN the core requires, asks again when it is wrong, and goes on once right", async () => {
+    forgetPin();
+    const m = memoryBackend(NOW, { billing: report(), ownerPin: "4821" });
+    setBackend(m.backend);
+    render(PinPrompt);
+    render(Settings, { now: NOW });
+    await fireEvent.click(await screen.findByTestId("backup-now"));
+    const dialog = await screen.findByTestId("pin-prompt");
+    expect(dialog).toHaveTextContent("give the owner PIN");
+    await fireEvent.input(screen.getByTestId("pin-input"), { target: { value: "0000" } });
+    await fireEvent.submit(dialog.querySelector("form")!);
+    await waitFor(() => expect(screen.getByTestId("pin-prompt")).toHaveTextContent("the owner PIN is not right"));
+    await fireEvent.input(screen.getByTestId("pin-input"), { target: { value: "4821" } });
+    await fireEvent.submit(screen.getByTestId("pin-prompt").querySelector("form")!);
+    expect(await screen.findByTestId("backup-done")).toHaveTextContent("Saved 120 messages");
+    expect(screen.queryByTestId("pin-prompt")).toBeNull();
+    expect(m.calls.filter((c) => c.startsWith("pinRefused"))).toEqual(["pinRefused:", "pinRefused:0000"]);
+    expect(m.calls.filter((c) => c === "backupNow")).toHaveLength(1);
+  });
+
+  it("a cancelled PIN leaves the action undone and says so", async () => {
+    forgetPin();
+    const m = memoryBackend(NOW, { billing: report(), ownerPin: "4821" });
+    setBackend(m.backend);
+    render(PinPrompt);
+    render(Settings, { now: NOW });
+    await fireEvent.click(await screen.findByTestId("backup-now"));
+    await fireEvent.keyDown(await screen.findByTestId("pin-prompt"), { key: "Escape" });
+    await waitFor(() => expect(screen.queryByTestId("pin-prompt")).toBeNull());
+    expect(await screen.findByText(/owner PIN was not given/)).toBeInTheDocument();
+    expect(m.calls).not.toContain("backupNow");
   });
 });
 

@@ -156,7 +156,7 @@ impl Store {
             &mut tx,
             now,
             actor,
-            "settings.automation",
+            audit::Action::AutomationSettings,
             None,
             &serde_json::to_value(&cfg).expect("json"),
         )
@@ -180,9 +180,9 @@ impl Store {
             )));
         }
         let action = if until.is_some() {
-            "automation.pause"
+            audit::Action::AutomationPause
         } else {
-            "automation.resume"
+            audit::Action::AutomationResume
         };
         audit::append(
             &mut tx,
@@ -307,7 +307,7 @@ impl Store {
                 &mut tx,
                 now,
                 ACTOR,
-                "route",
+                audit::Action::Route,
                 Some(&c.contact_id.to_string()),
                 &json!({"rule": name, "message": c.id}),
             )
@@ -328,7 +328,7 @@ impl Store {
                     &mut tx,
                     now,
                     ACTOR,
-                    "send",
+                    audit::Action::Send,
                     Some(&wa),
                     &json!({"outbox": id, "rule": rule, "in_reply_to": c.id}),
                 )
@@ -413,7 +413,7 @@ impl Store {
                         &mut tx,
                         now,
                         ACTOR,
-                        "send",
+                        audit::Action::Send,
                         Some(&c.recipient),
                         &json!({"outbox": out, "follow_up": id}),
                     )

@@ -94,7 +94,7 @@ impl Store {
         let (template, category) = found.ok_or_else(|| CoreError::Invalid(format!("there is no campaign {id}")))?;
         let category = category.map(|c| super::category::normalize(&c)).ok_or_else(|| {
             CoreError::Invalid(format!(
-                "the template {template} of campaign {id} is not in this workspace; run `coexist templates sync`"
+                "the template {template} of campaign {id} is not in this workspace; refresh the templates from Meta first"
             ))
         })?;
         let recipients = self

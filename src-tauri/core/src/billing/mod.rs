@@ -250,7 +250,7 @@ impl Store {
             .await?;
         if known == 0 {
             return Err(CoreError::Invalid(format!(
-                "there is no rate card in {currency}: import one first with `coexist billing import-rates`"
+                "there is no rate card in {currency}: import a rate card in that currency first"
             )));
         }
         self.set_setting(SETTING_CURRENCY, &currency).await?;

@@ -340,6 +340,14 @@ impl Store {
             .await?)
     }
 
+    /// A runtime note with the time it was written (e.g. where the receiver listens).
+    pub async fn runtime_note(&self, key: &str) -> Result<Option<(String, i64)>> {
+        Ok(sqlx::query_as("SELECT value, at FROM runtime WHERE key = ?")
+            .bind(key)
+            .fetch_optional(self.pool())
+            .await?)
+    }
+
     /// A notice for the owner, shown once as a notification and listed with the reminders.
     pub async fn add_notice(&self, kind: &str, title: &str, detail: &str, now: i64) -> Result<()> {
         sqlx::query(

@@ -92,7 +92,7 @@ pub fn plan(f: &Facts) -> Vec<Planned> {
             source_ref: format!("heartbeat:{h}:d14"),
             title: "The phone app has not been used for 14 days".into(),
             body: format!(
-                "WhatsApp Business was last opened on the phone {}. Meta disconnects the API after 14 days: open the app now, then check the link with `coexist doctor`.",
+                "WhatsApp Business was last opened on the phone {}. Meta disconnects the API after 14 days: open the app now, then check the link on the Dashboard.",
                 date(h)
             ),
             due_at: drop_at,
@@ -108,7 +108,7 @@ pub fn plan(f: &Facts) -> Vec<Planned> {
                 source_ref: format!("sync:{o}:{hours}h"),
                 title: format!("Import your chats and contacts: {} hours left", 24 - hours),
                 body: format!(
-                    "Meta lets Coexist import up to 180 days of chats and your phone's contacts only once, before {}. Start it from the dashboard or with `coexist sync both`.",
+                    "Meta lets Coexist import up to 180 days of chats and your phone's contacts only once, before {}. Start it from the Dashboard.",
                     date(closes)
                 ),
                 due_at: o + hours * 3600,

@@ -3,9 +3,20 @@
 //! and stopped by Meta's stop codes.
 
 use super::compose::compose_template;
+use crate::audit::Action;
 use crate::error::{CoreError, Result};
 use crate::store::Store;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
+
+/// What the owner can do to a campaign once it exists.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+#[serde(rename_all = "snake_case")]
+pub enum CampaignAction {
+    Pause,
+    Resume,
+    Cancel,
+}
 
 /// Who a campaign goes to.
 #[derive(Debug, Clone, Default)]
@@ -197,7 +208,7 @@ impl Store {
             &mut tx,
             now,
             actor,
-            "campaign.create",
+            crate::audit::Action::CampaignCreate,
             Some(&format!("campaign:{id}")),
             &serde_json::json!({"recipients": frozen.len(), "template": template}),
         )
@@ -309,7 +320,7 @@ impl Store {
         self.audit(
             now,
             actor,
-            "campaign.launch",
+            Action::CampaignLaunch,
             Some(&format!("campaign:{id}")),
             serde_json::json!({"queued": added, "skipped": skipped}),
         )
@@ -329,22 +340,26 @@ impl Store {
         Ok(out)
     }
 
-    /// `pause`, `resume` or `cancel` (cancel also withdraws what is still queued), by `actor`,
-    /// audited.
-    pub async fn set_campaign_state(&self, id: i64, action: &str, actor: &str, now: i64) -> Result<()> {
-        // Which states each action may leave, in one statement so it cannot race.
-        let (from, to): (&[&str], &str) = match action {
-            "pause" => (&["running"], "paused"),
+    /// Pause, resume or cancel (cancel also withdraws what is still queued), by `actor`: the
+    /// state change, the withdrawal and the audit entry commit together or not at all.
+    pub async fn set_campaign_state(&self, id: i64, action: CampaignAction, actor: &str, now: i64) -> Result<()> {
+        // Which states each action may leave, checked in the update itself so it cannot race.
+        let (from, to, audited): (&[&str], &str, Action) = match action {
+            CampaignAction::Pause => (&["running"], "paused", Action::CampaignPause),
             // A campaign Meta stopped (a stop code) resumes only when the owner says so.
-            "resume" => (&["paused", "stopped"], "running"),
-            "cancel" => (&["draft", "running", "paused", "stopped"], "cancelled"),
-            other => return Err(CoreError::Invalid(format!("unknown campaign action {other}"))),
+            CampaignAction::Resume => (&["paused", "stopped"], "running", Action::CampaignResume),
+            CampaignAction::Cancel => (
+                &["draft", "running", "paused", "stopped"],
+                "cancelled",
+                Action::CampaignCancel,
+            ),
         };
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let n = sqlx::query("UPDATE campaign SET state = ? WHERE id = ? AND state IN (SELECT value FROM json_each(?))")
             .bind(to)
             .bind(id)
             .bind(serde_json::to_string(from).expect("strings serialise"))
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?
             .rows_affected();
         if n == 0 {
@@ -352,23 +367,25 @@ impl Store {
                 "campaign #{id} cannot be {to} from its current state"
             )));
         }
-        if to == "cancelled" {
+        if action == CampaignAction::Cancel {
             sqlx::query(
                 "UPDATE outbox SET state = 'cancelled', updated_at = ? WHERE campaign_id = ? AND state = 'queued'",
             )
             .bind(now)
             .bind(id)
-            .execute(self.pool())
+            .execute(&mut *tx)
             .await?;
         }
-        self.audit(
+        crate::audit::append(
+            &mut tx,
             now,
             actor,
-            &format!("campaign.{action}"),
+            audited,
             Some(&format!("campaign:{id}")),
-            serde_json::json!({}),
+            &serde_json::json!({}),
         )
         .await?;
+        tx.commit().await?;
         Ok(())
     }
 

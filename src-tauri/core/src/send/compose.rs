@@ -113,7 +113,7 @@ pub async fn compose_template(
             .await?;
     let (category, status, components) = found.ok_or_else(|| {
         CoreError::CannotSend(format!(
-            "there is no template {name} ({language}) in this workspace; run `coexist templates sync` first"
+            "there is no template {name} ({language}) in this workspace; refresh the templates from Meta first"
         ))
     })?;
     if status != "APPROVED" {

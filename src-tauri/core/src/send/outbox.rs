@@ -139,7 +139,7 @@ impl Store {
             &mut tx,
             now,
             actor,
-            "send",
+            crate::audit::Action::Send,
             Some(&c.recipient),
             &serde_json::json!({"outbox": id, "kind": c.kind, "template": c.template_name}),
         )

@@ -77,6 +77,14 @@ impl Store {
         })
     }
 
+    /// The raw pool: the core's own modules only. Callers outside go through operations, so no
+    /// rule is bypassed with plain SQL (the core's integration tests get it through `testkit`).
+    #[cfg(not(feature = "testkit"))]
+    pub(crate) fn pool(&self) -> &SqlitePool {
+        &self.pool
+    }
+
+    #[cfg(feature = "testkit")]
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
     }

@@ -327,6 +327,20 @@ impl Store {
         )
     }
 
+    /// The number as Meta displays it, once connecting or a webhook told us.
+    pub async fn display_number(&self) -> Result<Option<String>> {
+        Ok(sqlx::query_scalar("SELECT display_number FROM account WHERE id = 1")
+            .fetch_one(self.pool())
+            .await?)
+    }
+
+    /// When the last webhook body reached the journal.
+    pub async fn last_received_at(&self) -> Result<Option<i64>> {
+        Ok(sqlx::query_scalar("SELECT MAX(received_at) FROM journal")
+            .fetch_one(self.pool())
+            .await?)
+    }
+
     /// Is a dispatcher (e.g. `coexist serve`) sending for this workspace right now?
     pub async fn dispatcher_running(&self, now_ms: i64) -> Result<bool> {
         let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM lease WHERE name = 'dispatcher' AND expires_ms > ?")
@@ -336,22 +350,16 @@ impl Store {
         Ok(n > 0)
     }
 
-    /// Records a consent event given by hand (e.g. a signed form at the counter).
-    pub async fn record_manual_consent(&self, to: &str, opt_in: bool, now: i64) -> Result<bool> {
-        let wa = crate::phone::normalize_wa_id(Some(to));
-        let id: Option<i64> = sqlx::query_scalar("SELECT id FROM contact WHERE wa_id = ?1 OR bsuid = ?2")
-            .bind(&wa)
-            .bind(to)
-            .fetch_optional(self.pool())
-            .await?;
-        let Some(id) = id else { return Ok(false) };
-        sqlx::query("INSERT INTO consent (contact_id, kind, source, at) VALUES (?, ?, 'manual', ?)")
-            .bind(id)
-            .bind(if opt_in { "opt_in" } else { "opt_out" })
-            .bind(now)
-            .execute(self.pool())
-            .await?;
-        Ok(true)
+    /// The contact a person names by phone number (any formatting) or by BSUID.
+    pub async fn contact_by_address(&self, address: &str) -> Result<Option<i64>> {
+        let wa = crate::phone::normalize_wa_id(Some(address));
+        Ok(
+            sqlx::query_scalar("SELECT id FROM contact WHERE wa_id = ?1 OR bsuid = ?2")
+                .bind(&wa)
+                .bind(address.trim())
+                .fetch_optional(self.pool())
+                .await?,
+        )
     }
 }
 
@@ -368,7 +376,11 @@ impl Store {
             &mut tx,
             now,
             actor,
-            if vip { "contact.vip" } else { "contact.unvip" },
+            if vip {
+                crate::audit::Action::ContactVip
+            } else {
+                crate::audit::Action::ContactUnvip
+            },
             Some(&contact_id.to_string()),
             &serde_json::json!({}),
         )
@@ -389,7 +401,7 @@ impl Store {
             &mut tx,
             now,
             actor,
-            "conversation.assign",
+            crate::audit::Action::ConversationAssign,
             Some(&contact_id.to_string()),
             &serde_json::json!({"assignee": assignee}),
         )

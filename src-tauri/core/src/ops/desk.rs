@@ -1,0 +1,107 @@
+//! Operations of the desk (owner and front desk alike): consent, campaigns, templates.
+
+use super::Ctx;
+use crate::audit::Action;
+use crate::cloud::{CloudClient, TemplateInfo};
+use crate::error::{CoreError, Result};
+use crate::send::CampaignAction;
+use serde_json::json;
+
+/// The contact a person names by phone number or BSUID, or a clear error.
+pub async fn contact(ctx: &Ctx<'_>, address: &str) -> Result<i64> {
+    ctx.store
+        .contact_by_address(address)
+        .await?
+        .ok_or_else(|| CoreError::Invalid(format!("no contact {address} in this workspace")))
+}
+
+/// Consent given or withdrawn at the desk (a form signed at the counter), audited by contact.
+pub async fn set_consent(ctx: &Ctx<'_>, contact_id: i64, opt_in: bool, note: &str) -> Result<()> {
+    ctx.store
+        .set_consent(contact_id, opt_in, note, &ctx.actor, ctx.now)
+        .await
+}
+
+pub async fn campaign_action(ctx: &Ctx<'_>, id: i64, action: CampaignAction) -> Result<()> {
+    ctx.store.set_campaign_state(id, action, &ctx.actor, ctx.now).await
+}
+
+/// A template to submit for Meta's review: body text with `{{1}}`-style placeholders.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct NewTemplate {
+    pub name: String,
+    pub language: String,
+    pub category: String,
+    pub body: String,
+}
+
+/// Submits a template for review, mirrors Meta's answer and audits it.
+pub async fn create_template(
+    ctx: &Ctx<'_>,
+    client: &CloudClient,
+    waba_id: Option<&str>,
+    t: &NewTemplate,
+) -> Result<TemplateInfo> {
+    let waba = waba_id.ok_or_else(|| {
+        CoreError::NotConfigured("the WhatsApp Business Account id is unknown; connect the number first".into())
+    })?;
+    let name = crate::cloud::template_name(&t.name)
+        .ok_or_else(|| CoreError::Invalid("a template name uses letters, digits and underscores only".into()))?;
+    if t.body.trim().is_empty() {
+        return Err(CoreError::Invalid("the template needs a body text".into()));
+    }
+    let category = crate::billing::category::normalize(&t.category).to_uppercase();
+    if !matches!(category.as_str(), "MARKETING" | "UTILITY" | "AUTHENTICATION") {
+        return Err(CoreError::Invalid(
+            "a template's category is marketing, utility or authentication".into(),
+        ));
+    }
+    let components = crate::cloud::template_components(&t.body);
+    let info = client
+        .create_template(waba, &name, t.language.trim(), &category, &components)
+        .await
+        .map_err(|e| CoreError::Meta {
+            what: "the template".into(),
+            code: e.code,
+            reason: match &e.details {
+                Some(d) if !d.is_empty() => format!("{} {d}", e.message),
+                _ => e.message.clone(),
+            },
+        })?;
+    ctx.store.upsert_template(&info, ctx.now).await?;
+    ctx.store
+        .audit(
+            ctx.now,
+            &ctx.actor,
+            Action::TemplateCreate,
+            Some(&name),
+            json!({"category": info.category, "language": info.language}),
+        )
+        .await?;
+    Ok(info)
+}
+
+/// Replaces the automation settings (JSON) — owner only, since they answer customers.
+pub async fn set_automation(ctx: &Ctx<'_>, json_text: &str) -> Result<crate::automation::AutomationConfig> {
+    ctx.owner("change automation settings").await?;
+    ctx.store.set_automation_config(json_text, &ctx.actor, ctx.now).await
+}
+
+/// The longest a chat can be taken by hand in one go: a year.
+pub const MAX_TAKE_OVER_HOURS: i64 = 8_784;
+
+/// Takes a chat by hand for `hours` (automation stays out), or with none hands it back.
+pub async fn take_over(ctx: &Ctx<'_>, contact_id: i64, hours: Option<i64>) -> Result<()> {
+    let until = match hours {
+        Some(h) if (1..=MAX_TAKE_OVER_HOURS).contains(&h) => Some(ctx.now + h * 3600),
+        Some(_) => {
+            return Err(CoreError::Invalid(format!(
+                "a chat can be taken by hand for 1 to {MAX_TAKE_OVER_HOURS} hours"
+            )))
+        }
+        None => None,
+    };
+    ctx.store
+        .set_automation_pause(contact_id, until, &ctx.actor, ctx.now)
+        .await
+}

@@ -1,0 +1,287 @@
+//! Owner-only operations: billing settings and exports, backups, retention, secrets, profiles.
+//! Each starts with [`Ctx::owner`], so the window and the CLI ask for the same PIN.
+
+use super::Ctx;
+use crate::audit::Action;
+use crate::billing::ImportOutcome;
+use crate::error::{CoreError, Result};
+use crate::safety::{BackupInfo, RetentionOutcome};
+use crate::secrets::{SecretKind, SecretStore, Sensitive};
+use crate::store::Store;
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use std::io::Write;
+use std::path::Path;
+
+/// A rate card as the owner hands it in: Meta's CSV, optional volume tiers, and what it is.
+#[derive(Debug, Clone, Deserialize)]
+pub struct RateCardImport {
+    pub csv: String,
+    pub tiers: Option<String>,
+    pub currency: String,
+    /// The first day the card applies, YYYY-MM-DD.
+    pub effective: String,
+    /// Where it came from (the file's name), kept with the card.
+    pub source: String,
+}
+
+/// The ledger of `[from, to)` as CSV into `out`; `target` names where it went, for the audit log.
+pub async fn export_billing<W: Write>(ctx: &Ctx<'_>, from: i64, to: i64, out: W, target: &str) -> Result<u64> {
+    ctx.owner("export the billing ledger").await?;
+    if to <= from {
+        return Err(CoreError::Invalid("the period ends before it starts".into()));
+    }
+    let billing = ctx.store.billing_context(ctx.now).await?;
+    let lines = ctx.store.billing_export_csv(&billing, from, to, out).await?;
+    ctx.store
+        .audit(
+            ctx.now,
+            &ctx.actor,
+            Action::ExportBilling,
+            Some(target),
+            json!({"lines": lines}),
+        )
+        .await?;
+    Ok(lines)
+}
+
+/// Imports Meta's rate card; rows that cannot be read come back by line, the rest are kept.
+pub async fn import_rate_card(ctx: &Ctx<'_>, card: &RateCardImport) -> Result<ImportOutcome> {
+    ctx.owner("import a rate card").await?;
+    ctx.store.billing_defaults(ctx.now).await?;
+    let outcome = ctx
+        .store
+        .import_rate_card(
+            &card.csv,
+            card.tiers.as_deref(),
+            card.currency.trim(),
+            card.effective.trim(),
+            &card.source,
+            ctx.now,
+        )
+        .await?;
+    if outcome.card_id.is_some() {
+        ctx.store
+            .audit(
+                ctx.now,
+                &ctx.actor,
+                Action::RateCard,
+                Some(&card.source),
+                json!({"currency": card.currency.trim().to_uppercase(), "effective": card.effective.trim(),
+                       "imported": outcome.imported, "refused": outcome.rejected.len()}),
+            )
+            .await?;
+    }
+    Ok(outcome)
+}
+
+/// Replaces the calling-code → market map.
+pub async fn import_market_map(ctx: &Ctx<'_>, text: &str) -> Result<ImportOutcome> {
+    ctx.owner("change the market map").await?;
+    let outcome = ctx.store.import_markets(text).await?;
+    ctx.store
+        .audit(
+            ctx.now,
+            &ctx.actor,
+            Action::MarketMap,
+            None,
+            json!({"imported": outcome.imported, "refused": outcome.rejected.len()}),
+        )
+        .await?;
+    Ok(outcome)
+}
+
+/// A change to how messages are priced; fields left out stay as they are.
+#[derive(Debug, Clone, Default, Deserialize)]
+pub struct PricingChange {
+    /// A pricing-policy file (JSON) replacing the shipped one.
+    pub policy: Option<String>,
+    pub service_charge: Option<bool>,
+    /// Price reports in this currency (a card in it must exist).
+    pub currency: Option<String>,
+}
+
+pub async fn change_pricing(ctx: &Ctx<'_>, change: &PricingChange) -> Result<()> {
+    if change.policy.is_none() && change.service_charge.is_none() && change.currency.is_none() {
+        return Ok(());
+    }
+    ctx.owner("change how messages are priced").await?;
+    if let Some(p) = &change.policy {
+        ctx.store.import_policy(p).await?;
+    }
+    if let Some(on) = change.service_charge {
+        ctx.store.set_service_charge(on).await?;
+    }
+    if let Some(c) = &change.currency {
+        ctx.store.set_billing_currency(c).await?;
+    }
+    ctx.store
+        .audit(
+            ctx.now,
+            &ctx.actor,
+            Action::PricingPolicy,
+            None,
+            json!({"policy": change.policy.is_some(), "service_charge": change.service_charge, "currency": change.currency}),
+        )
+        .await?;
+    Ok(())
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ExportFormat {
+    Jsonl,
+    Csv,
+}
+
+/// Every message of the mirror into `out`, audited with its count.
+pub async fn export_messages<W: Write>(ctx: &Ctx<'_>, format: ExportFormat, mut out: W) -> Result<u64> {
+    ctx.owner("export conversations").await?;
+    let io = |source| CoreError::Io {
+        path: "the export".into(),
+        source,
+    };
+    let n = match format {
+        ExportFormat::Jsonl => {
+            let rows = ctx.store.export_messages().await?;
+            for m in &rows {
+                serde_json::to_writer(&mut out, m).map_err(|e| CoreError::Invalid(e.to_string()))?;
+                out.write_all(b"\n").map_err(io)?;
+            }
+            out.flush().map_err(io)?;
+            rows.len() as u64
+        }
+        ExportFormat::Csv => ctx.store.export_messages_csv(out).await?,
+    };
+    ctx.store
+        .audit(
+            ctx.now,
+            &ctx.actor,
+            Action::ExportMessages,
+            None,
+            json!({"messages": n, "format": format}),
+        )
+        .await?;
+    Ok(n)
+}
+
+/// The audit log as JSONL. The export is recorded first, so the file ends with it.
+pub async fn export_audit<W: Write>(ctx: &Ctx<'_>, mut out: W) -> Result<u64> {
+    ctx.owner("export the audit log").await?;
+    ctx.store
+        .audit(ctx.now, &ctx.actor, Action::ExportAudit, None, json!({}))
+        .await?;
+    let io = |source| CoreError::Io {
+        path: "the export".into(),
+        source,
+    };
+    let entries = ctx.store.audit_entries().await?;
+    for e in &entries {
+        serde_json::to_writer(&mut out, e).map_err(|e| CoreError::Invalid(e.to_string()))?;
+        out.write_all(b"\n").map_err(io)?;
+    }
+    out.flush().map_err(io)?;
+    Ok(entries.len() as u64)
+}
+
+/// A consistent copy of the workspace at `dest`, taken while it stays in use.
+pub async fn backup(ctx: &Ctx<'_>, dest: &Path) -> Result<BackupInfo> {
+    ctx.owner("back up the workspace").await?;
+    ctx.store.backup_to(dest, &ctx.actor, ctx.now).await
+}
+
+/// Replaces the workspace in `dir` with `backup` (refused while an engine runs it), audited in
+/// the restored database. The owner check runs on the workspace as it is before the restore.
+pub async fn restore(dir: &Path, backup: &Path, actor: &str, pin: Option<String>, now: i64) -> Result<BackupInfo> {
+    {
+        let live = Store::open_dir(dir).await?;
+        Ctx::new(&live, actor, pin, now).owner("restore a backup").await?;
+        live.close().await;
+    }
+    let info = crate::safety::restore(backup, dir).await?;
+    let store = Store::open_dir(dir).await?;
+    store
+        .audit(
+            now,
+            actor,
+            Action::Restore,
+            Some(&backup.display().to_string()),
+            json!({"messages": info.messages, "held": info.held, "paused_campaigns": info.paused_campaigns}),
+        )
+        .await?;
+    store.close().await;
+    Ok(info)
+}
+
+/// How much a retention run would delete, before anything is deleted.
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct RetentionPreview {
+    pub older_than: i64,
+    pub messages: i64,
+}
+
+fn retention_cutoff(now: i64, days: i64) -> Result<i64> {
+    if !(1..=36_500).contains(&days) {
+        return Err(CoreError::Invalid("keep messages for between 1 and 36,500 days".into()));
+    }
+    Ok(now - days * 86_400)
+}
+
+pub async fn retention_preview(ctx: &Ctx<'_>, days: i64) -> Result<RetentionPreview> {
+    ctx.owner("delete old messages").await?;
+    let older_than = retention_cutoff(ctx.now, days)?;
+    Ok(RetentionPreview {
+        older_than,
+        messages: ctx.store.messages_before(older_than).await?,
+    })
+}
+
+/// Deletes messages older than `days`, archiving them to `archive` first when given.
+pub async fn retention<W: Write>(ctx: &Ctx<'_>, days: i64, archive: Option<W>) -> Result<RetentionOutcome> {
+    ctx.owner("delete old messages").await?;
+    let older_than = retention_cutoff(ctx.now, days)?;
+    ctx.store
+        .apply_retention(older_than, archive, &ctx.actor, ctx.now)
+        .await
+}
+
+/// Stores one secret in the OS keyring (never in the database), audited by name only.
+pub async fn set_secret(
+    ctx: &Ctx<'_>,
+    secrets: &dyn SecretStore,
+    kind: SecretKind,
+    value: &Sensitive<String>,
+) -> Result<()> {
+    ctx.owner("change secrets").await?;
+    if value.expose().trim().is_empty() {
+        return Err(CoreError::Invalid(format!(
+            "the {} is empty",
+            kind.key().replace('_', " ")
+        )));
+    }
+    secrets.set(kind, value)?;
+    ctx.store
+        .audit(ctx.now, &ctx.actor, Action::SecretSet, Some(kind.key()), json!({}))
+        .await?;
+    Ok(())
+}
+
+pub async fn add_profile(ctx: &Ctx<'_>, name: &str, role: &str) -> Result<()> {
+    ctx.owner("add profiles").await?;
+    ctx.store.add_profile(name, role, &ctx.actor, ctx.now).await
+}
+
+pub async fn set_owner_pin(ctx: &Ctx<'_>, pin: &str) -> Result<()> {
+    ctx.owner("change the owner PIN").await?;
+    ctx.store.set_owner_pin(pin, &ctx.actor, ctx.now).await
+}
+
+/// Notes in the audit log that a number was connected (its secrets are audited one by one).
+pub async fn record_connect(ctx: &Ctx<'_>) -> Result<()> {
+    ctx.owner("connect a number and store its secrets").await?;
+    ctx.store
+        .audit(ctx.now, &ctx.actor, Action::Connect, None, json!({}))
+        .await?;
+    Ok(())
+}
