@@ -46,26 +46,20 @@ pub async fn connect_number(
     form: NewConnection,
     pin: Option<String>,
 ) -> Result<ConnectResult, UiError> {
-    // The owner rule of the workspace on screen (the demo has no PIN; a business may).
+    // The owner rule of the workspace on screen (the demo has no PIN; a business may), then
+    // the operation itself on the workspace being connected.
     ws.ctx(pin.clone())
         .owner("connect a number and store its secrets")
         .await?;
     let store = Store::open_dir(&ws.connect_dir).await?;
-    if ws.connect_dir != ws.data_dir {
-        coexist_core::ops::Ctx::new(&store, APP_ACTOR, pin, SystemClock.now())
-            .owner("connect a number and store its secrets")
-            .await?;
-    }
     let keyring = keyring_for(&ws.connect_dir);
-    let report = store
-        .connect_number(
-            &keyring,
-            &form,
-            |t| CloudClient::from_env(t, std::time::Duration::from_secs(20)),
-            APP_ACTOR,
-            SystemClock.now(),
-        )
-        .await;
+    let report = coexist_core::ops::connect(
+        &coexist_core::ops::Ctx::new(&store, APP_ACTOR, pin, SystemClock.now()),
+        &keyring,
+        &form,
+        |t| CloudClient::from_env(t, std::time::Duration::from_secs(20)),
+    )
+    .await;
     store.close().await;
     Ok(ConnectResult {
         report: report?,

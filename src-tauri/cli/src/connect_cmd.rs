@@ -5,7 +5,8 @@ use crate::{cloud_settings, keyring_for, open};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use coexist_core::cloud::CloudClient;
-use coexist_core::onboarding::{EligibilityPolicy, SyncType};
+use coexist_core::onboarding::{EligibilityPolicy, NewConnection, SyncType};
+use coexist_core::ops::{self, Ctx};
 use coexist_core::reminders::schedule::SYNC_WINDOW_SECS;
 use coexist_core::secrets::{self, SecretKind, SecretStore, Sensitive};
 use coexist_core::Store;
@@ -69,13 +70,29 @@ fn ask(prompt: &str, interactive: bool, lines: &mut impl BufRead) -> Result<Stri
     Ok(s.trim().to_string())
 }
 
-pub async fn connect(dir: &Path, a: &ConnectArgs, now: i64) -> Result<()> {
-    let store = open(dir).await?;
+/// A secret: typed at a terminal without echo, else one line of what is piped in.
+fn ask_secret(prompt: &str, interactive: bool, lines: &mut impl BufRead) -> Result<String> {
+    if interactive {
+        let typed = rpassword::prompt_password(format!("{prompt}: ")).context("could not read from the terminal")?;
+        return Ok(typed.trim().to_string());
+    }
+    ask(prompt, false, lines)
+}
+
+pub async fn connect(ctx: &Ctx<'_>, dir: &Path, a: &ConnectArgs) -> Result<()> {
+    let (store, now) = (ctx.store, ctx.now);
+    // Asked before any secret is typed, so a refused profile is not asked for one.
+    ctx.owner("connect a number and store its secrets").await?;
     let keyring = keyring_for(dir);
     let interactive = std::io::stdin().is_terminal();
     let stdin = std::io::stdin();
     let mut lines = stdin.lock();
     let mut secret_state = serde_json::Map::new();
+    let mut form = NewConnection {
+        number: a.number.clone(),
+        onboarded_at: a.onboarded_at,
+        ..Default::default()
+    };
     // Secrets: from the environment (servers, CI: not stored), else typed or piped in, one per line.
     for (kind, prompt) in SECRET_PROMPTS {
         if std::env::var(kind.env_var()).is_ok_and(|v| !v.is_empty()) {
@@ -84,21 +101,19 @@ pub async fn connect(dir: &Path, a: &ConnectArgs, now: i64) -> Result<()> {
         }
         let have = keyring.get(kind).map_err(|e| keyring_error(&e.to_string()))?.is_some();
         let hint = if have { " [Enter keeps the stored one]" } else { "" };
-        let value = ask(&format!("{prompt}{hint}"), interactive, &mut lines)?;
-        if value.is_empty() {
-            if !have {
-                bail!(
-                    "the {} is needed: type it, pipe it on standard input, or set {}",
-                    kind.key().replace('_', " "),
-                    kind.env_var()
-                );
-            }
-        } else {
-            keyring
-                .set(kind, &Sensitive::new(value))
-                .map_err(|e| keyring_error(&e.to_string()))?;
-            tracing::info!(secret = kind.key(), "stored in the OS keyring");
+        let value = ask_secret(&format!("{prompt}{hint}"), interactive, &mut lines)?;
+        if value.is_empty() && !have {
+            bail!(
+                "the {} is needed: type it, pipe it on standard input, or set {}",
+                kind.key().replace('_', " "),
+                kind.env_var()
+            );
         }
+        *match kind {
+            SecretKind::AccessToken => &mut form.access_token,
+            SecretKind::AppSecret => &mut form.app_secret,
+            SecretKind::VerifyToken => &mut form.verify_token,
+        } = value;
         secret_state.insert(kind.key().into(), json!("set (keyring)"));
     }
     let known = store.account_ids().await?;
@@ -110,55 +125,53 @@ pub async fn connect(dir: &Path, a: &ConnectArgs, now: i64) -> Result<()> {
             (None, None) => bail!("the {what} is needed: pass it as a flag"),
         }
     };
-    let waba = id(&a.waba_id, known.waba_id, "WhatsApp Business Account id (--waba-id)")?;
-    let phone = id(
+    form.waba_id = id(&a.waba_id, known.waba_id, "WhatsApp Business Account id (--waba-id)")?;
+    form.phone_number_id = id(
         &a.phone_number_id,
         known.phone_number_id,
         "phone number id (--phone-number-id)",
     )?;
-    if waba.is_empty() || phone.is_empty() {
-        bail!("both the WhatsApp Business Account id and the phone number id are needed");
-    }
     drop(lines);
 
-    // The link check: what Meta says about the number.
-    let token = secrets::lookup(&keyring, SecretKind::AccessToken)?.context("the access token is missing")?;
-    let client = client(token);
-    let (link, display) = match client.phone_status(&phone).await {
-        Ok(s) => (
-            json!({"checked": true, "linked": s.linked(), "is_on_biz_app": s.is_on_biz_app, "platform_type": s.platform_type,
-                   "verified_name": s.verified_name}),
-            s.display_phone_number.clone(),
-        ),
-        Err(e) if e.code == 190 => bail!(
+    let report = ops::connect(ctx, &keyring, &form, client).await.map_err(|e| match e {
+        coexist_core::CoreError::Secret(m) => keyring_error(&m),
+        other => other.into(),
+    })?;
+    if report.link.error_code == Some(190) {
+        bail!(
             "Meta refused the access token ({}). Create a new system-user token with whatsapp_business_messaging and whatsapp_business_management, then run connect again.",
-            e.message
-        ),
-        Err(e) => (json!({"checked": false, "error": e.message}), None),
-    };
-    let number = a.number.clone().or(display.clone());
+            report.link.error.as_deref().unwrap_or("")
+        );
+    }
+    let (waba, phone) = (&report.waba_id, &report.phone_number_id);
+    let number = report.display_number.clone();
     let eligibility = match &number {
         Some(n) => Some(EligibilityPolicy::shipped().check(n, a.app_version.as_deref(), now)?),
         None => None,
     };
-    let onboarded_at = a.onboarded_at.unwrap_or(now);
-    store
-        .record_connection(Some(&waba), Some(&phone), number.as_deref(), onboarded_at, now)
-        .await?;
-    let onboarded = store.onboarding_status(now).await?.onboarded_at;
+    let onboarded = report.onboarded_at;
     let mut syncs = Vec::new();
     if a.request_sync {
+        let token = secrets::lookup(&keyring, SecretKind::AccessToken)?.context("the access token is missing")?;
+        let client = client(token);
         for t in [SyncType::Contacts, SyncType::History] {
-            syncs.push(match store.request_sync(&client, &phone, t, now).await {
+            syncs.push(match store.request_sync(&client, phone, t, now).await {
                 Ok(o) => serde_json::to_value(o)?,
                 Err(e) => json!({"sync_type": t, "result": "not requested", "message": e.to_string()}),
             });
         }
     }
+    let l = &report.link;
+    let link = if l.checked {
+        json!({"checked": true, "linked": l.linked, "is_on_biz_app": l.is_on_biz_app, "platform_type": l.platform_type,
+               "verified_name": l.verified_name})
+    } else {
+        json!({"checked": false, "error": l.error})
+    };
     let out = json!({
         "waba_id": waba, "phone_number_id": phone, "display_number": number, "link": link,
         "eligibility": eligibility, "onboarded_at": onboarded,
-        "sync_deadline": onboarded.map(|o| o + SYNC_WINDOW_SECS), "secrets": secret_state, "sync": syncs,
+        "sync_deadline": report.sync_deadline, "secrets": secret_state, "sync": syncs,
     });
     if a.json {
         println!("{out}");
@@ -185,10 +198,10 @@ pub async fn connect(dir: &Path, a: &ConnectArgs, now: i64) -> Result<()> {
                 println!("  {line}");
             }
         }
-        if let Some(o) = onboarded {
+        if let Some(deadline) = report.sync_deadline {
             println!(
                 "  the contact and history sync can be requested until {} (`coexist sync both`)",
-                day(o + SYNC_WINDOW_SECS)
+                day(deadline)
             );
         }
         for s in &syncs {

@@ -612,11 +612,7 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Connect(args) => {
             let dir = data_dir(&cli)?;
             let store = open(&dir).await?;
-            let ctx = ctx(&cli, &store, clock.now());
-            ctx.owner("connect a number and store its secrets").await?;
-            connect_cmd::connect(&dir, args, clock.now()).await?;
-            ops::record_connect(&ctx).await?;
-            Ok(())
+            connect_cmd::connect(&ctx(&cli, &store, clock.now()), &dir, args).await
         }
         Command::Sync { what, json } => connect_cmd::sync(&data_dir(&cli)?, *what, *json, clock.now()).await,
         Command::Doctor { json } => connect_cmd::doctor(&data_dir(&cli)?, *json, clock.now()).await,

@@ -402,13 +402,19 @@ impl Store {
 }
 
 /// What the owner typed to connect a number; an empty secret keeps the stored one.
-#[derive(Clone, Deserialize)]
+#[derive(Clone, Default, Deserialize)]
 pub struct NewConnection {
     pub waba_id: String,
     pub phone_number_id: String,
     pub access_token: String,
     pub app_secret: String,
     pub verify_token: String,
+    /// The number with its country code, when Meta cannot be asked.
+    #[serde(default)]
+    pub number: Option<String>,
+    /// When the number was connected to the API, if not now (only the first time counts).
+    #[serde(default)]
+    pub onboarded_at: Option<i64>,
 }
 
 /// Secrets show only whether they were given: a `{:?}` in a log must not print them.
@@ -421,16 +427,39 @@ impl std::fmt::Debug for NewConnection {
             .field("access_token", &given(&self.access_token))
             .field("app_secret", &given(&self.app_secret))
             .field("verify_token", &given(&self.verify_token))
+            .field("number", &self.number)
+            .field("onboarded_at", &self.onboarded_at)
             .finish()
     }
+}
+
+/// What Meta said about the number when connecting.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LinkCheck {
+    /// Whether Meta could be asked at all.
+    pub checked: bool,
+    pub linked: Option<bool>,
+    pub is_on_biz_app: Option<bool>,
+    pub platform_type: Option<String>,
+    pub verified_name: Option<String>,
+    /// Why it could not be asked, in Meta's words.
+    pub error: Option<String>,
+    /// Meta's error code (190: the token was refused).
+    pub error_code: Option<i64>,
 }
 
 /// What connecting found. Secrets come back only as the names of those stored.
 #[derive(Debug, Clone, Serialize)]
 pub struct ConnectReport {
+    pub waba_id: String,
+    pub phone_number_id: String,
     pub linked: bool,
     pub verified_name: Option<String>,
     pub display_number: Option<String>,
+    pub link: LinkCheck,
+    pub onboarded_at: Option<i64>,
+    /// Until when the once-only contact and history syncs can be requested.
+    pub sync_deadline: Option<i64>,
     /// What to fix, in the owner's words (empty when all is well).
     pub problems: Vec<String>,
     pub secrets_set: Vec<String>,
@@ -438,8 +467,9 @@ pub struct ConnectReport {
 
 impl Store {
     /// Connects a number: secrets into `secrets` (audited, never stored here), the link check
-    /// with the stored token through `client_for`, and the ids and onboarding time recorded.
-    pub async fn connect_number(
+    /// with the token (the environment's, else the stored one) through `client_for`, and the ids
+    /// and onboarding time recorded. Callers go through `ops::connect`, which checks the owner.
+    pub(crate) async fn connect_number(
         &self,
         secrets: &dyn crate::secrets::SecretStore,
         form: &NewConnection,
@@ -447,7 +477,7 @@ impl Store {
         actor: &str,
         now: i64,
     ) -> Result<ConnectReport> {
-        use crate::secrets::{SecretKind, Sensitive};
+        use crate::secrets::{lookup, SecretKind, Sensitive};
         let (waba, phone) = (form.waba_id.trim(), form.phone_number_id.trim());
         if waba.is_empty() || phone.is_empty() {
             return Err(CoreError::Invalid(
@@ -478,39 +508,80 @@ impl Store {
                 )
                 .await?;
             }
-            if secrets.get(kind)?.is_some() {
+            if lookup(secrets, kind)?.is_some() {
                 secrets_set.push(kind.key().to_string());
             } else {
                 problems.push(format!("The {} is still missing.", kind.key().replace('_', " ")));
             }
         }
-        let (mut linked, mut verified_name, mut display_number) = (false, None, None);
-        if let Some(token) = secrets.get(SecretKind::AccessToken)? {
-            match client_for(token).phone_status(phone).await {
+        let mut link = LinkCheck::default();
+        let mut from_meta = None;
+        match lookup(secrets, SecretKind::AccessToken)? {
+            Some(token) => match client_for(token).phone_status(phone).await {
                 Ok(s) => {
-                    linked = s.linked();
-                    if !linked {
+                    link.checked = true;
+                    link.linked = Some(s.linked());
+                    if !s.linked() {
                         problems.push(
                             "Meta does not show this number on both the WhatsApp Business app and the Cloud API yet: finish the QR step on the phone (Settings → Business platform), then check again."
                                 .into(),
                         );
                     }
-                    verified_name = s.verified_name.clone();
-                    display_number = s.display_phone_number.clone();
+                    link.is_on_biz_app = s.is_on_biz_app;
+                    link.platform_type = s.platform_type;
+                    link.verified_name = s.verified_name;
+                    from_meta = s.display_phone_number;
                 }
-                Err(e) if e.code == 190 => problems.push(format!(
-                    "Meta refused the access token ({}). Create a system-user token with whatsapp_business_messaging and whatsapp_business_management.",
-                    e.message
-                )),
-                Err(e) => problems.push(format!("The link check could not reach Meta: {}", e.message)),
-            }
+                Err(e) => {
+                    problems.push(if e.code == 190 {
+                        format!(
+                            "Meta refused the access token ({}). Create a system-user token with whatsapp_business_messaging and whatsapp_business_management.",
+                            e.message
+                        )
+                    } else {
+                        format!("The link check could not reach Meta: {}", e.message)
+                    });
+                    link.error = Some(e.message);
+                    link.error_code = Some(e.code);
+                }
+            },
+            None => link.error = Some("no access token to ask Meta with".into()),
         }
-        self.record_connection(Some(waba), Some(phone), display_number.as_deref(), now, now)
-            .await?;
+        self.finish_connect(form, waba, phone, from_meta, link, problems, secrets_set, now)
+            .await
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn finish_connect(
+        &self,
+        form: &NewConnection,
+        waba: &str,
+        phone: &str,
+        from_meta: Option<String>,
+        link: LinkCheck,
+        problems: Vec<String>,
+        secrets_set: Vec<String>,
+        now: i64,
+    ) -> Result<ConnectReport> {
+        let display_number = form.number.clone().or(from_meta);
+        self.record_connection(
+            Some(waba),
+            Some(phone),
+            display_number.as_deref(),
+            form.onboarded_at.unwrap_or(now),
+            now,
+        )
+        .await?;
+        let onboarded_at = self.onboarding_status(now).await?.onboarded_at;
         Ok(ConnectReport {
-            linked,
-            verified_name,
+            waba_id: waba.to_string(),
+            phone_number_id: phone.to_string(),
+            linked: link.linked == Some(true),
+            verified_name: link.verified_name.clone(),
             display_number,
+            link,
+            onboarded_at,
+            sync_deadline: onboarded_at.map(|o| o + SYNC_WINDOW_SECS),
             problems,
             secrets_set,
         })

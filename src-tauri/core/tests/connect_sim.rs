@@ -4,6 +4,7 @@
 
 use coexist_core::cloud::CloudClient;
 use coexist_core::onboarding::NewConnection;
+use coexist_core::ops::{self, Ctx};
 use coexist_core::secrets::{MemorySecrets, SecretKind, SecretStore};
 use coexist_core::Store;
 use coexist_sim::{Sim, SimConfig};
@@ -17,6 +18,7 @@ fn form(token: &str, verify: &str) -> NewConnection {
         access_token: token.into(),
         app_secret: "app-secret-value".into(),
         verify_token: verify.into(),
+        ..Default::default()
     }
 }
 
@@ -31,11 +33,16 @@ async fn connecting_stores_secrets_apart_checks_the_link_and_says_what_to_fix() 
     let secrets = MemorySecrets::default();
 
     // A wrong token and no verify token: two problems, in words, and nothing linked.
-    let r = store
-        .connect_number(&secrets, &form("not-the-token", ""), client_for, "owner", 1_000)
-        .await
-        .unwrap();
+    let r = ops::connect(
+        &Ctx::new(&store, "owner", None, 1_000),
+        &secrets,
+        &form("not-the-token", ""),
+        client_for,
+    )
+    .await
+    .unwrap();
     assert!(!r.linked);
+    assert_eq!((r.link.checked, r.link.error_code), (false, Some(190)), "{:?}", r.link);
     assert_eq!(r.secrets_set, vec!["access_token", "app_secret"]);
     assert!(
         r.problems.iter().any(|p| p.contains("verify token is still missing")),
@@ -51,8 +58,7 @@ async fn connecting_stores_secrets_apart_checks_the_link_and_says_what_to_fix() 
     // The right token; the stored app secret is kept when its field is left empty.
     let mut again = form("sim-access-token", "my phrase");
     again.app_secret.clear();
-    let r = store
-        .connect_number(&secrets, &again, client_for, "owner", 2_000)
+    let r = ops::connect(&Ctx::new(&store, "owner", None, 2_000), &secrets, &again, client_for)
         .await
         .unwrap();
     assert!(r.linked && r.problems.is_empty(), "{:?}", r.problems);

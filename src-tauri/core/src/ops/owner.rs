@@ -277,11 +277,27 @@ pub async fn set_owner_pin(ctx: &Ctx<'_>, pin: &str) -> Result<()> {
     ctx.store.set_owner_pin(pin, &ctx.actor, ctx.now).await
 }
 
-/// Notes in the audit log that a number was connected (its secrets are audited one by one).
-pub async fn record_connect(ctx: &Ctx<'_>) -> Result<()> {
+/// Connects a number: the secrets to the keyring (each audited by name), the link check with
+/// Meta, the ids and onboarding time recorded, and the connection itself audited.
+pub async fn connect(
+    ctx: &Ctx<'_>,
+    secrets: &dyn SecretStore,
+    form: &crate::onboarding::NewConnection,
+    client_for: impl Fn(Sensitive<String>) -> crate::cloud::CloudClient,
+) -> Result<crate::onboarding::ConnectReport> {
     ctx.owner("connect a number and store its secrets").await?;
-    ctx.store
-        .audit(ctx.now, &ctx.actor, Action::Connect, None, json!({}))
+    let report = ctx
+        .store
+        .connect_number(secrets, form, client_for, &ctx.actor, ctx.now)
         .await?;
-    Ok(())
+    ctx.store
+        .audit(
+            ctx.now,
+            &ctx.actor,
+            Action::Connect,
+            Some(&report.phone_number_id),
+            json!({"linked": report.linked, "secrets": report.secrets_set}),
+        )
+        .await?;
+    Ok(report)
 }
