@@ -306,6 +306,7 @@ mod tests {
             access_token: "EAAG-TOKEN".into(),
             app_secret: "app-SECRET".into(),
             verify_token: String::new(),
+            ..Default::default()
         };
         let shown = format!("{c:?}");
         assert!(
