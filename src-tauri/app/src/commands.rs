@@ -4,7 +4,7 @@ use crate::error::UiError;
 use crate::workspace::Workspace;
 use coexist_core::billing::{ReplyCost, Report};
 use coexist_core::reminders::{HeartbeatStatus, Reminder};
-use coexist_core::store::{ConversationFilter, ConversationRow, Stats, ThreadMessage};
+use coexist_core::store::{ConversationRow, InboxFilter, Stats, ThreadMessage};
 use coexist_core::{Clock, SystemClock};
 use serde::Serialize;
 use tauri::State;
@@ -45,17 +45,11 @@ pub async fn list_conversations(
     ws: State<'_, Workspace>,
     limit: i64,
     offset: i64,
-    filter: Option<String>,
+    filter: Option<InboxFilter>,
     assignee: Option<String>,
 ) -> Result<Vec<ConversationRow>, UiError> {
-    let filter = match (filter.as_deref(), assignee) {
-        (Some("unread"), _) => ConversationFilter::Unread,
-        (Some("vip"), _) => ConversationFilter::Vip,
-        (Some("needs_reply"), _) => ConversationFilter::NeedsReply,
-        (Some("unassigned"), _) => ConversationFilter::Unassigned,
-        (Some("mine"), Some(who)) => ConversationFilter::AssignedTo(who),
-        _ => ConversationFilter::All,
-    };
+    let me = assignee.as_deref().unwrap_or(APP_ACTOR);
+    let filter = filter.unwrap_or_default().for_desk(me);
     Ok(ws
         .store
         .list_conversations(&filter, limit.clamp(1, 500), offset.max(0))

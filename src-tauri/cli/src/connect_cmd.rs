@@ -365,7 +365,7 @@ pub async fn doctor(dir: &Path, json_out: bool, now: i64) -> Result<()> {
     let ok = |b: bool| if b { "ok  " } else { "!!  " };
     println!(
         "{}link: {}{}",
-        ok(hb.link_state == "connected"),
+        ok(hb.link_state == coexist_core::states::LinkState::Connected),
         hb.link_state,
         hb.link_reason.map(|r| format!(" ({r})")).unwrap_or_default()
     );

@@ -23,6 +23,7 @@ pub mod safety;
 pub mod search;
 pub mod secrets;
 pub mod send;
+pub mod states;
 pub mod store;
 pub mod webhook;
 

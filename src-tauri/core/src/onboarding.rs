@@ -363,7 +363,7 @@ pub struct OnboardingStatus {
     pub sync_window_closes_at: Option<i64>,
     pub sync_window_open: bool,
     pub requests: Vec<SyncRequestRow>,
-    pub history_state: String,
+    pub history_state: crate::states::HistoryState,
     pub history_progress: i64,
 }
 
@@ -377,7 +377,7 @@ pub struct SyncRequestRow {
 
 impl Store {
     pub async fn onboarding_status(&self, now: i64) -> Result<OnboardingStatus> {
-        let (onboarded_at, history_state, history_progress): (Option<i64>, String, i64) =
+        let (onboarded_at, history_state, history_progress): (Option<i64>, crate::states::HistoryState, i64) =
             sqlx::query_as("SELECT onboarded_at, history_state, history_progress FROM account WHERE id = 1")
                 .fetch_one(self.pool())
                 .await?;

@@ -15,7 +15,7 @@ pub struct SearchHit {
     pub message_id: i64,
     pub contact_id: Option<i64>,
     pub contact_name: Option<String>,
-    pub origin: String,
+    pub origin: crate::states::Origin,
     pub timestamp: i64,
     /// The message text (the index keeps no copy of it).
     pub snippet: String,

@@ -590,7 +590,7 @@ async fn conversation_list_is_newest_first_with_origin() {
     let list = store.list_conversations(&Default::default(), 50, 0).await.unwrap();
     let got: Vec<(String, Option<String>)> = list
         .iter()
-        .map(|c| (c.display_name.clone(), c.last_origin.clone()))
+        .map(|c| (c.display_name.clone(), c.last_origin.map(|o| o.to_string())))
         .collect();
     assert_eq!(
         got,
@@ -680,7 +680,9 @@ async fn inbox_filters_vip_and_assignment() {
     let unread = store.list_conversations(&F::Unread, 100, 0).await.unwrap();
     assert!(!unread.is_empty() && unread.iter().all(|r| r.unread > 0));
     let needs = store.list_conversations(&F::NeedsReply, 100, 0).await.unwrap();
-    assert!(needs.iter().all(|r| r.last_origin.as_deref() == Some("customer")));
+    assert!(needs
+        .iter()
+        .all(|r| r.last_origin == Some(coexist_core::states::Origin::Customer)));
     assert!(needs.len() < all.len());
     assert!(store.audit_verify().await.unwrap().ok);
 }

@@ -45,7 +45,7 @@ async fn search_follows_new_messages_edits_revokes_and_retention() {
     feed(&store, &["01_", "07_", "10_", "11_"]).await;
     let hits = store.search("blue KURTA", 10).await.unwrap();
     assert_eq!(hits.len(), 1);
-    assert_eq!(hits[0].origin, "customer");
+    assert_eq!(hits[0].origin, coexist_core::states::Origin::Customer);
     assert!(hits[0].contact_name.is_some());
     assert_eq!(
         texts(&store, "shall keep").await,

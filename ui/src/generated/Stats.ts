@@ -3,9 +3,10 @@ import type { ConsentCounts } from "./ConsentCounts";
 import type { ContactCounts } from "./ContactCounts";
 import type { HistoryStats } from "./HistoryStats";
 import type { JournalCounts } from "./JournalCounts";
+import type { LinkState } from "./LinkState";
 import type { MessageCounts } from "./MessageCounts";
 
 /**
  * The shape `coexist stats --json` prints (a contract: keys may be added, never renamed).
  */
-export type Stats = { contacts: ContactCounts, messages: MessageCounts, journal: JournalCounts, history: HistoryStats, link: string, consent: ConsentCounts, reminders_open: number, };
+export type Stats = { contacts: ContactCounts, messages: MessageCounts, journal: JournalCounts, history: HistoryStats, link: LinkState, consent: ConsentCounts, reminders_open: number, };

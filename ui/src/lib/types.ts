@@ -1,21 +1,21 @@
 // Shapes the shell sends. Those from coexist-core are generated from the Rust types (ts-rs,
-// `scripts/gen-types.sh`, checked for drift by `make test`) and only narrowed here where the
-// UI branches on a closed set of values; the shell's own few shapes are written by hand.
+// `scripts/gen-types.sh`, checked for drift by `make test`), states included as unions; the
+// shell's own few shapes are written by hand.
 import type { AuditEntry } from "../generated/AuditEntry";
 import type { AutomationConfig } from "../generated/AutomationConfig";
 import type { CardInfo } from "../generated/CardInfo";
-import type { ConversationRow as GenConversationRow } from "../generated/ConversationRow";
+import type { ConversationRow } from "../generated/ConversationRow";
 import type { Decision } from "../generated/Decision";
-import type { HeartbeatStatus as GenHeartbeatStatus } from "../generated/HeartbeatStatus";
-import type { OnboardingStatus as GenOnboardingStatus } from "../generated/OnboardingStatus";
-import type { Reminder as GenReminder } from "../generated/Reminder";
+import type { HeartbeatStatus } from "../generated/HeartbeatStatus";
+import type { OnboardingStatus } from "../generated/OnboardingStatus";
+import type { Reminder } from "../generated/Reminder";
 import type { ReplyCost } from "../generated/ReplyCost";
 import type { SearchHit } from "../generated/SearchHit";
 import type { CampaignStatus } from "../generated/CampaignStatus";
 import type { CampaignForecast } from "../generated/CampaignForecast";
 import type { Report } from "../generated/Report";
-import type { Stats as GenStats } from "../generated/Stats";
-import type { ThreadMessage as GenThreadMessage } from "../generated/ThreadMessage";
+import type { Stats } from "../generated/Stats";
+import type { ThreadMessage } from "../generated/ThreadMessage";
 import type { Verification } from "../generated/Verification";
 import type { TemplateInfo } from "../generated/TemplateInfo";
 import type { ContactRow } from "../generated/ContactRow";
@@ -29,37 +29,11 @@ export type { TemplateInfo, ContactRow, ConsentEvent, ImportReport, ResponseRepo
 export type BillingReport = Report;
 export type AutomationDecision = Decision;
 
-export type Origin = "customer" | "phone" | "api" | "history";
-export type LinkState = "connected" | "dropped" | "offboarded";
-export type HistoryState = "none" | "in_progress" | "complete" | "declined";
-
-export type ConversationRow = Omit<GenConversationRow, "last_origin" | "last_direction"> & {
-  last_origin: Origin | null;
-  last_direction: "inbound" | "outbound" | null;
-};
-
-export type InboxFilter = "all" | "unread" | "vip" | "needs_reply" | "unassigned" | "mine";
-
-export type Stats = Omit<GenStats, "link" | "history"> & {
-  link: LinkState;
-  history: { state: HistoryState; progress: number };
-};
-
-export type ThreadMessage = Omit<GenThreadMessage, "origin" | "direction" | "status"> & {
-  origin: Origin;
-  direction: "inbound" | "outbound";
-  status: "sent" | "delivered" | "read" | "played" | "failed" | null;
-};
-
-export type Reminder = Omit<GenReminder, "urgency"> & { urgency: "normal" | "urgent" };
-
-/** Where the 14-day phone-app clock stands. */
-export type HeartbeatStatus = Omit<GenHeartbeatStatus, "link_state" | "next_reminder"> & {
-  link_state: LinkState;
-  next_reminder: Reminder | null;
-};
-
-export type OnboardingStatus = Omit<GenOnboardingStatus, "history_state"> & { history_state: HistoryState };
+export type { ConversationRow, Stats, ThreadMessage, Reminder, HeartbeatStatus, OnboardingStatus };
+export type { Origin } from "../generated/Origin";
+export type { LinkState } from "../generated/LinkState";
+export type { HistoryState } from "../generated/HistoryState";
+export type { InboxFilter } from "../generated/InboxFilter";
 
 /** The shell's `audit_log`: the newest entries and whether the chain verifies. */
 export interface AuditLog {

@@ -14,12 +14,16 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Notify;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[sqlx(rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum Urgency {
     Normal,
     Urgent,
 }
+
+crate::states::named!(Urgency { Normal => "normal", Urgent => "urgent" });
 
 /// One notification for the owner, with the view of the app that deals with it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -79,7 +83,7 @@ impl Notifier for LogNotifier {
 pub struct Reminder {
     pub id: i64,
     pub kind: String,
-    pub urgency: String,
+    pub urgency: Urgency,
     pub title: Option<String>,
     pub detail: Option<String>,
     pub due_at: i64,
@@ -98,11 +102,7 @@ impl Reminder {
         Notification {
             title,
             body: self.detail.clone().unwrap_or_default(),
-            urgency: if self.urgency == "urgent" {
-                Urgency::Urgent
-            } else {
-                Urgency::Normal
-            },
+            urgency: self.urgency,
             view: "dashboard".into(),
         }
     }
@@ -119,7 +119,7 @@ pub struct HeartbeatStatus {
     /// Coexist's deadline (day 13) and Meta's (day 14).
     pub deadline_at: Option<i64>,
     pub drop_expected_at: Option<i64>,
-    pub link_state: String,
+    pub link_state: crate::states::LinkState,
     pub link_reason: Option<String>,
     pub next_reminder: Option<Reminder>,
 }
@@ -307,7 +307,7 @@ impl Store {
     }
 
     pub async fn heartbeat_status(&self, now: i64) -> Result<HeartbeatStatus> {
-        let (link_state, link_reason): (String, Option<String>) =
+        let (link_state, link_reason): (crate::states::LinkState, Option<String>) =
             sqlx::query_as("SELECT link_state, link_reason FROM account WHERE id = 1")
                 .fetch_one(self.pool())
                 .await?;

@@ -2,7 +2,9 @@
 
 mod queries;
 
-pub use queries::{AccountIds, ConversationFilter, ConversationRow, ExportedMessage, Stats, ThreadMessage};
+pub use queries::{
+    AccountIds, ConversationFilter, ConversationRow, ExportedMessage, InboxFilter, Stats, ThreadMessage,
+};
 
 use crate::error::{CoreError, Result};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};

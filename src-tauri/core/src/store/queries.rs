@@ -13,7 +13,7 @@ pub struct Stats {
     pub messages: MessageCounts,
     pub journal: JournalCounts,
     pub history: HistoryStats,
-    pub link: String,
+    pub link: crate::states::LinkState,
     pub consent: ConsentCounts,
     pub reminders_open: i64,
 }
@@ -47,7 +47,7 @@ pub struct JournalCounts {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct HistoryStats {
-    pub state: String,
+    pub state: crate::states::HistoryState,
     pub progress: i64,
 }
 
@@ -64,13 +64,13 @@ pub struct ExportedMessage {
     pub contact_wa_id: Option<String>,
     pub contact_bsuid: Option<String>,
     pub contact_name: Option<String>,
-    pub origin: String,
-    pub direction: String,
+    pub origin: crate::states::Origin,
+    pub direction: crate::states::Direction,
     #[serde(rename = "type")]
     #[sqlx(rename = "type")]
     pub kind: String,
     pub text: Option<String>,
-    pub status: Option<String>,
+    pub status: Option<crate::states::DeliveryStatus>,
     pub status_at: Option<i64>,
     pub timestamp: i64,
     pub media_id: Option<String>,
@@ -100,8 +100,8 @@ pub struct ConversationRow {
     pub last_message_at: Option<i64>,
     pub last_text: Option<String>,
     pub last_type: Option<String>,
-    pub last_origin: Option<String>,
-    pub last_direction: Option<String>,
+    pub last_origin: Option<crate::states::Origin>,
+    pub last_direction: Option<crate::states::Direction>,
     pub last_revoked: Option<bool>,
     pub service_window_open_until: Option<i64>,
     pub automation_paused_until: Option<i64>,
@@ -119,6 +119,33 @@ pub enum ConversationFilter {
     NeedsReply,
     Unassigned,
     AssignedTo(String),
+}
+
+/// The inbox's filter buttons as the UI names them; "mine" needs to know who is asking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+#[serde(rename_all = "snake_case")]
+pub enum InboxFilter {
+    #[default]
+    All,
+    Unread,
+    Vip,
+    NeedsReply,
+    Unassigned,
+    Mine,
+}
+
+impl InboxFilter {
+    pub fn for_desk(self, me: &str) -> ConversationFilter {
+        match self {
+            InboxFilter::All => ConversationFilter::All,
+            InboxFilter::Unread => ConversationFilter::Unread,
+            InboxFilter::Vip => ConversationFilter::Vip,
+            InboxFilter::NeedsReply => ConversationFilter::NeedsReply,
+            InboxFilter::Unassigned => ConversationFilter::Unassigned,
+            InboxFilter::Mine => ConversationFilter::AssignedTo(me.to_string()),
+        }
+    }
 }
 
 /// A contact's name as people would read it.
@@ -258,8 +285,8 @@ impl Store {
 pub struct ThreadMessage {
     pub id: i64,
     pub wamid: String,
-    pub direction: String,
-    pub origin: String,
+    pub direction: crate::states::Direction,
+    pub origin: crate::states::Origin,
     #[serde(rename = "type")]
     #[sqlx(rename = "type")]
     pub kind: String,
@@ -268,7 +295,7 @@ pub struct ThreadMessage {
     pub media_mime: Option<String>,
     pub media_available: bool,
     pub timestamp: i64,
-    pub status: Option<String>,
+    pub status: Option<crate::states::DeliveryStatus>,
     pub edited: bool,
     pub revoked: bool,
     pub content_known: bool,
