@@ -6,7 +6,7 @@ use crate::error::UiError;
 use crate::live::{sync_templates, Engine, EngineStatus, Live};
 use crate::workspace::Workspace;
 use coexist_core::cloud::TemplateInfo;
-use coexist_core::send::{compose_template, compose_text, Audience, CampaignRecipient};
+use coexist_core::send::{compose_template, compose_text, Audience, CampaignRecipient, OutboxState};
 use coexist_core::{Clock, CoreError, SystemClock};
 use serde::{Deserialize, Serialize};
 use tauri::State;
@@ -73,8 +73,7 @@ pub async fn send_template(
 
 #[derive(Serialize)]
 pub struct SendState {
-    /// queued, dispatching, accepted, failed, uncertain, cancelled
-    state: String,
+    state: OutboxState,
     /// Why it failed, in words a shop owner understands.
     error: Option<String>,
 }
@@ -89,7 +88,7 @@ pub async fn send_state(ws: State<'_, Workspace>, id: i64) -> Result<SendState, 
     Ok(SendState {
         error: row
             .last_error
-            .filter(|_| matches!(row.state.as_str(), "failed" | "uncertain")),
+            .filter(|_| matches!(row.state, OutboxState::Failed | OutboxState::Uncertain)),
         state: row.state,
     })
 }

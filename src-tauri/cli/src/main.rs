@@ -413,19 +413,19 @@ async fn run(cli: Cli) -> Result<()> {
             if *json {
                 println!("{}", serde_json::to_string(&row)?);
             } else {
-                match row.state.as_str() {
-                    "accepted" => println!(
+                match row.state {
+                    send::OutboxState::Accepted => println!(
                         "sent: Meta accepted outbox #{id} as {}",
                         row.wamid.as_deref().unwrap_or("?")
                     ),
-                    "queued" | "dispatching" => println!(
+                    send::OutboxState::Queued | send::OutboxState::Dispatching => println!(
                         "outbox #{id} is still waiting to be sent: {}",
                         row.last_error.as_deref().unwrap_or("queued")
                     ),
                     other => println!("outbox #{id} {other}: {}", row.last_error.as_deref().unwrap_or("")),
                 }
             }
-            if row.state == "failed" {
+            if row.state == send::OutboxState::Failed {
                 std::process::exit(1);
             }
             Ok(())
@@ -752,7 +752,7 @@ async fn dispatch_until_settled(dir: &Path, store: &Store, id: i64, clock: Arc<d
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
     let row = loop {
         let row = store.outbox_row(id).await?.context("the outbox row vanished")?;
-        let settled = !matches!(row.state.as_str(), "queued" | "dispatching");
+        let settled = !row.state.pending();
         if settled || std::time::Instant::now() > deadline {
             break row;
         }

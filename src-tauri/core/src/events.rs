@@ -12,7 +12,7 @@ pub enum CoreEvent {
     /// An outbox row reached a new state.
     Outbox {
         id: i64,
-        state: String,
+        state: crate::send::OutboxState,
         campaign_id: Option<i64>,
     },
     /// A campaign moved on: counts so far.

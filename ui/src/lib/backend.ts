@@ -3,6 +3,7 @@
 import { invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
 import type { CoreEvent } from "../generated/CoreEvent";
+import type { CampaignAction } from "../generated/CampaignAction";
 import type {
   InboxFilter,
   ReplyCost,
@@ -49,7 +50,7 @@ export interface Backend {
   setAssignee(contactId: number, assignee: string | null): Promise<void>;
   search(text: string): Promise<SearchHit[]>;
   campaigns(): Promise<CampaignStatus[]>;
-  campaignAction(id: number, action: "pause" | "resume" | "cancel"): Promise<void>;
+  campaignAction(id: number, action: CampaignAction): Promise<void>;
   campaignForecast(id: number): Promise<CampaignForecast>;
   replyCost(contactId: number, templateCategory: string | null): Promise<ReplyCost>;
   autostart(): Promise<boolean>;

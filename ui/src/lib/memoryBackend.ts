@@ -146,7 +146,7 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
     campaigns: () => answer("campaigns", state.campaigns),
     campaignAction: async (id, action) => {
       calls.push(`campaignAction:${id}:${action}`);
-      const to = { pause: "paused", resume: "running", cancel: "cancelled" }[action];
+      const to = ({ pause: "paused", resume: "running", cancel: "cancelled" } as const)[action];
       state.campaigns = state.campaigns.map((c) => (c.id === id ? { ...c, state: to } : c));
     },
     campaignForecast: (id) => {

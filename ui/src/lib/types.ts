@@ -65,7 +65,7 @@ export interface EngineStatus {
 
 /** The shell's `send_state` for one outbox row. */
 export interface SendState {
-  state: "queued" | "dispatching" | "accepted" | "failed" | "uncertain" | "cancelled";
+  state: import("../generated/OutboxState").OutboxState;
   error: string | null;
 }
 

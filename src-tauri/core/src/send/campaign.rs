@@ -33,13 +33,59 @@ pub struct Audience {
     pub quiet_since: Option<i64>,
 }
 
+/// Where a campaign stands; `stopped` is Meta's doing (a stop code), the rest the owner's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub enum CampaignState {
+    Draft,
+    Running,
+    Paused,
+    Cancelled,
+    Stopped,
+}
+
+crate::states::named!(CampaignState {
+    Draft => "draft",
+    Running => "running",
+    Paused => "paused",
+    Cancelled => "cancelled",
+    Stopped => "stopped",
+});
+
+/// What became of one recipient: their outbox row's state, or skipped at launch.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
+#[sqlx(rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub enum RecipientState {
+    Queued,
+    Dispatching,
+    Accepted,
+    Failed,
+    Uncertain,
+    Cancelled,
+    Skipped,
+}
+
+crate::states::named!(RecipientState {
+    Queued => "queued",
+    Dispatching => "dispatching",
+    Accepted => "accepted",
+    Failed => "failed",
+    Uncertain => "uncertain",
+    Cancelled => "cancelled",
+    Skipped => "skipped",
+});
+
 #[derive(Debug, Clone, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct CampaignStatus {
     pub id: i64,
     pub name: String,
     pub template: String,
-    pub state: String,
+    pub state: CampaignState,
     pub stopped_reason: Option<String>,
     pub total: i64,
     pub queued: i64,
@@ -390,7 +436,7 @@ impl Store {
     }
 
     pub async fn campaign_status(&self, id: i64) -> Result<CampaignStatus> {
-        let row: Option<(String, String, String, Option<String>)> =
+        let row: Option<(String, String, CampaignState, Option<String>)> =
             sqlx::query_as("SELECT name, template_name, state, stopped_reason FROM campaign WHERE id = ?")
                 .bind(id)
                 .fetch_optional(self.pool())
@@ -503,10 +549,9 @@ mod tests {
 pub struct CampaignRecipient {
     pub contact_id: Option<i64>,
     pub name: String,
-    /// The outbox state: queued, dispatching, accepted, failed, uncertain, cancelled; or skipped.
-    pub state: String,
-    /// Meta's latest status once accepted: sent, delivered, read, failed.
-    pub status: Option<String>,
+    pub state: RecipientState,
+    /// Meta's latest status once accepted.
+    pub status: Option<crate::states::DeliveryStatus>,
     pub error: Option<String>,
 }
 

@@ -315,7 +315,7 @@ impl Dispatcher {
 
     /// Tells listeners where this row (and its campaign) stands now.
     async fn announce(&self, c: &Claimed) -> Result<()> {
-        let (state, campaign): (String, Option<i64>) =
+        let (state, campaign): (super::OutboxState, Option<i64>) =
             sqlx::query_as("SELECT state, campaign_id FROM outbox WHERE id = ?")
                 .bind(c.id)
                 .fetch_one(self.store.pool())
@@ -323,10 +323,10 @@ impl Dispatcher {
         let events = &self.settings.events;
         events.emit(crate::events::CoreEvent::Outbox {
             id: c.id,
-            state: state.clone(),
+            state,
             campaign_id: campaign,
         });
-        if let (Some(campaign_id), true) = (campaign, state != "queued") {
+        if let (Some(campaign_id), true) = (campaign, state != super::OutboxState::Queued) {
             let s = self.store.campaign_status(campaign_id).await?;
             events.emit(crate::events::CoreEvent::CampaignProgress {
                 campaign_id,

@@ -7,7 +7,9 @@ mod compose;
 mod dispatcher;
 mod outbox;
 
-pub use campaign::{parse_recipients_csv, Audience, CampaignAction, CampaignRecipient, CampaignStatus};
+pub use campaign::{
+    parse_recipients_csv, Audience, CampaignAction, CampaignRecipient, CampaignState, CampaignStatus, RecipientState,
+};
 pub use compose::{compose_template, compose_text, Compose};
 pub use dispatcher::{DispatcherHandle, SendSettings};
 pub(crate) use outbox::insert_automation;

@@ -7,8 +7,10 @@ use crate::error::Result;
 use crate::store::Store;
 use serde::Serialize;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[sqlx(rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum OutboxState {
     Queued,
     Dispatching,
@@ -18,12 +20,28 @@ pub enum OutboxState {
     Cancelled,
 }
 
+crate::states::named!(OutboxState {
+    Queued => "queued",
+    Dispatching => "dispatching",
+    Accepted => "accepted",
+    Failed => "failed",
+    Uncertain => "uncertain",
+    Cancelled => "cancelled",
+});
+
+impl OutboxState {
+    /// Still on its way: the dispatcher has not had Meta's answer yet.
+    pub fn pending(self) -> bool {
+        matches!(self, OutboxState::Queued | OutboxState::Dispatching)
+    }
+}
+
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
 pub struct OutboxRow {
     pub id: i64,
     pub recipient: String,
     pub kind: String,
-    pub state: String,
+    pub state: OutboxState,
     pub attempts: i64,
     pub wamid: Option<String>,
     pub last_error_code: Option<i64>,
