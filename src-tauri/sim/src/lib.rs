@@ -5,6 +5,7 @@
 //!
 //! It shares no code with coexist-core on purpose: each checks the other.
 
+mod control;
 mod graph;
 mod hooks;
 mod pricing;
@@ -219,14 +220,17 @@ impl Sim {
     /// The HTTP surface: the Graph API subset and `/_sim/*` control.
     pub fn router(self: &Arc<Self>) -> Router {
         Router::new()
-            .route("/_sim/clock", get(graph::clock_get).post(graph::clock_post))
-            .route("/_sim/stats", get(graph::stats))
-            .route("/_sim/scenario", post(graph::scenario_post))
-            .route("/_sim/faults", post(graph::faults_post))
-            .route("/_sim/phone/open", post(graph::phone_open))
-            .route("/_sim/webhook_url", post(graph::webhook_url))
-            .route("/_sim/customers", get(graph::customers_get).post(graph::customers_post))
-            .route("/_sim/customer_message", post(graph::customer_message))
+            .route("/_sim/clock", get(control::clock_get).post(control::clock_post))
+            .route("/_sim/stats", get(control::stats))
+            .route("/_sim/scenario", post(control::scenario_post))
+            .route("/_sim/faults", post(control::faults_post))
+            .route("/_sim/phone/open", post(control::phone_open))
+            .route("/_sim/webhook_url", post(control::webhook_url))
+            .route(
+                "/_sim/customers",
+                get(control::customers_get).post(control::customers_post),
+            )
+            .route("/_sim/customer_message", post(control::customer_message))
             .route("/{ver}/{id}", get(graph::node_get))
             .route("/{ver}/{id}/messages", post(graph::send_message))
             .route(

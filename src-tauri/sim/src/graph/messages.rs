@@ -1,0 +1,284 @@
+//! `POST /{ver}/{phone_id}/messages`: what Meta checks before it accepts a send, and the
+//! statuses that follow.
+
+use super::*;
+
+pub async fn send_message(
+    AxState(sim): Shared,
+    Path((_ver, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    sim.lock().counters.api_calls += 1;
+    if !authorised(&sim, &headers) {
+        return unauthorised(&sim);
+    }
+    let fault = api_fault(&sim);
+    match fault {
+        ApiFault::ServerError => {
+            return fail(
+                &sim,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                2,
+                "Service temporarily unavailable",
+                "An unexpected error has occurred. Please retry your request later.",
+            );
+        }
+        ApiFault::Drop => return Response::new(axum::body::Body::new(BrokenBody)),
+        ApiFault::None | ApiFault::Timeout(_) | ApiFault::ServerErrorAfterSend => {}
+    }
+    let response = process_send(&sim, &id, &body);
+    match fault {
+        ApiFault::Timeout(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
+        ApiFault::ServerErrorAfterSend => {
+            return fail(
+                &sim,
+                StatusCode::INTERNAL_SERVER_ERROR,
+                2,
+                "Service temporarily unavailable",
+                "An unexpected error has occurred. Please retry your request later.",
+            );
+        }
+        _ => {}
+    }
+    response
+}
+
+fn process_send(sim: &Sim, id: &str, body: &[u8]) -> Response {
+    if id != sim.lock().cfg.phone_number_id {
+        return fail(
+            sim,
+            StatusCode::BAD_REQUEST,
+            100,
+            "Unsupported post request.",
+            &format!("Object with ID '{id}' does not exist or does not support this operation."),
+        );
+    }
+    let Ok(req) = serde_json::from_slice::<Value>(body) else {
+        return fail(
+            sim,
+            StatusCode::BAD_REQUEST,
+            100,
+            "Invalid parameter",
+            "The request body is not valid JSON.",
+        );
+    };
+    if req["messaging_product"] != "whatsapp" {
+        return fail(
+            sim,
+            StatusCode::BAD_REQUEST,
+            100,
+            "Invalid parameter",
+            "messaging_product must be \"whatsapp\".",
+        );
+    }
+    if sim.limits.throughput.check().is_err() {
+        return fail(
+            sim,
+            StatusCode::BAD_REQUEST,
+            130429,
+            "Rate limit hit",
+            "Cloud API message throughput has been reached.",
+        );
+    }
+    let to = digits(req["to"].as_str().unwrap_or_default());
+    let kind = req["type"].as_str().unwrap_or("text").to_string();
+    let callback = req["biz_opaque_callback_data"].as_str().map(String::from);
+    if callback.as_ref().is_some_and(|c| c.chars().count() > 512) {
+        return fail(
+            sim,
+            StatusCode::BAD_REQUEST,
+            100,
+            "Invalid parameter",
+            "biz_opaque_callback_data is longer than 512 characters.",
+        );
+    }
+    let mut st = sim.lock();
+    let now = st.now;
+    let Some(customer) = st.customers.get(&to).cloned() else {
+        drop(st);
+        return fail(
+            sim,
+            StatusCode::BAD_REQUEST,
+            131026,
+            "Message undeliverable",
+            "Unable to deliver message: the recipient is not a WhatsApp user or cannot receive this message.",
+        );
+    };
+    let mut template_category = None;
+    let mut template_name = None;
+    match kind.as_str() {
+        "text" => {
+            if req["text"]["body"].as_str().is_none_or(str::is_empty) {
+                drop(st);
+                return fail(
+                    sim,
+                    StatusCode::BAD_REQUEST,
+                    100,
+                    "Invalid parameter",
+                    "text.body is required.",
+                );
+            }
+        }
+        "image" | "document" | "video" | "audio" | "sticker" => {
+            if req[&kind]["id"].is_null() && req[&kind]["link"].is_null() {
+                drop(st);
+                return fail(
+                    sim,
+                    StatusCode::BAD_REQUEST,
+                    100,
+                    "Invalid parameter",
+                    &format!("{kind} needs an id or a link."),
+                );
+            }
+        }
+        "template" => {
+            let name = req["template"]["name"].as_str().unwrap_or_default();
+            let lang = req["template"]["language"]["code"].as_str().unwrap_or_default();
+            match st.templates.iter().find(|t| t.name == name && t.language == lang) {
+                Some(t) if t.status == "APPROVED" => {
+                    let (expected, given) = (
+                        placeholders(&t.components),
+                        body_parameters(&req["template"]["components"]),
+                    );
+                    if expected != given {
+                        drop(st);
+                        return fail(sim, StatusCode::BAD_REQUEST, 132000, "Number of parameters does not match the expected number of params", &format!("body: number of localizable_params ({given}) does not match the expected number of params ({expected})"));
+                    }
+                    template_category = Some(t.category.to_lowercase());
+                    template_name = Some(t.name.clone());
+                }
+                Some(t) if t.status == "PAUSED" => {
+                    drop(st);
+                    return fail(
+                        sim,
+                        StatusCode::BAD_REQUEST,
+                        132015,
+                        "Template is Paused",
+                        &format!("Template {name} is paused because of low quality."),
+                    );
+                }
+                _ => {
+                    drop(st);
+                    return fail(
+                        sim,
+                        StatusCode::BAD_REQUEST,
+                        132001,
+                        "Template name does not exist in the translation",
+                        &format!("template name ({name}) does not exist in {lang}"),
+                    );
+                }
+            }
+        }
+        other => {
+            drop(st);
+            return fail(
+                sim,
+                StatusCode::BAD_REQUEST,
+                100,
+                "Invalid parameter",
+                &format!("Unsupported message type {other}."),
+            );
+        }
+    }
+    let window_open = customer.last_inbound_at.is_some_and(|t| now - t < 24 * 3600);
+    if template_category.is_none() && !window_open {
+        drop(st);
+        return fail(sim, StatusCode::BAD_REQUEST, 131047, "Re-engagement message", "Message failed to send because more than 24 hours have passed since the customer last replied to this number.");
+    }
+    if sim.limits.pair.check_key(&to).is_err() {
+        drop(st);
+        return fail(
+            sim,
+            StatusCode::BAD_REQUEST,
+            131056,
+            "(Business Account, Consumer Account) pair rate limit hit",
+            "Too many messages sent from this phone number to the same phone number in a short period of time.",
+        );
+    }
+    let free_entry = customer.free_entry_until.is_some_and(|t| now < t);
+    let priced = price(now, template_category.as_deref(), window_open, free_entry);
+    let wamid = st.new_id("wamid.SIM");
+    st.accepted.push(Accepted {
+        wamid: wamid.clone(),
+        to: to.clone(),
+        kind: kind.clone(),
+        template: template_name,
+        category: template_category.clone(),
+        callback: callback.clone(),
+        at: now,
+        pricing_type: priced.kind.unwrap_or("conversation").into(),
+        billable: priced.billable,
+        accepted_ms: std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0),
+    });
+    st.counters.accepted += 1;
+    *st.counters.delivered_per_recipient.entry(to.clone()).or_default() += 1;
+    let mut statuses = vec!["sent", "delivered"];
+    if customer.reads {
+        statuses.push("read");
+    }
+    for (i, status) in statuses.into_iter().enumerate() {
+        let mut s = json!({"id": wamid, "status": status, "timestamp": (now + i as i64 * 2).to_string(),
+                           "recipient_id": to, "recipient_user_id": customer.bsuid});
+        if let Some(cb) = &callback {
+            s["biz_opaque_callback_data"] = json!(cb);
+        }
+        if status != "read" {
+            s["pricing"] = match priced.kind {
+                Some(k) => {
+                    json!({"billable": priced.billable, "pricing_model": priced.model, "type": k, "category": priced.category})
+                }
+                None => {
+                    json!({"billable": priced.billable, "pricing_model": priced.model, "category": priced.category})
+                }
+            };
+            if priced.kind.is_none() {
+                s["conversation"] = json!({"id": format!("CONV.{to}.{}.{}", priced.category, now / 86_400), "origin": {"type": priced.category}});
+            }
+        }
+        st.truth.contact(&to);
+        st.truth.status(&wamid, status);
+        let body = envelope(&st.cfg, "messages", json!({"statuses": [s]}), None);
+        st.counters.webhooks_queued += 1;
+        *st.counters.webhooks_by_field.entry("messages".into()).or_default() += 1;
+        sim.hooks.queue("messages", body);
+    }
+    drop(st);
+    let body = json!({"messaging_product": "whatsapp", "contacts": [{"input": req["to"], "wa_id": to}],
+                      "messages": [{"id": wamid, "message_status": "accepted"}]});
+    (StatusCode::OK, Json(body)).into_response()
+}
+
+/// How many `{{1}}` / `{{name}}` placeholders a template's BODY has.
+fn placeholders(components: &Value) -> usize {
+    let body = components
+        .as_array()
+        .into_iter()
+        .flatten()
+        .find(|c| c["type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case("body")))
+        .and_then(|c| c["text"].as_str())
+        .unwrap_or_default();
+    let mut seen = std::collections::BTreeSet::new();
+    let mut rest = body;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else { break };
+        seen.insert(after[..end].trim().to_string());
+        rest = &after[end + 2..];
+    }
+    seen.len()
+}
+
+/// How many parameters (positional, or named with `parameter_name`) a send gives the BODY.
+fn body_parameters(components: &Value) -> usize {
+    components
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter(|c| c["type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case("body")))
+        .map(|c| c["parameters"].as_array().map_or(0, Vec::len))
+        .sum()
+}
