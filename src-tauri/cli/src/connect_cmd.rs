@@ -1,7 +1,8 @@
 //! `coexist connect`, `sync`, `doctor`, `heartbeat ack` and `reminders`: connecting a number and
 //! keeping it connected. Secrets go to the OS keyring and are never printed.
 
-use crate::{cloud_settings, keyring_for, open};
+use crate::send_cmd::cloud_settings;
+use crate::{keyring_for, open};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
 use coexist_core::cloud::CloudClient;
