@@ -1,5 +1,5 @@
 # The two commands of the README.
-.PHONY: run test bench bundle
+.PHONY: run test check bench bundle
 
 # Build and open the desktop app (a demo workspace until a number is connected).
 run:
@@ -9,6 +9,12 @@ run:
 # Every test: lints, unit, CLI and loopback tests, the real window under Xvfb.
 test:
 	scripts/test.sh
+
+# The daily loop for developers, in a few minutes: formatting, lints, the core's tests.
+check:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets -- -D warnings
+	cargo test -p coexist-core -p coexist-sim
 
 # The benchmarks (release build): history apply rate, webhook intake latency, sending pace,
 # billing, inbox queries, and the app's startup and memory on a 1M-message mirror (under Xvfb).

@@ -18,32 +18,8 @@ pub fn bin(name: &str) -> PathBuf {
     path
 }
 
-pub fn fixtures_dir() -> PathBuf {
-    std::env::var_os("COEXIST_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../shared/fixtures/webhooks"))
-}
-
-pub fn fixture(prefix: &str) -> PathBuf {
-    let dir = fixtures_dir();
-    std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("fixtures folder {} unreadable: {e}", dir.display()))
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| p.file_name().unwrap().to_string_lossy().starts_with(prefix))
-        .unwrap_or_else(|| panic!("no fixture {prefix}"))
-}
-
-pub fn all_fixtures() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir(fixtures_dir())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "json"))
-        .collect();
-    v.sort();
-    v
-}
+#[allow(unused_imports)]
+pub use coexist_testkit::{fixture_path as fixture, fixture_paths as all_fixtures, fixtures_dir, sign};
 
 /// Runs `coexist --data-dir DIR ARGS...` and returns its output.
 pub fn coexist(dir: &std::path::Path, args: &[&str]) -> Output {
@@ -64,13 +40,6 @@ pub fn stats(dir: &std::path::Path) -> serde_json::Value {
         String::from_utf8_lossy(&out.stderr)
     );
     serde_json::from_slice(&out.stdout).expect("stats prints JSON")
-}
-
-pub fn sign(secret: &str, body: &[u8]) -> String {
-    use hmac::{Hmac, Mac};
-    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).unwrap();
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
 /// Imports every fixture into the workspace `dir` through the CLI.

@@ -1,26 +1,14 @@
 //! Nothing lost (issue 14, items 8 and 9): a contact merge that must move rows of other tables,
 //! and a change holding one unreadable message among good ones. Real SQLite files.
 
-use coexist_core::webhook::{apply_pending, Rules, SignatureVerdict};
-use coexist_core::{FixedClock, Store};
+use coexist_core::Store;
+use coexist_testkit::envelope;
 use serde_json::{json, Value};
 
 const NOW: i64 = 1_790_000_000;
 
-fn envelope(field: &str, value: Value) -> Vec<u8> {
-    serde_json::to_vec(&json!({"object": "whatsapp_business_account",
-        "entry": [{"id": "WABA1", "changes": [{"field": field, "value": value}]}]}))
-    .unwrap()
-}
-
 async fn feed(store: &Store, body: Vec<u8>) {
-    store
-        .journal_append(&body, SignatureVerdict::Imported, NOW)
-        .await
-        .unwrap();
-    apply_pending(store, &Rules::default(), &FixedClock::new(NOW))
-        .await
-        .unwrap();
+    coexist_testkit::feed(store, body, NOW).await;
 }
 
 fn text(from: Option<&str>, bsuid: &str, id: &str, at: i64) -> Value {

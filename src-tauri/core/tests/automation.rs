@@ -5,7 +5,8 @@
 use coexist_core::automation::{decide, AutomationConfig};
 use coexist_core::webhook::{apply_pending, Rules, SignatureVerdict};
 use coexist_core::{FixedClock, Store};
-use serde_json::{json, Value};
+use coexist_testkit::envelope;
+use serde_json::json;
 
 const T: i64 = 1_790_236_800; // a Thursday, 08:00 UTC
 const H: i64 = 3600;
@@ -25,11 +26,6 @@ fn config() -> String {
         "follow_ups": [{"name": "nudge", "after_hours": 24, "template": "order_update", "language": "en"}]
     })
     .to_string()
-}
-
-fn body(field: &str, value: Value) -> Vec<u8> {
-    serde_json::to_vec(&json!({"object": "whatsapp_business_account", "entry": [{"id": "WABA1", "changes": [{"field": field, "value": value}]}]}))
-        .unwrap()
 }
 
 struct W {
@@ -59,7 +55,7 @@ impl W {
     async fn customer(&mut self, from: &str, text: &str, at: i64) {
         let id = self.id();
         self.feed(
-            body("messages", json!({"messaging_product": "whatsapp", "contacts": [{"wa_id": from, "profile": {"name": "A"}}],
+            envelope("messages", json!({"messaging_product": "whatsapp", "contacts": [{"wa_id": from, "profile": {"name": "A"}}],
                 "messages": [{"from": from, "id": id, "timestamp": at.to_string(), "type": "text", "text": {"body": text}}]})),
             at,
         )
@@ -68,7 +64,7 @@ impl W {
     async fn echo(&mut self, to: &str, text: &str, at: i64) {
         let id = self.id();
         self.feed(
-            body(
+            envelope(
                 "smb_message_echoes",
                 json!({"messaging_product": "whatsapp", "message_echoes": [{"from": "15550001111", "to": to,
                 "id": id, "timestamp": at.to_string(), "type": "text", "text": {"body": text}}]}),
@@ -160,10 +156,10 @@ async fn never_on_history_echoes_or_statuses() {
     let history = json!({"messaging_product": "whatsapp", "history": [{"metadata": {"phase": 0, "chunk_order": 1, "progress": 100},
         "threads": [{"id": ALICE, "messages": [{"from": ALICE, "id": "wamid.H1", "timestamp": (at - 10).to_string(), "type": "text",
         "text": {"body": "what are your opening hours"}, "history_context": {"status": "READ"}}]}]}]});
-    w.feed(body("history", history), at).await;
+    w.feed(envelope("history", history), at).await;
     w.echo(ALICE, "our opening hours are 9-6", at + 1).await;
     w.feed(
-        body(
+        envelope(
             "messages",
             json!({"messaging_product": "whatsapp", "statuses": [{"id": "wamid.X", "status": "delivered",
             "timestamp": (at + 2).to_string(), "recipient_id": ALICE}]}),
@@ -286,7 +282,7 @@ async fn automation_in_several_processes_answers_each_message_once() {
     let at = T + 5 * H; // 13:30 in India: open
     for i in 0..40 {
         let from = format!("9198000001{i:02}");
-        let b = body(
+        let b = envelope(
             "messages",
             json!({"messaging_product": "whatsapp", "contacts": [{"wa_id": from, "profile": {"name": "A"}}],
             "messages": [{"from": from, "id": format!("wamid.P{i}"), "timestamp": at.to_string(), "type": "text",

@@ -4,6 +4,7 @@
 use coexist_core::billing::parse_day;
 use coexist_core::webhook::{apply_pending, Rules, SignatureVerdict};
 use coexist_core::{FixedClock, Store};
+use coexist_testkit::envelope;
 use serde_json::{json, Value};
 
 const CARD: &str = "market,marketing,utility,authentication,authentication_international\n\
@@ -15,11 +16,6 @@ const B: &str = "15550000002";
 const C: &str = "919800000003";
 const D: &str = "919800000004";
 const H: i64 = 3600;
-
-fn envelope(field: &str, value: Value) -> Vec<u8> {
-    serde_json::to_vec(&json!({"object": "whatsapp_business_account", "entry": [{"id": "WABA1", "changes": [{"field": field, "value": value}]}]}))
-        .unwrap()
-}
 
 struct Mirror {
     store: Store,

@@ -4,46 +4,20 @@
 use coexist_core::webhook::{apply_pending, Rules, SignatureVerdict};
 use coexist_core::{FixedClock, Store};
 use sqlx::Row;
-use std::path::PathBuf;
-
-fn fixtures_dir() -> PathBuf {
-    std::env::var_os("COEXIST_FIXTURES")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/webhooks"))
-}
 
 fn body(name: &str) -> Vec<u8> {
-    let dir = fixtures_dir();
-    let entry = std::fs::read_dir(&dir)
-        .unwrap_or_else(|e| panic!("fixtures folder {} unreadable: {e}", dir.display()))
-        .filter_map(|e| e.ok())
-        .find(|e| e.file_name().to_string_lossy().starts_with(name))
-        .unwrap_or_else(|| panic!("no fixture {name}"));
-    std::fs::read(entry.path()).unwrap()
+    coexist_testkit::fixture(name)
 }
 
 fn all_names() -> Vec<String> {
-    let mut names: Vec<String> = std::fs::read_dir(fixtures_dir())
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".json"))
-        .collect();
-    names.sort();
-    names
+    coexist_testkit::fixture_names()
 }
 
 const NOW: i64 = 1_762_100_000;
 
 async fn feed(store: &Store, names: &[&str]) {
-    let clock = FixedClock::new(NOW);
-    for n in names {
-        store
-            .journal_append(&body(n), SignatureVerdict::Imported, NOW)
-            .await
-            .unwrap();
-    }
-    apply_pending(store, &Rules::default(), &clock).await.unwrap();
+    let bodies: Vec<Vec<u8>> = names.iter().map(|n| body(n)).collect();
+    coexist_testkit::feed_all(store, &bodies, NOW).await;
 }
 
 async fn mirror(names: &[&str]) -> Store {

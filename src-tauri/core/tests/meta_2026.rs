@@ -2,8 +2,8 @@
 //! words, sending held where it stops, and nothing failing on an event or reason never seen.
 
 use coexist_core::reminders::{self, MemoryNotifier, Urgency};
-use coexist_core::webhook::{apply_pending, Rules, SignatureVerdict};
-use coexist_core::{FixedClock, Store};
+
+use coexist_core::Store;
 use serde_json::{json, Value};
 
 const T0: i64 = 1_795_000_000;
@@ -20,16 +20,7 @@ async fn connected() -> (tempfile::TempDir, Store) {
 
 /// Journals and applies one change of `field`, which must apply cleanly.
 async fn feed(store: &Store, field: &str, value: Value, at: i64) {
-    let body = serde_json::to_vec(&json!({"object": "whatsapp_business_account",
-        "entry": [{"id": "WABA1", "time": at, "changes": [{"field": field, "value": value}]}]}))
-    .unwrap();
-    store
-        .journal_append(&body, SignatureVerdict::Imported, at)
-        .await
-        .unwrap();
-    let r = apply_pending(store, &Rules::default(), &FixedClock::new(at))
-        .await
-        .unwrap();
+    let r = coexist_testkit::feed(store, coexist_testkit::envelope_at(field, value, at), at).await;
     assert_eq!(r.failed, 0, "{:?}", store.failed_journal_rows(5).await.unwrap());
 }
 

@@ -114,15 +114,7 @@ async fn a_refused_campaign_action_changes_nothing_and_audits_nothing() {
         .import_contacts_csv("phone,name,consent\n919800012345,Priya,opt_in\n", "owner", NOW)
         .await
         .unwrap();
-    let t = coexist_core::cloud::TemplateInfo {
-        id: "1".into(),
-        name: "spring_sale".into(),
-        language: "en".into(),
-        category: "MARKETING".into(),
-        status: "APPROVED".into(),
-        components: serde_json::json!([{"type": "BODY", "text": "Hello"}]),
-    };
-    store.upsert_template(&t, NOW).await.unwrap();
+    coexist_testkit::approved_template(&store, "spring_sale", "marketing", NOW).await;
     let (id, _) = store
         .create_campaign(
             "spring",

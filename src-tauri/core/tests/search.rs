@@ -1,32 +1,14 @@
 //! Full-text search over the mirror: new messages, an edit (old words gone, new ones found), a
 //! revoke (gone), history, and retention removing what it deletes.
 
-use coexist_core::webhook::{apply_pending, Rules, SignatureVerdict};
-use coexist_core::{FixedClock, Store};
-use std::path::PathBuf;
+use coexist_core::Store;
+use coexist_testkit::{feed_all, fixture};
 
 const NOW: i64 = 1_762_100_000;
 
-fn fixture(prefix: &str) -> Vec<u8> {
-    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/fixtures/webhooks");
-    let e = std::fs::read_dir(&dir)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .find(|e| e.file_name().to_string_lossy().starts_with(prefix))
-        .unwrap();
-    std::fs::read(e.path()).unwrap()
-}
-
 async fn feed(store: &Store, prefixes: &[&str]) {
-    for p in prefixes {
-        store
-            .journal_append(&fixture(p), SignatureVerdict::Imported, NOW)
-            .await
-            .unwrap();
-    }
-    apply_pending(store, &Rules::default(), &FixedClock::new(NOW))
-        .await
-        .unwrap();
+    let bodies: Vec<Vec<u8>> = prefixes.iter().map(|p| fixture(p)).collect();
+    feed_all(store, &bodies, NOW).await;
 }
 
 async fn texts(store: &Store, q: &str) -> Vec<String> {

@@ -2,7 +2,6 @@
 //! receive a campaign, and the outbox rows the database itself refuses. Real SQLite files, two
 //! handles on one workspace as two processes would have.
 
-use coexist_core::cloud::TemplateInfo;
 use coexist_core::send::{Audience, CampaignAction};
 use coexist_core::Store;
 
@@ -11,16 +10,8 @@ use coexist_core::Store;
 async fn workspace(n: usize) -> (tempfile::TempDir, Store) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_dir(dir.path()).await.unwrap();
-    for (name, category) in [("order_ready", "UTILITY"), ("spring_sale", "MARKETING")] {
-        let t = TemplateInfo {
-            id: name.into(),
-            name: name.into(),
-            language: "en".into(),
-            category: category.into(),
-            status: "APPROVED".into(),
-            components: serde_json::json!([{"type": "BODY", "text": "Hello"}]),
-        };
-        store.upsert_template(&t, 1).await.unwrap();
+    for (name, category) in [("order_ready", "utility"), ("spring_sale", "marketing")] {
+        coexist_testkit::approved_template(&store, name, category, 1).await;
     }
     let mut csv = String::from("phone,tags,consent\n");
     for i in 0..n {
