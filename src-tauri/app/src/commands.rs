@@ -72,13 +72,14 @@ pub async fn set_assignee(ws: State<'_, Workspace>, contact_id: i64, assignee: O
         .await?)
 }
 
-/// Take a chat by hand for `hours`, or (none) hand it back to automation.
+/// Take a chat by hand for the core's default span, or hand it back; returns until when.
 #[tauri::command]
 pub async fn set_automation_pause(
     ws: State<'_, Workspace>,
     contact_id: i64,
-    hours: Option<i64>,
-) -> Result<(), UiError> {
+    take_over: bool,
+) -> Result<Option<i64>, UiError> {
+    let hours = take_over.then_some(coexist_core::policy::DEFAULT_TAKE_OVER_HOURS);
     Ok(coexist_core::ops::take_over(&ws.ctx(None), contact_id, hours).await?)
 }
 

@@ -26,7 +26,8 @@ pub enum AutomationCmd {
     Pause {
         #[arg(long)]
         contact: String,
-        #[arg(long, default_value_t = 24, value_parser = clap::value_parser!(i64).range(1..=8_784))]
+        #[arg(long, default_value_t = coexist_core::policy::DEFAULT_TAKE_OVER_HOURS,
+              value_parser = clap::value_parser!(i64).range(1..=ops::MAX_TAKE_OVER_HOURS))]
         hours: i64,
     },
     /// Hand a chat back to automation.

@@ -35,6 +35,9 @@ pub fn is_opt_out(text: &str, keywords: &[&str]) -> bool {
 
 /// How long a human reply (an echo from the phone, or the desk) pauses automation in that chat.
 pub const DEFAULT_AUTOMATION_PAUSE_SECS: i64 = 12 * 3600;
+
+/// How long "take this chat by hand" keeps automation out when no span is given.
+pub const DEFAULT_TAKE_OVER_HOURS: i64 = 24;
 /// The customer-service window opened by a customer message.
 pub const SERVICE_WINDOW_SECS: i64 = 24 * 3600;
 /// The free-entry-point window opened by a reply to a click-to-WhatsApp ad or page CTA.

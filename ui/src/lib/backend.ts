@@ -55,7 +55,8 @@ export interface Backend {
   replyCost(contactId: number, templateCategory: string | null): Promise<ReplyCost>;
   autostart(): Promise<boolean>;
   setAutostart(enabled: boolean): Promise<boolean>;
-  setAutomationPause(contactId: number, hours: number | null): Promise<void>;
+  /** Take a chat by hand (for the core's default span) or hand it back; resolves to until when. */
+  setAutomationPause(contactId: number, takeOver: boolean): Promise<number | null>;
   thread(contactId: number, before?: number | null, limit?: number): Promise<ThreadMessage[]>;
   heartbeat(): Promise<HeartbeatStatus>;
   acknowledgeHeartbeat(): Promise<HeartbeatStatus>;
@@ -124,7 +125,7 @@ export const tauriBackend: Backend = {
   replyCost: (contactId, templateCategory) => call<ReplyCost>("reply_cost", { contactId, templateCategory }),
   autostart: () => call<boolean>("autostart"),
   setAutostart: (enabled) => call<boolean>("set_autostart", { enabled }),
-  setAutomationPause: (contactId, hours) => call<void>("set_automation_pause", { contactId, hours }),
+  setAutomationPause: (contactId, takeOver) => call<number | null>("set_automation_pause", { contactId, takeOver }),
   thread: (contactId, before = null, limit = 100) => call<ThreadMessage[]>("thread", { contactId, before, limit }),
   heartbeat: () => call<HeartbeatStatus>("heartbeat_status"),
   acknowledgeHeartbeat: () => call<HeartbeatStatus>("acknowledge_heartbeat"),

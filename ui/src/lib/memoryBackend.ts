@@ -160,10 +160,12 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       state.autostart = enabled;
       return answer(`setAutostart:${enabled}`, enabled);
     },
-    setAutomationPause: async (id, hours) => {
-      calls.push(`setAutomationPause:${id}:${hours}`);
-      const until = hours === null ? null : now + hours * 3600;
+    setAutomationPause: async (id, takeOver) => {
+      calls.push(`setAutomationPause:${id}:${takeOver}`);
+      // The core's default span (policy::DEFAULT_TAKE_OVER_HOURS).
+      const until = takeOver ? now + 24 * 3600 : null;
       state.conversations = state.conversations.map((c) => (c.contact_id === id ? { ...c, automation_paused_until: until } : c));
+      return until;
     },
     thread: () => answer("thread", state.thread),
     heartbeat: () => answer("heartbeat", state.heartbeat),
@@ -223,7 +225,7 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       const set = (["access_token", "app_secret", "verify_token"] as const).filter((k) => form[k].trim() !== "");
       state.connected = { ...form };
       return answer("connectNumber", {
-        linked: set.length === 3, verified_name: "Test Shop", display_number: "+44 7700 900000",
+        linked: set.length === 3, sync_deadline: now + 24 * 3600, verified_name: "Test Shop", display_number: "+44 7700 900000",
         problems: set.length === 3 ? [] : ["The verify token is still missing."], secrets_set: [...set], restart_needed: true,
       });
     },

@@ -105,6 +105,8 @@ export interface ConnectForm {
 /** What connecting found; secrets come back only as the names of those set. */
 export interface ConnectResult {
   linked: boolean;
+  /** Until when the once-only syncs can be requested (the core's onboarding time + 24 h). */
+  sync_deadline: number | null;
   verified_name: string | null;
   display_number: string | null;
   problems: string[];

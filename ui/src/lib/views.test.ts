@@ -229,10 +229,10 @@ describe("Thread", () => {
 
     await fireEvent.click(screen.getByTestId("automation-toggle"));
     expect(await screen.findByTestId("automation-paused")).toBeInTheDocument();
-    expect(m.calls).toContain("setAutomationPause:7:24");
+    expect(m.calls).toContain("setAutomationPause:7:true");
     await fireEvent.click(screen.getByTestId("automation-toggle"));
     await waitFor(() => expect(screen.queryByTestId("automation-paused")).toBeNull());
-    expect(m.calls).toContain("setAutomationPause:7:null");
+    expect(m.calls).toContain("setAutomationPause:7:false");
 
     await fireEvent.click(screen.getByTestId("assign-toggle"));
     await waitFor(() => expect(screen.getByTestId("assign-toggle")).toHaveTextContent("Assigned to me"));

@@ -91,7 +91,8 @@ pub async fn set_automation(ctx: &Ctx<'_>, json_text: &str) -> Result<crate::aut
 pub const MAX_TAKE_OVER_HOURS: i64 = 8_784;
 
 /// Takes a chat by hand for `hours` (automation stays out), or with none hands it back.
-pub async fn take_over(ctx: &Ctx<'_>, contact_id: i64, hours: Option<i64>) -> Result<()> {
+/// Returns until when automation stays out.
+pub async fn take_over(ctx: &Ctx<'_>, contact_id: i64, hours: Option<i64>) -> Result<Option<i64>> {
     let until = match hours {
         Some(h) if (1..=MAX_TAKE_OVER_HOURS).contains(&h) => Some(ctx.now + h * 3600),
         Some(_) => {
@@ -103,5 +104,6 @@ pub async fn take_over(ctx: &Ctx<'_>, contact_id: i64, hours: Option<i64>) -> Re
     };
     ctx.store
         .set_automation_pause(contact_id, until, &ctx.actor, ctx.now)
-        .await
+        .await?;
+    Ok(until)
 }
