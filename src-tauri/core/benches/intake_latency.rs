@@ -4,8 +4,7 @@
 //!
 //! `cargo bench -p coexist-core --bench intake_latency` (COEXIST_BENCH_POSTS to change the count).
 
-use coexist_core::secrets::Sensitive;
-use coexist_core::webhook::{receiver, signature, ApplierHandle, Rules};
+use coexist_core::webhook::signature;
 use coexist_core::{Clock, Store, SystemClock};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -29,17 +28,8 @@ async fn run(posts: u64) {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_dir(dir.path()).await.unwrap();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let applier = ApplierHandle::spawn(store.clone(), Rules::default(), clock.clone());
-    let state = receiver::ReceiverState {
-        store: store.clone(),
-        app_secret: Sensitive::new(SECRET.into()),
-        verify_token: Sensitive::new("v".into()),
-        clock,
-        applied_wake: applier.waker(),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/webhook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, receiver::router(state)).await.unwrap() });
+    let coexist_testkit::Receiver { url, applier } =
+        coexist_testkit::start_receiver(&store, SECRET, clock, Default::default()).await;
 
     let client = reqwest::Client::builder().pool_max_idle_per_host(64).build().unwrap();
     let interval = Duration::from_micros(1_000_000 / RATE);

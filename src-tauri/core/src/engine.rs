@@ -291,13 +291,15 @@ impl Engine {
                 return Ok(());
             }
         };
-        let state = receiver::ReceiverState {
-            store: self.store.clone(),
-            app_secret: r.app_secret,
-            verify_token: r.verify_token,
-            clock: self.clock.clone(),
-            applied_wake: self.applier.waker(),
-        };
+        let guards = receiver::Guards::default();
+        let state = receiver::ReceiverState::new(
+            self.store.clone(),
+            r.app_secret,
+            r.verify_token,
+            self.clock.clone(),
+            self.applier.waker(),
+            &guards,
+        );
         // How long nobody received webhooks (the computer was off, Coexist closed): say so, and
         // what Meta does about it. Then keep noting that the receiver is alive.
         let now = self.clock.now();
@@ -318,12 +320,10 @@ impl Engine {
         }));
         let stop = self.receiver_stop.clone();
         self.receiver_task = Some(tokio::spawn(async move {
-            let served = axum::serve(listener, receiver::router(state))
-                .with_graceful_shutdown(async move { stop.notified().await })
-                .await;
-            if let Err(e) = served {
-                tracing::error!(error = %e, "the webhook receiver stopped");
-            }
+            receiver::serve(listener, receiver::router(state), guards, async move {
+                stop.notified().await
+            })
+            .await;
         }));
         self.store.note_runtime("receiver", &url, self.clock.now()).await?;
         tracing::info!(%url, "receiving webhooks");

@@ -4,7 +4,7 @@
 use coexist_core::cloud::CloudClient;
 use coexist_core::secrets::Sensitive;
 use coexist_core::send::{compose_template, compose_text, CampaignAction, DispatcherHandle, SendSettings};
-use coexist_core::webhook::{receiver, ApplierHandle, Rules};
+use coexist_core::webhook::{ApplierHandle, Rules};
 use coexist_core::{Clock, CoreError, Store, SystemClock};
 use coexist_sim::{Scenario, Sim, SimConfig};
 use serde_json::{json, Value};
@@ -25,17 +25,8 @@ async fn world(throughput: u32) -> World {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open_dir(dir.path()).await.unwrap();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let applier = ApplierHandle::spawn(store.clone(), Rules::default(), clock.clone());
-    let state = receiver::ReceiverState {
-        store: store.clone(),
-        app_secret: Sensitive::new(SECRET.into()),
-        verify_token: Sensitive::new("v".into()),
-        clock,
-        applied_wake: applier.waker(),
-    };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let hook = format!("http://{}/webhook", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, receiver::router(state)).await.unwrap() });
+    let coexist_testkit::Receiver { url: hook, applier } =
+        coexist_testkit::start_receiver(&store, SECRET, clock, Default::default()).await;
     // The simulator's virtual clock starts at our real now, so windows agree.
     let now = SystemClock.now();
     let sim = Sim::new(SimConfig {

@@ -4,8 +4,9 @@
 
 use coexist_core::cloud::{CloudClient, TemplateInfo};
 use coexist_core::secrets::Sensitive;
-use coexist_core::webhook::{apply_pending, ApplyReport, Rules, SignatureVerdict};
-use coexist_core::{FixedClock, Store};
+use coexist_core::webhook::receiver::{self, Guards, ReceiverState};
+use coexist_core::webhook::{apply_pending, ApplierHandle, ApplyReport, Rules, SignatureVerdict};
+use coexist_core::{Clock, FixedClock, Store};
 use coexist_sim::{Sim, SimConfig};
 use serde_json::{json, Value};
 use std::net::SocketAddr;
@@ -141,4 +142,35 @@ impl SimServer {
             Duration::from_secs(5),
         )
     }
+}
+
+/// The real webhook receiver on a loopback port, with its applier.
+pub struct Receiver {
+    /// `http://127.0.0.1:PORT/webhook`
+    pub url: String,
+    pub applier: ApplierHandle,
+}
+
+/// Starts the receiver (as the engine does) for `store`, checking signatures with `app_secret`.
+pub async fn start_receiver(store: &Store, app_secret: &str, clock: Arc<dyn Clock>, guards: Guards) -> Receiver {
+    let applier = ApplierHandle::spawn(store.clone(), Rules::default(), clock.clone());
+    let state = ReceiverState::new(
+        store.clone(),
+        Sensitive::new(app_secret.to_string()),
+        Sensitive::new("verify".into()),
+        clock,
+        applier.waker(),
+        &guards,
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("loopback port");
+    let url = format!("http://{}/webhook", listener.local_addr().expect("bound"));
+    tokio::spawn(receiver::serve(
+        listener,
+        receiver::router(state),
+        guards,
+        std::future::pending(),
+    ));
+    Receiver { url, applier }
 }

@@ -1,19 +1,27 @@
 //! The HTTP receiver Meta posts webhooks to: verification handshake, signature check over the raw
 //! bytes, journal, 200. Applying happens elsewhere so the answer is fast.
+//!
+//! It faces the internet unauthenticated until the signature is checked, and the signature covers
+//! the whole body, so reading is guarded: a cap on open connections, a deadline for the headers and
+//! for the body (at a minimum rate), and large bodies read only within a memory budget. Meta's own
+//! posts are small and never wait behind someone's 60 MB upload; a refused post gets a 503 and
+//! Meta delivers it again.
 
 use super::journal::SignatureVerdict;
 use super::signature;
 use crate::clock::Clock;
 use crate::secrets::Sensitive;
 use crate::store::Store;
-use axum::body::Bytes;
+use axum::body::{Body, Bytes};
 use axum::extract::{DefaultBodyLimit, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::routing::get;
 use axum::Router;
 use std::collections::HashMap;
 use std::sync::Arc;
-use tokio::sync::Notify;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::{Notify, Semaphore};
 
 #[derive(Clone)]
 pub struct ReceiverState {
@@ -23,10 +31,121 @@ pub struct ReceiverState {
     pub clock: Arc<dyn Clock>,
     /// Woken after each new journal row (the applier's waker).
     pub applied_wake: Arc<Notify>,
+    pub guards: Guards,
+    /// Memory for large bodies being read, in MiB (see [`Guards`]).
+    large_budget: Arc<Semaphore>,
 }
 
 /// History chunks can be large; axum's 2 MB default would refuse them and Meta would retry forever.
 pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+/// Bodies up to this size are read without drawing on the large-body budget: Meta's messages and
+/// statuses are a few KB.
+pub const SMALL_BODY_BYTES: usize = 1024 * 1024;
+
+/// How the receiver protects itself before a post has proved it comes from Meta.
+#[derive(Debug, Clone, Copy)]
+pub struct Guards {
+    /// Open connections at most; more are closed at once.
+    pub max_connections: usize,
+    /// The request line and headers must arrive within this.
+    pub header_timeout: Duration,
+    /// Large bodies being read at once may take this much memory (MiB).
+    pub large_budget_mib: u32,
+    /// A body must arrive at this rate at least (bytes per second), after a grace of
+    /// `header_timeout`.
+    pub min_body_rate: u64,
+}
+
+impl Default for Guards {
+    fn default() -> Self {
+        Guards {
+            max_connections: 1024,
+            header_timeout: Duration::from_secs(10),
+            large_budget_mib: 192,
+            min_body_rate: 256 * 1024,
+        }
+    }
+}
+
+impl ReceiverState {
+    pub fn new(
+        store: Store,
+        app_secret: Sensitive<String>,
+        verify_token: Sensitive<String>,
+        clock: Arc<dyn Clock>,
+        applied_wake: Arc<Notify>,
+        guards: &Guards,
+    ) -> Self {
+        ReceiverState {
+            store,
+            app_secret,
+            verify_token,
+            clock,
+            applied_wake,
+            guards: *guards,
+            large_budget: Arc::new(Semaphore::new(guards.large_budget_mib as usize)),
+        }
+    }
+}
+
+/// Serves `router` on `listener` under `guards` until `stop` resolves: each connection holds one
+/// of `max_connections` permits (a connection over the cap is closed unanswered) and must send its
+/// headers within `header_timeout`.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    guards: Guards,
+    stop: impl std::future::Future<Output = ()> + Send + 'static,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::service::TowerToHyperService;
+    let permits = Arc::new(Semaphore::new(guards.max_connections));
+    let shutdown = Arc::new(Notify::new());
+    let stop_all = shutdown.clone();
+    let stopped = tokio::spawn(async move {
+        stop.await;
+        stop_all.notify_waiters();
+    });
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = shutdown.notified() => break,
+        };
+        let (stream, _) = match accepted {
+            Ok(s) => s,
+            Err(e) => {
+                // Out of file descriptors and the like: pause rather than spin.
+                tracing::warn!(error = %e, "could not accept a connection");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        let Ok(permit) = permits.clone().try_acquire_owned() else {
+            tracing::warn!(cap = guards.max_connections, "too many open connections: closed one");
+            drop(stream);
+            continue;
+        };
+        let service = TowerToHyperService::new(router.clone());
+        let shutdown = shutdown.clone();
+        tokio::spawn(async move {
+            let conn = hyper::server::conn::http1::Builder::new()
+                .timer(TokioTimer::new())
+                .header_read_timeout(guards.header_timeout)
+                .serve_connection(TokioIo::new(stream), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = shutdown.notified() => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+            drop(permit);
+        });
+    }
+    stopped.abort();
+}
 
 pub fn router(state: ReceiverState) -> Router {
     Router::new()
@@ -51,7 +170,52 @@ async fn verify(State(s): State<ReceiverState>, Query(q): Query<HashMap<String, 
     }
 }
 
-async fn receive(State(s): State<ReceiverState>, headers: HeaderMap, body: Bytes) -> (StatusCode, &'static str) {
+/// Reads a body under the guards: its declared size decides whether it draws on the large-body
+/// budget (refused at once when that is spent), and it must arrive by a deadline.
+async fn read_body(s: &ReceiverState, headers: &HeaderMap, body: Body) -> Result<Bytes, (StatusCode, &'static str)> {
+    let guards = s.guards;
+    let declared = headers
+        .get(axum::http::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    let limit = match declared {
+        Some(n) if n > MAX_BODY_BYTES => return Err((StatusCode::PAYLOAD_TOO_LARGE, "too large")),
+        Some(n) => n,
+        // Without a declared size only a small body is read (Meta declares its sizes).
+        None => SMALL_BODY_BYTES,
+    };
+    let _budget = if limit > SMALL_BODY_BYTES {
+        let mib = limit.div_ceil(1024 * 1024) as u32;
+        match s.large_budget.clone().try_acquire_many_owned(mib) {
+            Ok(p) => Some(p),
+            Err(_) => {
+                tracing::warn!(
+                    bytes = limit,
+                    "large webhook bodies are being read already: answered 503"
+                );
+                return Err((StatusCode::SERVICE_UNAVAILABLE, "busy, try again"));
+            }
+        }
+    } else {
+        None
+    };
+    let deadline = guards.header_timeout + Duration::from_secs(limit as u64 / guards.min_body_rate.max(1));
+    let limited = http_body_util::Limited::new(body, limit);
+    match tokio::time::timeout(deadline, http_body_util::BodyExt::collect(limited)).await {
+        Ok(Ok(collected)) => Ok(collected.to_bytes()),
+        Ok(Err(_)) => Err((StatusCode::PAYLOAD_TOO_LARGE, "too large")),
+        Err(_) => {
+            tracing::warn!(bytes = limit, "a webhook body did not arrive in time");
+            Err((StatusCode::REQUEST_TIMEOUT, "too slow"))
+        }
+    }
+}
+
+async fn receive(State(s): State<ReceiverState>, headers: HeaderMap, body: Body) -> (StatusCode, &'static str) {
+    let body = match read_body(&s, &headers, body).await {
+        Ok(b) => b,
+        Err(refused) => return refused,
+    };
     let header = headers.get("x-hub-signature-256").and_then(|v| v.to_str().ok());
     if !signature::verify(s.app_secret.expose().as_bytes(), &body, header) {
         tracing::warn!(bytes = body.len(), "refused a webhook post without a valid signature");
