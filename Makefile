@@ -1,5 +1,5 @@
 # The two commands of the README.
-.PHONY: run test check bench bundle
+.PHONY: run test check bench fuzz bundle
 
 # Build and open the desktop app (a demo workspace until a number is connected).
 run:
@@ -25,6 +25,10 @@ bench:
 	cargo bench -p coexist-core --bench billing_report
 	cargo bench -p coexist-core --bench mirror_queries
 	xvfb-run -a -s "-screen 0 1280x800x24" dbus-run-session -- cargo bench -p coexist-app --bench startup
+
+# The long fuzz pass over the webhook parser and applier: 10 million mutated bodies.
+fuzz:
+	cargo bench -p coexist-core --bench fuzz_webhooks -- 10000000
 
 # The installable package (.deb here; the same config makes Windows and macOS installers there).
 bundle:

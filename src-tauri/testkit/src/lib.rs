@@ -2,6 +2,8 @@
 //! `../shared/fixtures`, feeding bodies through the real journal and applier, an approved
 //! template, and a simulator on loopback with a client pointed at it.
 
+pub mod fuzz;
+
 use coexist_core::cloud::{CloudClient, TemplateInfo};
 use coexist_core::secrets::Sensitive;
 use coexist_core::webhook::receiver::{self, Guards, ReceiverState};
