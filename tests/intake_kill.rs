@@ -29,31 +29,41 @@ fn serve(dir: &std::path::Path, port: u16) -> Proc {
 }
 
 fn body(i: usize) -> Vec<u8> {
-    serde_json::to_vec(&json!({"object": "whatsapp_business_account", "entry": [{"id": "WABA1", "changes": [{
+    serde_json::to_vec(
+        &json!({"object": "whatsapp_business_account", "entry": [{"id": "WABA1", "changes": [{
         "field": "messages",
         "value": {"messaging_product": "whatsapp",
                   "metadata": {"display_phone_number": "15550001111", "phone_number_id": "PN1"},
                   "contacts": [{"wa_id": format!("91980{:07}", i % 50), "profile": {"name": "Storm"}}],
                   "messages": [{"from": format!("91980{:07}", i % 50), "id": format!("wamid.storm.{i}"),
                                 "timestamp": (1_795_000_000 + i as i64).to_string(),
-                                "type": "text", "text": {"body": format!("message {i}")}}]}}]}]}))
+                                "type": "text", "text": {"body": format!("message {i}")}}]}}]}]}),
+    )
     .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_sigkill_storm_loses_nothing_acknowledged() {
     let dir = tempfile::tempdir().unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
     let url = format!("http://127.0.0.1:{port}/webhook");
     let server = Arc::new(std::sync::Mutex::new(Some(serve(dir.path(), port))));
 
     let acknowledged = Arc::new(AtomicUsize::new(0));
     let retries = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicBool::new(false));
-    let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build().unwrap();
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
     let posters: Vec<_> = (0..POSTERS)
         .map(|p| {
-            let (client, url, acknowledged, retries) = (client.clone(), url.clone(), acknowledged.clone(), retries.clone());
+            let (client, url, acknowledged, retries) =
+                (client.clone(), url.clone(), acknowledged.clone(), retries.clone());
             tokio::spawn(async move {
                 for i in (p..BODIES).step_by(POSTERS) {
                     let b = body(i);
@@ -133,5 +143,8 @@ async fn a_sigkill_storm_loses_nothing_acknowledged() {
     assert_eq!(acknowledged.load(Ordering::Relaxed), BODIES);
     assert_eq!(s["journal"]["pending"], 0);
     assert_eq!(s["journal"]["failed"], 0);
-    assert_eq!(s["messages"]["customer"], BODIES, "every acknowledged message is in the mirror, once");
+    assert_eq!(
+        s["messages"]["customer"], BODIES,
+        "every acknowledged message is in the mirror, once"
+    );
 }

@@ -40,6 +40,9 @@ impl Workspace {
 
     async fn open(data_dir: PathBuf, label: String, demo: bool, connect_dir: PathBuf) -> Result<Self, CoreError> {
         let store = Store::open_dir(&data_dir).await?;
+        let canonical = data_dir.canonicalize().unwrap_or_else(|_| data_dir.clone());
+        let keyring = coexist_core::secrets::KeyringStore::new(&canonical.display().to_string());
+        coexist_core::secrets::seal_audit(&store, &keyring, SystemClock.now());
         // Bodies journaled while no applier ran (e.g. a crash) are applied now.
         apply_pending(&store, &Rules::default(), &SystemClock).await?;
         Ok(Self {

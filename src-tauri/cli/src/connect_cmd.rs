@@ -114,6 +114,7 @@ pub async fn connect(ctx: &Ctx<'_>, dir: &Path, a: &ConnectArgs) -> Result<()> {
             SecretKind::AccessToken => &mut form.access_token,
             SecretKind::AppSecret => &mut form.app_secret,
             SecretKind::VerifyToken => &mut form.verify_token,
+            SecretKind::AuditKey => continue,
         } = value;
         secret_state.insert(kind.key().into(), json!("set (keyring)"));
     }

@@ -140,6 +140,13 @@ pub async fn audit(ctx: &Ctx<'_>, cmd: &AuditCmd) -> Result<()> {
                     "the audit log is intact: {} entries, each chained to the one before",
                     v.entries
                 );
+                match (v.sealed, v.key_available) {
+                    (0, _) => println!("  not sealed: no audit key could be read from the OS keyring"),
+                    (n, true) => {
+                        println!("  {n} entries sealed with this workspace's audit key (OS keyring), and checked")
+                    }
+                    (n, false) => println!("  {n} entries are sealed, but the audit key is not at hand to check them"),
+                }
             } else {
                 println!("the audit log was tampered with ({} entries):", v.entries);
                 for b in &v.breaks {

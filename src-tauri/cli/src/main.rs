@@ -334,9 +334,11 @@ fn ctx<'a>(cli: &Cli, store: &'a Store, now: i64) -> Ctx<'a> {
 }
 
 async fn open(dir: &Path) -> Result<Store> {
-    Store::open_dir(dir)
+    let store = Store::open_dir(dir)
         .await
-        .with_context(|| format!("could not open the workspace in {}", dir.display()))
+        .with_context(|| format!("could not open the workspace in {}", dir.display()))?;
+    secrets::seal_audit(&store, &keyring_for(dir), SystemClock.now());
+    Ok(store)
 }
 
 fn keyring_for(dir: &Path) -> KeyringStore {

@@ -1,13 +1,44 @@
 //! The audit log: append-only and hash-chained. Every entry's hash covers its content and the
 //! previous entry's hash, so `verify` finds any edited, deleted or reordered entry even when
 //! someone bypasses the append-only triggers with plain SQL.
+//!
+//! A plain hash chain can be recomputed by whoever holds the file, so once the workspace has an
+//! audit key (kept in the OS keyring, made on first use) entries are sealed: their hash is an
+//! HMAC under that key, and so is the marker of the newest entry. Rewriting the chain, cutting its
+//! end or recomputing it without the key then shows.
 
 use crate::error::Result;
 use crate::store::Store;
+use hmac::{Hmac, Mac};
 use serde::Serialize;
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 use sqlx::SqliteConnection;
+
+/// The key that seals the chain, and since when entries must be sealed. `Debug` shows no key.
+#[derive(Clone, Debug)]
+pub struct AuditKey {
+    key: crate::secrets::Sensitive<Vec<u8>>,
+    pub since: i64,
+}
+
+impl AuditKey {
+    pub fn new(key: Vec<u8>, since: i64) -> Self {
+        AuditKey {
+            key: crate::secrets::Sensitive::new(key),
+            since,
+        }
+    }
+
+    fn mac(&self, parts: &[&str]) -> String {
+        let mut m = Hmac::<Sha256>::new_from_slice(self.key.expose()).expect("HMAC takes any key length");
+        for p in parts {
+            m.update(&(p.len() as u64).to_be_bytes());
+            m.update(p.as_bytes());
+        }
+        hex::encode(m.finalize().into_bytes())
+    }
+}
 
 /// Every kind of audited event, named once. The stored names are the ones earlier versions wrote,
 /// so old chains read the same; a new operation adds its variant here, not a string at the call.
@@ -109,6 +140,8 @@ pub struct AuditEntry {
     pub details: String,
     pub prev_hash: String,
     pub hash: String,
+    /// Sealed with the workspace's audit key.
+    pub sealed: bool,
 }
 
 /// One break in the chain, named by the entry where it shows.
@@ -125,6 +158,10 @@ pub struct Verification {
     pub entries: i64,
     pub ok: bool,
     pub breaks: Vec<Break>,
+    /// Entries sealed with the audit key.
+    pub sealed: i64,
+    /// Whether the key was at hand to check the seals (it lives in the OS keyring).
+    pub key_available: bool,
 }
 
 /// The hash of an entry: its fields, length-prefixed so no two entries can collide by moving text
@@ -154,9 +191,35 @@ pub fn entry_hash(
     hex::encode(h.finalize())
 }
 
+/// The seal of an entry: the same length-prefixed fields, under the audit key.
+#[allow(clippy::too_many_arguments)]
+fn entry_seal(
+    key: &AuditKey,
+    seq: i64,
+    at: i64,
+    actor: &str,
+    action: &str,
+    subject: Option<&str>,
+    details: &str,
+    prev: &str,
+) -> String {
+    key.mac(&[
+        seq.to_string().as_str(),
+        at.to_string().as_str(),
+        actor,
+        action,
+        subject.unwrap_or("\u{0}"),
+        details,
+        prev,
+    ])
+}
+
 /// Appends an entry on an open connection (inside the caller's transaction when there is one).
-pub async fn append(
+/// Sealed when `key` is given.
+#[allow(clippy::too_many_arguments)]
+pub(crate) async fn append_with(
     conn: &mut SqliteConnection,
+    key: Option<&AuditKey>,
     at: i64,
     actor: &str,
     action: Action,
@@ -172,9 +235,12 @@ pub async fn append(
         None => (1, GENESIS.to_string()),
     };
     let details = details.to_string();
-    let hash = entry_hash(seq, at, actor, action, subject, &details, &prev);
+    let hash = match key {
+        Some(k) => entry_seal(k, seq, at, actor, action, subject, &details, &prev),
+        None => entry_hash(seq, at, actor, action, subject, &details, &prev),
+    };
     sqlx::query(
-        "INSERT INTO audit (seq, at, actor, action, subject, details, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit (seq, at, actor, action, subject, details, prev_hash, hash, sealed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
     )
     .bind(seq)
     .bind(at)
@@ -184,17 +250,33 @@ pub async fn append(
     .bind(&details)
     .bind(&prev)
     .bind(&hash)
+    .bind(key.is_some())
     .execute(&mut *conn)
     .await?;
-    // The head is kept apart too: cutting entries off the end shows as a head with nothing under it.
+    // The head is kept apart too: cutting entries off the end shows as a head with nothing under
+    // it. Sealed, so it cannot be moved back without the key either.
+    let head = match key {
+        Some(k) => format!("{seq}:{hash}:{}", k.mac(&["head", &seq.to_string(), &hash])),
+        None => format!("{seq}:{hash}"),
+    };
     sqlx::query("INSERT INTO setting (key, value) VALUES ('audit.head', ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value")
-        .bind(format!("{seq}:{hash}"))
+        .bind(head)
         .execute(&mut *conn)
         .await?;
     Ok(seq)
 }
 
 impl Store {
+    /// From now on, seal new audit entries with `key` (read from the keyring when the workspace
+    /// opens).
+    pub fn seal_audit_with(&self, key: AuditKey) {
+        *self.audit_key.write().unwrap_or_else(|e| e.into_inner()) = Some(key);
+    }
+
+    pub(crate) fn sealing(&self) -> Option<AuditKey> {
+        self.audit_key.read().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
     /// Records an action by `actor`. Its own write transaction, so two writers never fork the chain.
     pub async fn audit(
         &self,
@@ -205,22 +287,23 @@ impl Store {
         details: Value,
     ) -> Result<i64> {
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let seq = append(&mut tx, at, actor, action, subject, &details).await?;
+        let seq = append_with(&mut tx, self.sealing().as_ref(), at, actor, action, subject, &details).await?;
         tx.commit().await?;
         Ok(seq)
     }
 
     pub async fn audit_entries(&self) -> Result<Vec<AuditEntry>> {
-        Ok(
-            sqlx::query_as("SELECT seq, at, actor, action, subject, details, prev_hash, hash FROM audit ORDER BY seq")
-                .fetch_all(self.pool())
-                .await?,
+        Ok(sqlx::query_as(
+            "SELECT seq, at, actor, action, subject, details, prev_hash, hash, sealed FROM audit ORDER BY seq",
         )
+        .fetch_all(self.pool())
+        .await?)
     }
 
     /// Walks the chain and names every entry that was edited, removed or moved.
     pub async fn audit_verify(&self) -> Result<Verification> {
         let entries = self.audit_entries().await?;
+        let key = self.sealing();
         let mut breaks = Vec::new();
         let mut prev_hash = GENESIS.to_string();
         let mut expected_seq = 1;
@@ -235,16 +318,38 @@ impl Store {
                     },
                 });
             }
-            let computed = entry_hash(
-                e.seq,
-                e.at,
-                &e.actor,
-                &e.action,
-                e.subject.as_deref(),
-                &e.details,
-                &e.prev_hash,
-            );
-            if computed != e.hash {
+            let computed = match (&key, e.sealed) {
+                (Some(k), true) => Some(entry_seal(
+                    k,
+                    e.seq,
+                    e.at,
+                    &e.actor,
+                    &e.action,
+                    e.subject.as_deref(),
+                    &e.details,
+                    &e.prev_hash,
+                )),
+                // A seal cannot be checked without the key: the chain around it still is.
+                (None, true) => None,
+                (_, false) => Some(entry_hash(
+                    e.seq,
+                    e.at,
+                    &e.actor,
+                    &e.action,
+                    e.subject.as_deref(),
+                    &e.details,
+                    &e.prev_hash,
+                )),
+            };
+            if let (Some(k), false) = (&key, e.sealed) {
+                if e.at >= k.since {
+                    breaks.push(Break {
+                        seq: e.seq,
+                        problem: "it was written after the audit key was made but is not sealed with it (the chain was recomputed without the key)".into(),
+                    });
+                }
+            }
+            if computed.is_some_and(|c| c != e.hash) {
                 breaks.push(Break {
                     seq: e.seq,
                     problem: "its content was changed after it was written (hash mismatch)".into(),
@@ -263,7 +368,18 @@ impl Store {
         let head: Option<String> = sqlx::query_scalar("SELECT value FROM setting WHERE key = 'audit.head'")
             .fetch_optional(self.pool())
             .await?;
-        if let Some((seq, hash)) = head.as_deref().and_then(|h| h.split_once(':')) {
+        let mut parts = head.as_deref().map(|h| h.splitn(3, ':'));
+        let head = parts.as_mut().and_then(|p| Some((p.next()?, p.next()?, p.next())));
+        if let (Some(k), Some((seq, hash, seal))) = (&key, head) {
+            let sealed_entries = entries.iter().any(|e| e.sealed);
+            if sealed_entries && seal != Some(k.mac(&["head", seq, hash]).as_str()) {
+                breaks.push(Break {
+                    seq: seq.parse().unwrap_or(0),
+                    problem: "the marker of the newest entry was rewritten without the audit key".into(),
+                });
+            }
+        }
+        if let Some((seq, hash, _)) = head {
             let seq: i64 = seq.parse().unwrap_or(0);
             match entries.last() {
                 Some(last) if last.seq == seq && last.hash != hash => breaks.push(Break {
@@ -285,6 +401,8 @@ impl Store {
             entries: entries.len() as i64,
             ok: breaks.is_empty(),
             breaks,
+            sealed: entries.iter().filter(|e| e.sealed).count() as i64,
+            key_available: key.is_some(),
         })
     }
 }

@@ -120,8 +120,9 @@ impl Store {
             .bind(contact_id)
             .execute(&mut *tx)
             .await?;
-        crate::audit::append(
+        crate::audit::append_with(
             &mut tx,
+            self.sealing().as_ref(),
             now,
             actor,
             crate::audit::Action::ContactTags,
@@ -144,8 +145,9 @@ impl Store {
             .bind(now)
             .execute(&mut *tx)
             .await?;
-        crate::audit::append(
+        crate::audit::append_with(
             &mut tx,
+            self.sealing().as_ref(),
             now,
             actor,
             crate::audit::Action::Consent,
@@ -281,8 +283,9 @@ impl Store {
                     .await?;
             }
         }
-        crate::audit::append(
+        crate::audit::append_with(
             &mut tx,
+            self.sealing().as_ref(),
             now,
             actor,
             crate::audit::Action::ContactsImport,

@@ -49,8 +49,9 @@ impl Store {
                 }
                 other => other.into(),
             })?;
-        audit::append(
+        audit::append_with(
             &mut tx,
+            self.sealing().as_ref(),
             now,
             actor,
             audit::Action::ProfileAdd,
@@ -96,7 +97,16 @@ impl Store {
         .bind(format!("{salt}${}", pin_hash(&salt, pin)))
         .execute(&mut *tx)
         .await?;
-        audit::append(&mut tx, now, actor, audit::Action::OwnerPin, None, &json!({})).await?;
+        audit::append_with(
+            &mut tx,
+            self.sealing().as_ref(),
+            now,
+            actor,
+            audit::Action::OwnerPin,
+            None,
+            &json!({}),
+        )
+        .await?;
         tx.commit().await?;
         Ok(())
     }

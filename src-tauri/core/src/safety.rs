@@ -158,8 +158,9 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        audit::append(
+        audit::append_with(
             &mut tx,
+            self.sealing().as_ref(),
             now,
             actor,
             crate::audit::Action::Retention,

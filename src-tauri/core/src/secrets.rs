@@ -35,6 +35,8 @@ pub enum SecretKind {
     AccessToken,
     AppSecret,
     VerifyToken,
+    /// The key that seals the audit log (made by Coexist, never typed by anyone).
+    AuditKey,
 }
 
 impl SecretKind {
@@ -43,6 +45,7 @@ impl SecretKind {
             SecretKind::AccessToken => "access_token",
             SecretKind::AppSecret => "app_secret",
             SecretKind::VerifyToken => "verify_token",
+            SecretKind::AuditKey => "audit_key",
         }
     }
     /// The environment variable that may stand in for the keyring (servers, CI).
@@ -51,6 +54,7 @@ impl SecretKind {
             SecretKind::AccessToken => "COEXIST_ACCESS_TOKEN",
             SecretKind::AppSecret => "COEXIST_APP_SECRET",
             SecretKind::VerifyToken => "COEXIST_VERIFY_TOKEN",
+            SecretKind::AuditKey => "COEXIST_AUDIT_KEY",
         }
     }
 }
@@ -132,6 +136,42 @@ pub fn lookup(store: &dyn SecretStore, kind: SecretKind) -> Result<Option<Sensit
         }
     }
     store.get(kind)
+}
+
+/// Seals `store`'s audit entries with its workspace's key from `secrets`, when the keyring can be
+/// reached (on Linux it needs a D-Bus session; a headless server without one writes unsealed
+/// entries, still hash-chained).
+pub fn seal_audit(store: &crate::Store, secrets: &dyn SecretStore, now: i64) {
+    if cfg!(target_os = "linux") && std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none() {
+        return;
+    }
+    match audit_key(secrets, now) {
+        Ok(k) => store.seal_audit_with(k),
+        Err(e) => tracing::debug!(error = %e, "the audit log is not sealed: no keyring"),
+    }
+}
+
+/// The workspace's audit key, made on first use: `since` is when it was made (entries written
+/// from then on must be sealed with it), kept with the key as `since:hex`.
+pub fn audit_key(store: &dyn SecretStore, now: i64) -> Result<crate::audit::AuditKey> {
+    let parse = |v: &str| {
+        let (since, hex_key) = v.split_once(':')?;
+        Some(crate::audit::AuditKey::new(
+            hex::decode(hex_key).ok()?,
+            since.parse().ok()?,
+        ))
+    };
+    if let Some(v) = store.get(SecretKind::AuditKey)? {
+        if let Some(k) = parse(v.expose()) {
+            return Ok(k);
+        }
+    }
+    let key: [u8; 32] = rand::random();
+    store.set(
+        SecretKind::AuditKey,
+        &Sensitive::new(format!("{now}:{}", hex::encode(key))),
+    )?;
+    Ok(crate::audit::AuditKey::new(key.to_vec(), now))
 }
 
 #[cfg(test)]

@@ -81,3 +81,89 @@ async fn edits_deletions_swaps_and_truncation_are_each_named() {
         "{v:?}"
     );
 }
+
+/// A sealed log, and someone with the database file but not the keyring: recomputing the whole
+/// chain with plain hashes, or cutting its end and moving the marker back, both show.
+#[tokio::test]
+async fn a_sealed_chain_cannot_be_recomputed_or_cut_without_the_key() {
+    use coexist_core::audit::entry_hash;
+    use coexist_core::secrets::{audit_key, MemorySecrets};
+    let keyring = MemorySecrets::default();
+    let store = Store::open_in_memory().await.unwrap();
+    store.seal_audit_with(audit_key(&keyring, 1000).unwrap());
+    for i in 1..=6 {
+        store
+            .audit(
+                1000 + i,
+                "owner",
+                coexist_core::audit::Action::Send,
+                None,
+                json!({"outbox": i}),
+            )
+            .await
+            .unwrap();
+    }
+    let v = store.audit_verify().await.unwrap();
+    assert!(v.ok && v.sealed == 6 && v.key_available, "{v:?}");
+    // The same key comes back from the keyring: nothing new is made.
+    assert_eq!(audit_key(&keyring, 5000).unwrap().since, 1000);
+
+    // Recomputed from the start with plain hashes, marked unsealed, head moved along.
+    sql(&store, "DROP TRIGGER audit_no_update").await;
+    let mut prev = coexist_core::audit::GENESIS.to_string();
+    for e in store.audit_entries().await.unwrap() {
+        let details = e.details.replace("\"outbox\":3", "\"outbox\":33");
+        let hash = entry_hash(e.seq, e.at, &e.actor, &e.action, e.subject.as_deref(), &details, &prev);
+        sqlx::query("UPDATE audit SET details = ?, prev_hash = ?, hash = ?, sealed = 0 WHERE seq = ?")
+            .bind(&details)
+            .bind(&prev)
+            .bind(&hash)
+            .bind(e.seq)
+            .execute(store.pool())
+            .await
+            .unwrap();
+        sqlx::query("UPDATE setting SET value = ? WHERE key = 'audit.head'")
+            .bind(format!("{}:{hash}", e.seq))
+            .execute(store.pool())
+            .await
+            .unwrap();
+        prev = hash;
+    }
+    let v = store.audit_verify().await.unwrap();
+    assert!(!v.ok, "a recomputed chain must not verify: {v:?}");
+    assert_eq!(v.breaks.len(), 6, "{:?}", v.breaks);
+    assert!(v.breaks[0].problem.contains("not sealed with it"), "{:?}", v.breaks);
+
+    // Cut the end of a sealed chain and move its marker back to the new last entry.
+    let store = Store::open_in_memory().await.unwrap();
+    store.seal_audit_with(audit_key(&keyring, 1000).unwrap());
+    for i in 1..=6 {
+        store
+            .audit(
+                1000 + i,
+                "owner",
+                coexist_core::audit::Action::Send,
+                None,
+                json!({"outbox": i}),
+            )
+            .await
+            .unwrap();
+    }
+    sql(&store, "DROP TRIGGER audit_no_delete").await;
+    sql(&store, "DELETE FROM audit WHERE seq > 4").await;
+    let fourth = store.audit_entries().await.unwrap().pop().unwrap();
+    sqlx::query("UPDATE setting SET value = ? WHERE key = 'audit.head'")
+        .bind(format!("4:{}", fourth.hash))
+        .execute(store.pool())
+        .await
+        .unwrap();
+    let v = store.audit_verify().await.unwrap();
+    assert!(!v.ok, "{v:?}");
+    assert!(
+        v.breaks
+            .iter()
+            .any(|b| b.problem.contains("rewritten without the audit key")),
+        "{:?}",
+        v.breaks
+    );
+}

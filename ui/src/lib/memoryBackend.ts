@@ -85,7 +85,7 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       routing: [],
       follow_ups: [],
     },
-    audit: { entries: [], verification: { entries: 0, ok: true, breaks: [] } },
+    audit: { entries: [], verification: { entries: 0, ok: true, breaks: [], sealed: 0, key_available: true } },
     engine: { sending: true, receiver_url: "http://127.0.0.1:8787/webhook", notes: [], simulator: false },
     templates: [
       { id: "1", name: "order_ready", language: "en", category: "UTILITY", status: "APPROVED",

@@ -129,15 +129,16 @@ describe("Audit log", () => {
   it("says when the chain is intact and names every break", async () => {
     const m = memoryBackend(NOW);
     m.state.audit = {
-      entries: [{ seq: 1, at: NOW, actor: "ana", action: "send", subject: "919800000001", details: "{}", prev_hash: "0", hash: "1" }],
-      verification: { entries: 1, ok: true, breaks: [] },
+      entries: [{ seq: 1, at: NOW, actor: "ana", action: "send", subject: "919800000001", details: "{}", prev_hash: "0", hash: "1", sealed: true }],
+      verification: { entries: 1, ok: true, breaks: [], sealed: 1, key_available: true },
     };
     setBackend(m.backend);
     const first = render(AuditLog);
     expect(await screen.findByTestId("audit-ok")).toHaveTextContent("1 entries");
+    expect(screen.getByTestId("audit-ok")).toHaveTextContent("1 sealed with this computer's audit key and checked");
     expect(screen.getByText("ana")).toBeInTheDocument();
     first.unmount();
-    m.state.audit.verification = { entries: 1, ok: false, breaks: [{ seq: 1, problem: "its content was changed" }] };
+    m.state.audit.verification = { entries: 1, ok: false, breaks: [{ seq: 1, problem: "its content was changed" }], sealed: 1, key_available: true };
     render(AuditLog);
     expect(await screen.findByTestId("audit-broken")).toHaveTextContent("Entry 1: its content was changed");
   });

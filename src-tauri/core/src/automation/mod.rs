@@ -152,8 +152,9 @@ impl Store {
         .bind(serde_json::to_string(&cfg).expect("config serialises"))
         .execute(&mut *tx)
         .await?;
-        audit::append(
+        audit::append_with(
             &mut tx,
+            self.sealing().as_ref(),
             now,
             actor,
             audit::Action::AutomationSettings,
@@ -184,8 +185,9 @@ impl Store {
         } else {
             audit::Action::AutomationResume
         };
-        audit::append(
+        audit::append_with(
             &mut tx,
+            self.sealing().as_ref(),
             now,
             actor,
             action,
@@ -303,8 +305,9 @@ impl Store {
                     .execute(&mut *tx)
                     .await?;
             }
-            audit::append(
+            audit::append_with(
                 &mut tx,
+                self.sealing().as_ref(),
                 now,
                 ACTOR,
                 audit::Action::Route,
@@ -324,8 +327,9 @@ impl Store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                audit::append(
+                audit::append_with(
                     &mut tx,
+                    self.sealing().as_ref(),
                     now,
                     ACTOR,
                     audit::Action::Send,
@@ -409,8 +413,9 @@ impl Store {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-                    audit::append(
+                    audit::append_with(
                         &mut tx,
+                        self.sealing().as_ref(),
                         now,
                         ACTOR,
                         audit::Action::Send,

@@ -250,8 +250,9 @@ impl Store {
                 .execute(&mut *tx)
                 .await?;
         }
-        crate::audit::append(
+        crate::audit::append_with(
             &mut tx,
+            self.sealing().as_ref(),
             now,
             actor,
             crate::audit::Action::CampaignCreate,
@@ -422,8 +423,9 @@ impl Store {
             .execute(&mut *tx)
             .await?;
         }
-        crate::audit::append(
+        crate::audit::append_with(
             &mut tx,
+            self.sealing().as_ref(),
             now,
             actor,
             audited,

@@ -153,8 +153,9 @@ impl Store {
         .bind(c.contact_id)
         .execute(&mut *tx)
         .await?;
-        crate::audit::append(
+        crate::audit::append_with(
             &mut tx,
+            self.sealing().as_ref(),
             now,
             actor,
             crate::audit::Action::Send,

@@ -24,6 +24,8 @@ pub struct Store {
     path: Option<PathBuf>,
     /// The journal's group-commit writer, started on first use in the runtime that uses it.
     journal: std::sync::Arc<std::sync::Mutex<Option<JournalSender>>>,
+    /// Seals new audit entries when the workspace's key could be read from the keyring.
+    pub(crate) audit_key: std::sync::Arc<std::sync::RwLock<Option<crate::audit::AuditKey>>>,
 }
 
 type JournalSender = tokio::sync::mpsc::UnboundedSender<crate::webhook::journal::Pending>;
@@ -59,6 +61,7 @@ impl Store {
             pool,
             path: Some(path.to_path_buf()),
             journal: Default::default(),
+            audit_key: Default::default(),
         })
     }
 
@@ -76,6 +79,7 @@ impl Store {
             pool,
             path: None,
             journal: Default::default(),
+            audit_key: Default::default(),
         })
     }
 

@@ -399,8 +399,9 @@ impl Store {
             .bind(contact_id)
             .execute(&mut *tx)
             .await?;
-        crate::audit::append(
+        crate::audit::append_with(
             &mut tx,
+            self.sealing().as_ref(),
             now,
             actor,
             if vip {
@@ -424,8 +425,9 @@ impl Store {
             .bind(contact_id)
             .execute(&mut *tx)
             .await?;
-        crate::audit::append(
+        crate::audit::append_with(
             &mut tx,
+            self.sealing().as_ref(),
             now,
             actor,
             crate::audit::Action::ConversationAssign,
