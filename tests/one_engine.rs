@@ -213,3 +213,43 @@ async fn serve_and_the_app_share_one_engine_and_nothing_happens_twice() {
     );
     engine.shutdown().await;
 }
+
+/// A window that opened as `serve`'s client runs the workspace itself once serve is gone: killed
+/// with SIGKILL here, so only the lease's expiry tells.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_client_window_takes_the_workspace_over_when_serve_stops() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = Command::new(bin("coexist"));
+    cmd.arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("COEXIST_APP_SECRET", SECRET)
+        .env("COEXIST_VERIFY_TOKEN", "v")
+        .env("COEXIST_ENGINE_LEASE_MS", "1000")
+        .env("COEXIST_LOG", "error");
+    let (mut serve, _line) = start(cmd);
+    let store = Store::open_dir(dir.path()).await.unwrap();
+    let events = coexist_core::events::EventBus::default();
+    let live = coexist_app::live::Live::connected(&store, dir.path(), &events)
+        .await
+        .unwrap();
+    let who = live
+        .status()
+        .engine_elsewhere
+        .expect("serve runs the workspace: the window is a client");
+    assert!(who.contains("coexist serve"), "{who}");
+
+    serve.0.kill().unwrap();
+    serve.0.wait().unwrap();
+    wait_for("the window to take the workspace over", 30, async || {
+        live.status().engine_elsewhere.is_none()
+    })
+    .await;
+    let holder = EngineLease::holder(&store).await.unwrap().expect("someone runs it");
+    assert_eq!((holder.kind.as_str(), holder.pid), ("app", std::process::id()));
+    assert!(live
+        .status()
+        .notes
+        .iter()
+        .any(|n| n.contains("this window runs it now")));
+}

@@ -4,7 +4,8 @@
 mod commands;
 mod contact_commands;
 mod error;
-mod live;
+/// What runs behind the window; public so a test can check a client window taking over.
+pub mod live;
 pub mod notifier;
 mod onboarding_commands;
 mod send_commands;

@@ -36,9 +36,10 @@ pub struct EngineStatus {
 }
 
 pub struct Live {
-    pub status: EngineStatus,
-    /// The workspace's engine when this window runs it; none when it is a client.
-    pub engine: Option<Box<CoreEngine>>,
+    status: Arc<std::sync::Mutex<EngineStatus>>,
+    /// The workspace's engine when this window runs it; none while it is a client (it takes the
+    /// workspace over when the other process stops).
+    engine: Arc<std::sync::Mutex<Option<Box<CoreEngine>>>>,
     pub cloud: Option<(CloudClient, Option<String>)>,
     pub sim: Option<Arc<Sim>>,
     tasks: Vec<tokio::task::JoinHandle<()>>,
@@ -138,14 +139,14 @@ impl Live {
         engine.start_sending(client.clone(), SendSettings::new(&phone, 20));
         tracing::info!(simulator = %addr, receiver = %url, "demo workspace live on the simulator");
         Ok(Live {
-            status: EngineStatus {
+            status: Arc::new(std::sync::Mutex::new(EngineStatus {
                 sending: true,
                 receiver_url: Some(url),
                 notes: vec!["Demo: messages go to a simulated WhatsApp on this computer, nobody receives them.".into()],
                 simulator: true,
                 engine_elsewhere: None,
-            },
-            engine: Some(engine),
+            })),
+            engine: Arc::new(std::sync::Mutex::new(Some(engine))),
             cloud: Some((client, Some(waba))),
             sim: Some(sim),
             tasks: vec![clock_task],
@@ -153,55 +154,15 @@ impl Live {
     }
 
     /// A connected number: secrets from the OS keyring, Meta's Graph API (or `COEXIST_API_BASE`).
-    /// When `coexist serve` already runs this workspace, the window is its client.
+    /// When `coexist serve` already runs this workspace, the window is its client, and takes the
+    /// workspace over once serve stops (its lease expires).
     pub async fn connected(store: &Store, data_dir: &Path, events: &EventBus) -> Result<Live, CoreError> {
-        let canonical = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_path_buf());
-        let keyring = KeyringStore::new(&canonical.display().to_string());
-        let secret = |k: SecretKind| secrets::lookup(&keyring, k).ok().flatten();
-        let mut status = EngineStatus::default();
-        let ids = store.account_ids().await?;
-        let mut s = settings(events);
-        let mut cloud = None;
-        match (secret(SecretKind::AccessToken), ids.phone_number_id.clone()) {
-            (Some(token), Some(phone)) => {
-                let client = CloudClient::from_env(token, std::time::Duration::from_secs(20));
-                let rate = ids.throughput_cap.max(1) as u32;
-                s.sending = Some((client.clone(), SendSettings::new(&phone, rate)));
-                cloud = Some((client, ids.waba_id.clone()));
-                status.sending = true;
-            }
-            (None, _) => status
-                .notes
-                .push("Sending is off: no access token is stored. Connect the number in Settings.".into()),
-            (_, None) => status
-                .notes
-                .push("Sending is off: the phone number id is unknown. Connect the number in Settings.".into()),
-        }
-        let listen: SocketAddr = std::env::var("COEXIST_LISTEN")
-            .ok()
-            .and_then(|a| a.parse().ok())
-            .unwrap_or_else(|| "127.0.0.1:8787".parse().expect("literal address"));
-        match (secret(SecretKind::AppSecret), secret(SecretKind::VerifyToken)) {
-            (Some(app_secret), Some(verify_token)) => {
-                s.receiver = Some(ReceiverSettings {
-                    addr: listen,
-                    app_secret,
-                    verify_token,
-                    watch_gaps: true,
-                })
-            }
-            _ => status
-                .notes
-                .push("Webhooks are off: the app secret or verify token is not stored.".into()),
-        }
-        let engine = match CoreEngine::start(store, s).await? {
+        let (s, mut status, cloud) = connected_settings(store, data_dir, events).await?;
+        let started = CoreEngine::start(store, s).await?;
+        let mut tasks = Vec::new();
+        let engine = match started {
             Started::Engine(e) => {
-                status.receiver_url = e.receiver_url().map(String::from);
-                if let Some(why) = e.receiver_error() {
-                    status
-                        .notes
-                        .push(format!("Webhooks are not received by this window: {why}."));
-                }
+                note_engine(&mut status, &e);
                 Some(e)
             }
             Started::Client(holder) => {
@@ -213,19 +174,139 @@ impl Live {
                 None
             }
         };
+        let status = Arc::new(std::sync::Mutex::new(status));
+        let slot = Arc::new(std::sync::Mutex::new(engine));
+        if slot.lock().map(|e| e.is_none()).unwrap_or(false) {
+            tasks.push(tokio::spawn(take_over_when_free(
+                store.clone(),
+                data_dir.to_path_buf(),
+                events.clone(),
+                slot.clone(),
+                status.clone(),
+            )));
+        }
         Ok(Live {
             status,
-            engine,
+            engine: slot,
             cloud,
             sim: None,
-            tasks: Vec::new(),
+            tasks,
         })
+    }
+
+    /// What the settings and the compose box show now.
+    pub fn status(&self) -> EngineStatus {
+        self.status.lock().map(|s| s.clone()).unwrap_or_default()
     }
 
     /// New outbox rows are waiting (a client's are picked up by the engine's own poll).
     pub fn wake(&self) {
-        if let Some(e) = &self.engine {
-            e.wake_dispatcher();
+        if let Ok(slot) = self.engine.lock() {
+            if let Some(e) = slot.as_ref() {
+                e.wake_dispatcher();
+            }
+        }
+    }
+}
+
+/// The engine settings of a connected workspace: secrets from the keyring, where to listen.
+async fn connected_settings(
+    store: &Store,
+    data_dir: &Path,
+    events: &EventBus,
+) -> Result<(EngineSettings, EngineStatus, Option<(CloudClient, Option<String>)>), CoreError> {
+    let canonical = data_dir.canonicalize().unwrap_or_else(|_| data_dir.to_path_buf());
+    let keyring = KeyringStore::new(&canonical.display().to_string());
+    let secret = |k: SecretKind| secrets::lookup(&keyring, k).ok().flatten();
+    let mut status = EngineStatus::default();
+    let ids = store.account_ids().await?;
+    let mut s = settings(events);
+    let mut cloud = None;
+    match (secret(SecretKind::AccessToken), ids.phone_number_id.clone()) {
+        (Some(token), Some(phone)) => {
+            let client = CloudClient::from_env(token, std::time::Duration::from_secs(20));
+            let rate = ids.throughput_cap.max(1) as u32;
+            s.sending = Some((client.clone(), SendSettings::new(&phone, rate)));
+            cloud = Some((client, ids.waba_id.clone()));
+            status.sending = true;
+        }
+        (None, _) => status
+            .notes
+            .push("Sending is off: no access token is stored. Connect the number in Settings.".into()),
+        (_, None) => status
+            .notes
+            .push("Sending is off: the phone number id is unknown. Connect the number in Settings.".into()),
+    }
+    let listen: SocketAddr = std::env::var("COEXIST_LISTEN")
+        .ok()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or_else(|| "127.0.0.1:8787".parse().expect("literal address"));
+    match (secret(SecretKind::AppSecret), secret(SecretKind::VerifyToken)) {
+        (Some(app_secret), Some(verify_token)) => {
+            s.receiver = Some(ReceiverSettings {
+                addr: listen,
+                app_secret,
+                verify_token,
+                watch_gaps: true,
+            })
+        }
+        _ => status
+            .notes
+            .push("Webhooks are off: the app secret or verify token is not stored.".into()),
+    }
+    Ok((s, status, cloud))
+}
+
+fn note_engine(status: &mut EngineStatus, e: &CoreEngine) {
+    status.receiver_url = e.receiver_url().map(String::from);
+    if let Some(why) = e.receiver_error() {
+        status
+            .notes
+            .push(format!("Webhooks are not received by this window: {why}."));
+    }
+}
+
+/// A client window keeps an eye on the lease: when the process that ran the workspace stops
+/// (closed, or killed and its lease expired), the window starts the engine itself and says so.
+async fn take_over_when_free(
+    store: Store,
+    data_dir: std::path::PathBuf,
+    events: EventBus,
+    slot: Arc<std::sync::Mutex<Option<Box<CoreEngine>>>>,
+    status: Arc<std::sync::Mutex<EngineStatus>>,
+) {
+    loop {
+        tokio::time::sleep(std::time::Duration::from_millis(LEASE_TTL_MS as u64)).await;
+        match coexist_core::engine::EngineLease::holder(&store).await {
+            Ok(Some(_)) => continue,
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "could not read who runs the workspace");
+                continue;
+            }
+        }
+        let Ok((mut s, mut fresh, _)) = connected_settings(&store, &data_dir, &events).await else {
+            continue;
+        };
+        s.patience = std::time::Duration::ZERO;
+        match CoreEngine::start(&store, s).await {
+            Ok(Started::Engine(e)) => {
+                note_engine(&mut fresh, &e);
+                fresh
+                    .notes
+                    .push("The process that ran this workspace stopped; this window runs it now.".into());
+                tracing::info!("the workspace's engine was free: this window runs it now");
+                if let Ok(mut st) = status.lock() {
+                    *st = fresh;
+                }
+                if let Ok(mut sl) = slot.lock() {
+                    *sl = Some(e);
+                }
+                events.emit(coexist_core::events::CoreEvent::MirrorChanged { applied: 0 });
+                return;
+            }
+            Ok(Started::Client(_)) => continue,
+            Err(e) => tracing::warn!(error = %e, "could not take the workspace over"),
         }
     }
 }

@@ -13,7 +13,7 @@ use tauri::State;
 
 #[tauri::command]
 pub async fn engine_status(engine: State<'_, Engine>) -> Result<EngineStatus, UiError> {
-    Ok(engine.ready().await?.status.clone())
+    Ok(engine.ready().await?.status())
 }
 
 async fn wa_id(ws: &Workspace, contact_id: i64) -> Result<String, UiError> {
@@ -26,10 +26,11 @@ async fn wa_id(ws: &Workspace, contact_id: i64) -> Result<String, UiError> {
 }
 
 fn must_send(live: &Live) -> Result<(), UiError> {
-    if live.status.sending {
+    let status = live.status();
+    if status.sending {
         Ok(())
     } else {
-        Err(CoreError::NotConfigured(live.status.notes.join(" ")).into())
+        Err(CoreError::NotConfigured(status.notes.join(" ")).into())
     }
 }
 
