@@ -30,12 +30,9 @@ impl AuditKey {
         }
     }
 
-    fn mac(&self, parts: &[&str]) -> String {
+    fn mac<S: AsRef<str>>(&self, parts: &[S]) -> String {
         let mut m = Hmac::<Sha256>::new_from_slice(self.key.expose()).expect("HMAC takes any key length");
-        for p in parts {
-            m.update(&(p.len() as u64).to_be_bytes());
-            m.update(p.as_bytes());
-        }
+        length_prefixed(parts, |b| m.update(b));
         hex::encode(m.finalize().into_bytes())
     }
 }
@@ -164,8 +161,37 @@ pub struct Verification {
     pub key_available: bool,
 }
 
-/// The hash of an entry: its fields, length-prefixed so no two entries can collide by moving text
-/// from one field to the next.
+/// An entry's fields in the order they are hashed; no subject is a NUL, so it differs from "".
+fn fields(
+    seq: i64,
+    at: i64,
+    actor: &str,
+    action: &str,
+    subject: Option<&str>,
+    details: &str,
+    prev: &str,
+) -> [String; 7] {
+    [
+        seq.to_string(),
+        at.to_string(),
+        actor.to_string(),
+        action.to_string(),
+        subject.unwrap_or("\u{0}").to_string(),
+        details.to_string(),
+        prev.to_string(),
+    ]
+}
+
+/// Feeds `parts` length-prefixed, so no two entries collide by moving text between fields.
+fn length_prefixed<S: AsRef<str>>(parts: &[S], mut update: impl FnMut(&[u8])) {
+    for p in parts {
+        let p = p.as_ref();
+        update(&(p.len() as u64).to_be_bytes());
+        update(p.as_bytes());
+    }
+}
+
+/// The hash of an entry: its fields and the previous entry's hash.
 pub fn entry_hash(
     seq: i64,
     at: i64,
@@ -176,42 +202,8 @@ pub fn entry_hash(
     prev: &str,
 ) -> String {
     let mut h = Sha256::new();
-    for part in [
-        seq.to_string().as_str(),
-        at.to_string().as_str(),
-        actor,
-        action,
-        subject.unwrap_or("\u{0}"),
-        details,
-        prev,
-    ] {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part.as_bytes());
-    }
+    length_prefixed(&fields(seq, at, actor, action, subject, details, prev), |b| h.update(b));
     hex::encode(h.finalize())
-}
-
-/// The seal of an entry: the same length-prefixed fields, under the audit key.
-#[allow(clippy::too_many_arguments)]
-fn entry_seal(
-    key: &AuditKey,
-    seq: i64,
-    at: i64,
-    actor: &str,
-    action: &str,
-    subject: Option<&str>,
-    details: &str,
-    prev: &str,
-) -> String {
-    key.mac(&[
-        seq.to_string().as_str(),
-        at.to_string().as_str(),
-        actor,
-        action,
-        subject.unwrap_or("\u{0}"),
-        details,
-        prev,
-    ])
 }
 
 /// Appends an entry on an open connection (inside the caller's transaction when there is one).
@@ -236,7 +228,7 @@ pub(crate) async fn append_with(
     };
     let details = details.to_string();
     let hash = match key {
-        Some(k) => entry_seal(k, seq, at, actor, action, subject, &details, &prev),
+        Some(k) => k.mac(&fields(seq, at, actor, action, subject, &details, &prev)),
         None => entry_hash(seq, at, actor, action, subject, &details, &prev),
     };
     sqlx::query(
@@ -319,8 +311,7 @@ impl Store {
                 });
             }
             let computed = match (&key, e.sealed) {
-                (Some(k), true) => Some(entry_seal(
-                    k,
+                (Some(k), true) => Some(k.mac(&fields(
                     e.seq,
                     e.at,
                     &e.actor,
@@ -328,7 +319,7 @@ impl Store {
                     e.subject.as_deref(),
                     &e.details,
                     &e.prev_hash,
-                )),
+                ))),
                 // A seal cannot be checked without the key: the chain around it still is.
                 (None, true) => None,
                 (_, false) => Some(entry_hash(

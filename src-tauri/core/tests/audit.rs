@@ -82,15 +82,10 @@ async fn edits_deletions_swaps_and_truncation_are_each_named() {
     );
 }
 
-/// A sealed log, and someone with the database file but not the keyring: recomputing the whole
-/// chain with plain hashes, or cutting its end and moving the marker back, both show.
-#[tokio::test]
-async fn a_sealed_chain_cannot_be_recomputed_or_cut_without_the_key() {
-    use coexist_core::audit::entry_hash;
-    use coexist_core::secrets::{audit_key, MemorySecrets};
-    let keyring = MemorySecrets::default();
+/// Six entries sealed with the key kept in `keyring`.
+async fn sealed_log(keyring: &coexist_core::secrets::MemorySecrets) -> Store {
     let store = Store::open_in_memory().await.unwrap();
-    store.seal_audit_with(audit_key(&keyring, 1000).unwrap());
+    store.seal_audit_with(coexist_core::secrets::audit_key(keyring, 1000).unwrap());
     for i in 1..=6 {
         store
             .audit(
@@ -103,6 +98,17 @@ async fn a_sealed_chain_cannot_be_recomputed_or_cut_without_the_key() {
             .await
             .unwrap();
     }
+    store
+}
+
+/// A sealed log, and someone with the database file but not the keyring: recomputing the whole
+/// chain with plain hashes, or cutting its end and moving the marker back, both show.
+#[tokio::test]
+async fn a_sealed_chain_cannot_be_recomputed_or_cut_without_the_key() {
+    use coexist_core::audit::entry_hash;
+    use coexist_core::secrets::{audit_key, MemorySecrets};
+    let keyring = MemorySecrets::default();
+    let store = sealed_log(&keyring).await;
     let v = store.audit_verify().await.unwrap();
     assert!(v.ok && v.sealed == 6 && v.key_available, "{v:?}");
     // The same key comes back from the keyring: nothing new is made.
@@ -135,20 +141,7 @@ async fn a_sealed_chain_cannot_be_recomputed_or_cut_without_the_key() {
     assert!(v.breaks[0].problem.contains("not sealed with it"), "{:?}", v.breaks);
 
     // Cut the end of a sealed chain and move its marker back to the new last entry.
-    let store = Store::open_in_memory().await.unwrap();
-    store.seal_audit_with(audit_key(&keyring, 1000).unwrap());
-    for i in 1..=6 {
-        store
-            .audit(
-                1000 + i,
-                "owner",
-                coexist_core::audit::Action::Send,
-                None,
-                json!({"outbox": i}),
-            )
-            .await
-            .unwrap();
-    }
+    let store = sealed_log(&keyring).await;
     sql(&store, "DROP TRIGGER audit_no_delete").await;
     sql(&store, "DELETE FROM audit WHERE seq > 4").await;
     let fourth = store.audit_entries().await.unwrap().pop().unwrap();
