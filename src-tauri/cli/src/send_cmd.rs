@@ -208,11 +208,10 @@ pub async fn templates(cli: &Cli, clock: Arc<dyn Clock>, what: &TemplatesCmd) ->
             let waba = cloud
                 .waba_id
                 .context("the WhatsApp Business Account id is unknown: set COEXIST_WABA_ID")?;
-            let list = cloud
-                .client
-                .templates(&waba)
-                .await
-                .map_err(|e| anyhow::anyhow!("Meta refused the template list: {} (code {})", e.message, e.code))?;
+            let list = cloud.client.templates(&waba).await.map_err(|e| match e.code {
+                0 => anyhow::anyhow!("could not fetch the template list: {}", e.message),
+                code => anyhow::anyhow!("Meta refused the template list: {} (code {code})", e.message),
+            })?;
             let n = store.sync_templates(&list, clock.now()).await?;
             let approved = list
                 .iter()

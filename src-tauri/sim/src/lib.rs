@@ -46,6 +46,8 @@ pub struct Faults {
     /// An API call processed (the message really goes out, statuses follow) but answered with
     /// HTTP 500 (code 2): what a client sees when Meta fails after sending.
     pub server_error_after_send: f64,
+    /// A follow-up page (a template list's `paging.next` link) whose connection breaks.
+    pub drop_next_page: f64,
 }
 
 #[derive(Debug, Clone)]

@@ -375,7 +375,10 @@ async fn templates_page_and_review_and_phone_fields() {
     assert_eq!(s, 200);
     assert_eq!(page["data"].as_array().unwrap().len(), 3);
     let next = page["paging"]["next"].as_str().unwrap().to_string();
-    let (_, page2) = h.get(&next).await;
+    // Like Graph's: absolute, with the access token in the query string.
+    assert!(next.contains("access_token=sim-access-token"), "{next}");
+    let path = next.strip_prefix(&h.base).expect("an absolute link to the simulator");
+    let (_, page2) = h.get(path).await;
     assert!(!page2["data"].as_array().unwrap().is_empty());
     let (s, created) = h
         .post(

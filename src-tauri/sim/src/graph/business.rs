@@ -60,6 +60,9 @@ pub async fn templates_get(
     if !authorised(&sim, &headers) {
         return unauthorised(&sim);
     }
+    if p.after.is_some() && next_page_breaks(&sim) {
+        return Response::new(axum::body::Body::new(BrokenBody));
+    }
     let st = sim.lock();
     if id != st.cfg.waba_id {
         drop(st);
@@ -77,9 +80,30 @@ pub async fn templates_get(
     let end = start + page.len();
     let mut paging = json!({"cursors": {"before": start.to_string(), "after": end.to_string()}});
     if end < st.templates.len() {
-        paging["next"] = json!(format!("/{ver}/{id}/message_templates?limit={limit}&after={end}"));
+        // Graph's `next` links are absolute and carry the access token in their query string.
+        let host = headers.get("host").and_then(|h| h.to_str().ok()).unwrap_or("127.0.0.1");
+        let token = &st.cfg.access_token;
+        paging["next"] = json!(format!(
+            "http://{host}/{ver}/{id}/message_templates?access_token={token}&limit={limit}&after={end}"
+        ));
     }
     Json(json!({"data": page, "paging": paging})).into_response()
+}
+
+fn next_page_breaks(sim: &Sim) -> bool {
+    use rand::Rng;
+    let p = sim
+        .hooks
+        .faults
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .drop_next_page;
+    let mut st = sim.lock();
+    let hit = st.rng.random_bool(p.clamp(0.0, 1.0));
+    if hit {
+        *st.counters.faults_injected.entry("drop_next_page".into()).or_default() += 1;
+    }
+    hit
 }
 
 pub async fn templates_post(
