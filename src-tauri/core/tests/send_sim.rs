@@ -621,3 +621,52 @@ async fn sending_pauses_while_the_link_is_dropped() {
     w.settle("the held send", all_final).await;
     assert_eq!(w.store.outbox_row(id).await.unwrap().unwrap().state, "accepted");
 }
+
+/// Issue 14, item 10: what we send enters the journal, so a replay of the journal alone gives the
+/// same mirror (text, type, template, statuses) and the same bill as the live workspace.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_replay_of_the_journal_rebuilds_what_we_sent_and_its_bill() {
+    let w = world(20).await;
+    w.customer_writes("919876543210").await;
+    w.sync_templates().await;
+    let now = SystemClock.now();
+    let text = compose_text(&w.store, "919876543210", "Your order is packed.", now)
+        .await
+        .unwrap();
+    w.store.enqueue(&text, None, now, now * 1000).await.unwrap();
+    let params = vec![
+        ("1".to_string(), "Asha".to_string()),
+        ("2".to_string(), "#118".to_string()),
+    ];
+    let update = compose_template(&w.store, "919876543210", "order_update", "en", &params, now)
+        .await
+        .unwrap();
+    w.store.enqueue(&update, None, now, now * 1000).await.unwrap();
+    let _d = w.dispatcher(20, Duration::from_secs(5));
+    w.settle("both sends", |rows| rows.len() == 2 && all_final(rows)).await;
+    assert_eq!(w.store.stats().await.unwrap().journal.sent_records, 2);
+
+    let replayed = Store::open_in_memory().await.unwrap();
+    replayed.journal_copy_from(&w.store).await.unwrap();
+    let clock = coexist_core::FixedClock::new(now);
+    coexist_core::webhook::apply_pending(&replayed, &Rules::default(), &clock)
+        .await
+        .unwrap();
+    let live = w.store.export_messages().await.unwrap();
+    let again = replayed.export_messages().await.unwrap();
+    let api: Vec<_> = live.iter().filter(|m| m.origin == "api").collect();
+    assert_eq!(api.len(), 2, "{live:?}");
+    assert!(api.iter().any(|m| m.text.as_deref() == Some("Your order is packed.")));
+    assert_eq!(live, again, "the replayed mirror is the live one");
+    assert_eq!(replayed.stats().await.unwrap().journal.failed, 0);
+
+    let bill = |s: Store| async move {
+        let ctx = s.billing_context(now).await.unwrap();
+        let r = s.billing_report(&ctx, now - 86_400, now + 86_400).await.unwrap();
+        serde_json::to_value(r).unwrap()
+    };
+    let (a, b) = (bill(w.store.clone()).await, bill(replayed).await);
+    assert_eq!(a, b, "the replayed bill is the live one");
+    let cats = a.to_string();
+    assert!(cats.contains("utility"), "the template's category is billed: {a}");
+}

@@ -35,7 +35,7 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
     stats: {
       contacts: { active: 3, removed: 0 },
       messages: { customer: 10, phone: 4, api: 2, history: 100 },
-      journal: { received: 20, applied: 20, failed: 0, skipped: 0, pending: 0 },
+      journal: { received: 20, sent_records: 0, applied: 20, failed: 0, skipped: 0, pending: 0 },
       history: { state: "complete", progress: 100 },
       link: "connected",
       consent: { opted_out: 1 },

@@ -454,34 +454,26 @@ impl Dispatcher {
         .bind(c.id)
         .execute(&mut *tx)
         .await?;
-        let id: Option<i64> = sqlx::query_scalar(
-            "INSERT INTO message (wamid, contact_id, direction, origin, type, text, timestamp, template_name,
-                                  template_category, callback_data, outbox_id)
-             VALUES (?, ?, 'outbound', 'api', ?, ?, ?, ?, ?, ?, ?)
-             ON CONFLICT(wamid) DO UPDATE SET type = excluded.type, text = excluded.text,
-                 template_name = excluded.template_name, template_category = excluded.template_category,
-                 outbox_id = excluded.outbox_id, content_known = 1
-             WHERE message.content_known = 0 OR message.outbox_id IS NULL
-             RETURNING id",
-        )
-        .bind(wamid)
-        .bind(c.contact_id)
-        .bind(&c.kind)
-        .bind(&c.text)
-        .bind(now)
-        .bind(&c.template_name)
-        .bind(&c.template_category)
-        .bind(&c.callback_token)
-        .bind(c.id)
-        .fetch_optional(&mut *tx)
-        .await?;
-        if let Some(id) = id {
-            crate::billing::mark_dirty(&mut tx, id).await?;
-        }
-        if let (Some(id), Some(contact)) = (id, c.contact_id) {
-            crate::webhook::touch_conversation(&mut tx, contact, id, now, Default::default()).await?;
-        }
+        let who: Option<(Option<String>, Option<String>)> =
+            sqlx::query_as("SELECT wa_id, bsuid FROM contact WHERE id = ?")
+                .bind(c.contact_id)
+                .fetch_optional(&mut *tx)
+                .await?;
+        let (wa_id, bsuid) = who.unwrap_or((Some(c.recipient.clone()), None));
+        let sent = crate::webhook::sent::SentMessage {
+            wamid: wamid.to_string(),
+            wa_id,
+            bsuid,
+            kind: c.kind.clone(),
+            text: c.text.clone(),
+            template_name: c.template_name.clone(),
+            template_category: c.template_category.clone(),
+            callback_data: c.callback_token.clone(),
+            at: now,
+        };
+        crate::webhook::sent::record(&mut tx, &sent, c.contact_id, Some(c.id)).await?;
         tx.commit().await?;
+        self.store.journal_grew().notify_one();
         Ok(())
     }
 }

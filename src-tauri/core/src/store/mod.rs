@@ -26,6 +26,9 @@ pub struct Store {
     journal: std::sync::Arc<std::sync::Mutex<Option<JournalSender>>>,
     /// Seals new audit entries when the workspace's key could be read from the keyring.
     pub(crate) audit_key: std::sync::Arc<std::sync::RwLock<Option<crate::audit::AuditKey>>>,
+    /// Rung when a body was journaled outside the receiver (a record of a send), so the applier
+    /// of this workspace applies it without waiting for the next webhook.
+    journal_grew: std::sync::Arc<tokio::sync::Notify>,
 }
 
 type JournalSender = tokio::sync::mpsc::UnboundedSender<crate::webhook::journal::Pending>;
@@ -62,6 +65,7 @@ impl Store {
             path: Some(path.to_path_buf()),
             journal: Default::default(),
             audit_key: Default::default(),
+            journal_grew: Default::default(),
         })
     }
 
@@ -80,6 +84,7 @@ impl Store {
             path: None,
             journal: Default::default(),
             audit_key: Default::default(),
+            journal_grew: Default::default(),
         })
     }
 
@@ -96,6 +101,10 @@ impl Store {
     }
 
     /// The journal's writer; a new one when the previous one's runtime has ended.
+    pub(crate) fn journal_grew(&self) -> std::sync::Arc<tokio::sync::Notify> {
+        self.journal_grew.clone()
+    }
+
     pub(crate) fn journal_writer(&self) -> JournalSender {
         let mut w = self.journal.lock().unwrap_or_else(|p| p.into_inner());
         match &*w {

@@ -37,7 +37,10 @@ pub struct MessageCounts {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct JournalCounts {
+    /// Bodies Meta delivered (or files imported).
     pub received: i64,
+    /// Our own records of sends Meta accepted, journaled so a replay rebuilds them.
+    pub sent_records: i64,
     pub applied: i64,
     pub failed: i64,
     pub skipped: i64,
@@ -169,7 +172,9 @@ impl Store {
         .fetch_one(&mut *pool)
         .await?;
         let j = sqlx::query(
-            "SELECT (SELECT COUNT(*) FROM journal) AS received, COALESCE(SUM(outcome = 'applied'), 0) AS applied,
+            "SELECT (SELECT COUNT(*) FROM journal WHERE source = 'meta') AS received,
+                    (SELECT COUNT(*) FROM journal WHERE source = 'sent') AS sent_records,
+                    COALESCE(SUM(outcome = 'applied'), 0) AS applied,
                     COALESCE(SUM(outcome = 'failed'), 0) AS failed, COALESCE(SUM(outcome = 'skipped'), 0) AS skipped,
                     (SELECT COUNT(*) FROM journal) - COUNT(*) AS pending
              FROM journal_apply",
@@ -202,6 +207,7 @@ impl Store {
             },
             journal: JournalCounts {
                 received: j.get("received"),
+                sent_records: j.get("sent_records"),
                 applied: j.get("applied"),
                 failed: j.get("failed"),
                 skipped: j.get("skipped"),

@@ -125,7 +125,7 @@ impl ApplierHandle {
         clock: Arc<dyn Clock>,
         events: crate::events::EventBus,
     ) -> Self {
-        let wake = Arc::new(Notify::new());
+        let wake = store.journal_grew();
         let w = wake.clone();
         let task = tokio::spawn(async move {
             loop {

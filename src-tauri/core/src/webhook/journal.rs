@@ -94,6 +94,22 @@ async fn commit(pool: &sqlx::SqlitePool, batch: &[Pending]) -> std::result::Resu
     result
 }
 
+/// Journals one of our own sent records (see `sent`) inside the caller's transaction. It has no
+/// signature to check: it is marked `imported`, with `source = 'sent'`.
+pub(crate) async fn append_sent(conn: &mut sqlx::SqliteConnection, body: &[u8], at: i64) -> sqlx::Result<()> {
+    let sha = hex::encode(Sha256::digest(body));
+    sqlx::query(
+        "INSERT INTO journal (received_at, sha256, body, signature, source) VALUES (?, ?, ?, 'imported', 'sent')
+         ON CONFLICT(sha256) DO NOTHING",
+    )
+    .bind(at)
+    .bind(&sha)
+    .bind(body)
+    .execute(&mut *conn)
+    .await?;
+    Ok(())
+}
+
 async fn insert(
     conn: &mut sqlx::SqliteConnection,
     body: &[u8],
@@ -148,8 +164,8 @@ impl Store {
         let mut copied = 0u64;
         let mut after = 0i64;
         loop {
-            let rows: Vec<(i64, i64, String, Vec<u8>, String)> = sqlx::query_as(
-                "SELECT seq, received_at, sha256, body, signature FROM journal WHERE seq > ? ORDER BY seq LIMIT 500",
+            let rows: Vec<(i64, i64, String, Vec<u8>, String, String)> = sqlx::query_as(
+                "SELECT seq, received_at, sha256, body, signature, source FROM journal WHERE seq > ? ORDER BY seq LIMIT 500",
             )
             .bind(after)
             .fetch_all(source.pool())
@@ -157,9 +173,9 @@ impl Store {
             let Some(last) = rows.last() else { break };
             after = last.0;
             let mut tx = self.pool().begin().await?;
-            for (seq, received_at, sha, body, signature) in rows {
+            for (seq, received_at, sha, body, signature, source) in rows {
                 sqlx::query(
-                    "INSERT INTO journal (seq, received_at, sha256, body, signature) VALUES (?, ?, ?, ?, ?)
+                    "INSERT INTO journal (seq, received_at, sha256, body, signature, source) VALUES (?, ?, ?, ?, ?, ?)
                      ON CONFLICT DO NOTHING",
                 )
                 .bind(seq)
@@ -167,6 +183,7 @@ impl Store {
                 .bind(sha)
                 .bind(body)
                 .bind(signature)
+                .bind(source)
                 .execute(&mut *tx)
                 .await?;
                 copied += 1;

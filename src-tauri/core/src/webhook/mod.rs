@@ -7,6 +7,7 @@ mod contacts;
 pub(crate) mod journal;
 pub mod model;
 pub mod receiver;
+pub(crate) mod sent;
 pub mod signature;
 
 pub use applier::{apply_pending, ApplierHandle, ApplyReport};

@@ -54,6 +54,15 @@ pub(crate) async fn apply_body(
     received_at: i64,
     rules: &Rules,
 ) -> sqlx::Result<BodyOutcome> {
+    if let Some(sent) = super::sent::parse(body) {
+        return Ok(match sent {
+            Ok(m) => {
+                super::sent::apply(conn, &m).await?;
+                BodyOutcome::Applied
+            }
+            Err(e) => BodyOutcome::Failed(format!("not a readable record of a sent message: {e}")),
+        });
+    }
     let envelope: Envelope = match serde_json::from_slice(body) {
         Ok(e) => e,
         Err(e) => return Ok(BodyOutcome::Failed(format!("not a readable webhook body: {e}"))),

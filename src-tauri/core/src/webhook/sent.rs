@@ -1,0 +1,116 @@
+//! What Coexist sent through the API, as the mirror records it. The dispatcher writes the API
+//! message and a journal record of it in one transaction; the applier applies that record like a
+//! webhook. Live, the message is already there and applying changes nothing; in a replay of the
+//! journal the record rebuilds the message (text, template, category), so the replayed mirror
+//! and its bill are the live ones.
+
+use super::contacts::{self, Who};
+use serde::{Deserialize, Serialize};
+use sqlx::SqliteConnection;
+
+/// The `object` of a sent record: no Meta webhook carries it.
+pub(crate) const OBJECT: &str = "coexist_sent";
+
+/// An API message Meta accepted: what the mirror needs to show and bill it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub(crate) struct SentMessage {
+    pub wamid: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wa_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bsuid: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_name: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_category: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub callback_data: Option<String>,
+    /// When Meta accepted it (unix seconds): the message's time in the mirror.
+    pub at: i64,
+}
+
+#[derive(Serialize, Deserialize)]
+struct SentBody {
+    object: String,
+    sent: SentMessage,
+}
+
+/// A journaled body that is one of our sent records, read back; `None` for anything else.
+pub(crate) fn parse(body: &[u8]) -> Option<Result<SentMessage, serde_json::Error>> {
+    #[derive(Deserialize)]
+    struct Object<'a> {
+        #[serde(borrow, default)]
+        object: &'a str,
+    }
+    let probe: Object = serde_json::from_slice(body).ok()?;
+    (probe.object == OBJECT).then(|| serde_json::from_slice::<SentBody>(body).map(|b| b.sent))
+}
+
+/// Writes the API message (or fills in a placeholder a status created first), and journals the
+/// record of it, inside the caller's transaction. Returns the message id when the mirror changed.
+pub(crate) async fn record(
+    conn: &mut SqliteConnection,
+    m: &SentMessage,
+    contact_id: Option<i64>,
+    outbox_id: Option<i64>,
+) -> sqlx::Result<Option<i64>> {
+    let body = serde_json::to_vec(&SentBody {
+        object: OBJECT.into(),
+        sent: m.clone(),
+    })
+    .expect("a sent record serialises");
+    super::journal::append_sent(conn, &body, m.at).await?;
+    upsert(conn, m, contact_id, outbox_id).await
+}
+
+/// Applies a journaled sent record: a no-op when the dispatcher already wrote the message.
+pub(crate) async fn apply(conn: &mut SqliteConnection, m: &SentMessage) -> sqlx::Result<()> {
+    let who = Who::new(m.wa_id.as_deref(), m.bsuid.as_deref());
+    let contact = contacts::upsert(conn, &who, "manual", m.at).await?;
+    upsert(conn, m, contact, None).await?;
+    Ok(())
+}
+
+/// The one way an API message enters the mirror. A row that a status created first (content
+/// unknown) takes the content; a row the dispatcher wrote (it has an outbox id) is left alone.
+async fn upsert(
+    conn: &mut SqliteConnection,
+    m: &SentMessage,
+    contact_id: Option<i64>,
+    outbox_id: Option<i64>,
+) -> sqlx::Result<Option<i64>> {
+    let id: Option<i64> = sqlx::query_scalar(
+        "INSERT INTO message (wamid, contact_id, direction, origin, type, text, timestamp, template_name,
+                              template_category, callback_data, outbox_id)
+         VALUES (?, ?, 'outbound', 'api', ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT(wamid) DO UPDATE SET type = excluded.type, text = excluded.text,
+             template_name = excluded.template_name, template_category = excluded.template_category,
+             callback_data = excluded.callback_data,
+             contact_id = COALESCE(message.contact_id, excluded.contact_id),
+             outbox_id = COALESCE(excluded.outbox_id, message.outbox_id), content_known = 1
+         WHERE message.content_known = 0 OR message.outbox_id IS NULL AND excluded.outbox_id IS NOT NULL
+         RETURNING id",
+    )
+    .bind(&m.wamid)
+    .bind(contact_id)
+    .bind(&m.kind)
+    .bind(&m.text)
+    .bind(m.at)
+    .bind(&m.template_name)
+    .bind(&m.template_category)
+    .bind(&m.callback_data)
+    .bind(outbox_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    if let Some(id) = id {
+        crate::billing::mark_dirty(conn, id).await?;
+        if let Some(contact) = contact_id {
+            super::touch_conversation(conn, contact, id, m.at, Default::default()).await?;
+        }
+    }
+    Ok(id)
+}
