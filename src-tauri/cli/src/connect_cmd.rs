@@ -317,6 +317,9 @@ pub async fn doctor(dir: &Path, json_out: bool, now: i64) -> Result<()> {
         Ok(c) => match c.phone_number_id {
             Some(p) => match c.client.phone_status(&p).await {
                 Ok(s) => {
+                    if let Some(tier) = &s.whatsapp_business_manager_messaging_limit {
+                        store.set_messaging_limit(tier, now).await?;
+                    }
                     json!({"checked": true, "linked": s.linked(), "is_on_biz_app": s.is_on_biz_app, "platform_type": s.platform_type})
                 }
                 Err(e) => json!({"checked": false, "error": e.message}),
@@ -359,6 +362,7 @@ pub async fn doctor(dir: &Path, json_out: bool, now: i64) -> Result<()> {
                      "last_received_at": last_received, "journal": stats.journal},
         "keyring": {"backend": keyring_backend(), "working": keyring_ok, "secrets": secrets_state},
         "reminders": reminders,
+        "messaging_limit": store.limit_budget(now).await?,
     });
     if json_out {
         println!("{out}");
@@ -384,6 +388,17 @@ pub async fn doctor(dir: &Path, json_out: bool, now: i64) -> Result<()> {
         _ => println!(
             "..  Meta not asked: {}",
             out["link"]["api"]["error"].as_str().unwrap_or("")
+        ),
+    }
+    let budget = store.limit_budget(now).await?;
+    match (budget.limit, budget.left()) {
+        (Some(limit), Some(left)) => println!(
+            "{}messaging limit: {limit} new customers per 24 h, {left} left now",
+            ok(left > 0)
+        ),
+        _ => println!(
+            "..  messaging limit: {}",
+            budget.tier.as_deref().unwrap_or("not known yet")
         ),
     }
     if let Some(e) = &eligibility {

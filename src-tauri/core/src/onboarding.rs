@@ -163,6 +163,20 @@ pub struct PhoneStatus {
     pub is_on_biz_app: Option<bool>,
     #[serde(default)]
     pub platform_type: Option<String>,
+    /// The portfolio's messaging limit tier, e.g. `TIER_2K` (read as text, whatever its form).
+    #[serde(default, deserialize_with = "tier_text")]
+    pub whatsapp_business_manager_messaging_limit: Option<String>,
+}
+
+/// Meta names tiers as strings (`TIER_2K`); a number or an object with a `tier` is read too.
+fn tier_text<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<Option<String>, D::Error> {
+    let v: Option<serde_json::Value> = serde::Deserialize::deserialize(d)?;
+    Ok(match v {
+        Some(serde_json::Value::String(s)) => Some(s),
+        Some(serde_json::Value::Number(n)) => Some(n.to_string()),
+        Some(serde_json::Value::Object(o)) => o.get("tier").and_then(|t| t.as_str()).map(String::from),
+        _ => None,
+    })
 }
 
 impl PhoneStatus {
@@ -447,6 +461,8 @@ pub struct LinkCheck {
     pub error: Option<String>,
     /// Meta's error code (190: the token was refused).
     pub error_code: Option<i64>,
+    /// The messaging limit tier Meta reported (`TIER_2K`…).
+    pub messaging_limit: Option<String>,
 }
 
 /// What connecting found. Secrets come back only as the names of those stored.
@@ -531,6 +547,7 @@ impl Store {
                     link.is_on_biz_app = s.is_on_biz_app;
                     link.platform_type = s.platform_type;
                     link.verified_name = s.verified_name;
+                    link.messaging_limit = s.whatsapp_business_manager_messaging_limit;
                     from_meta = s.display_phone_number;
                 }
                 Err(e) => {
@@ -573,6 +590,9 @@ impl Store {
             now,
         )
         .await?;
+        if let Some(tier) = &link.messaging_limit {
+            self.set_messaging_limit(tier, now).await?;
+        }
         let onboarded_at = self.onboarding_status(now).await?.onboarded_at;
         Ok(ConnectReport {
             waba_id: waba.to_string(),

@@ -70,6 +70,9 @@ pub struct SimConfig {
     /// The owner turned history sharing off on the phone: a history request is declined.
     pub history_declined: bool,
     pub faults: Faults,
+    /// The portfolio's messaging limit: unique customers reached with templates outside a
+    /// service window per rolling 24 h (250, 2,000, 10,000, 100,000); `None` is unlimited.
+    pub messaging_limit: Option<u32>,
 }
 
 impl Default for SimConfig {
@@ -89,6 +92,7 @@ impl Default for SimConfig {
             onboarded_at: start - 3600,
             history_declined: false,
             faults: Faults::default(),
+            messaging_limit: None,
         }
     }
 }
@@ -154,6 +158,8 @@ pub struct Counters {
     pub faults_injected: BTreeMap<String, u64>,
     /// `smb_app_data` requests received, accepted or not (the once-only rule is checked against it).
     pub sync_requests: u64,
+    /// Template sends refused because the messaging limit was reached.
+    pub messaging_limit_refused: u64,
 }
 
 pub(crate) struct State {
@@ -169,6 +175,17 @@ pub(crate) struct State {
     pub next_id: u64,
     pub counters: Counters,
     pub truth: Truth,
+    /// Customers reached with a business-initiated template, and when (the limit's rolling 24 h).
+    pub reached: HashMap<String, i64>,
+}
+
+/// Meta's name for a messaging limit (`whatsapp_business_manager_messaging_limit`).
+pub fn limit_tier(limit: Option<u32>) -> String {
+    match limit {
+        None => "TIER_UNLIMITED".into(),
+        Some(n) if n >= 1000 && n % 1000 == 0 => format!("TIER_{}K", n / 1000),
+        Some(n) => format!("TIER_{n}"),
+    }
 }
 
 impl State {
@@ -206,6 +223,7 @@ impl Sim {
             next_id: 0,
             counters: Counters::default(),
             truth: Truth::default(),
+            reached: HashMap::new(),
             cfg,
         };
         Arc::new(Sim {

@@ -40,6 +40,9 @@ struct Args {
     /// The owner has turned history sharing off on the phone.
     #[arg(long)]
     history_declined: bool,
+    /// The portfolio's messaging limit (unique customers per 24 h); default: unlimited.
+    #[arg(long)]
+    messaging_limit: Option<u32>,
     /// Where the virtual clock starts (unix seconds); default: now.
     #[arg(long)]
     start_time: Option<i64>,
@@ -72,6 +75,7 @@ async fn main() -> Result<()> {
         seed: args.seed,
         history_declined: args.history_declined,
         faults,
+        messaging_limit: args.messaging_limit,
         ..SimConfig::default()
     };
     let sim = Sim::new(cfg);

@@ -5,4 +5,24 @@ export type CampaignForecast = { campaign: number, template: string, category: s
 /**
  * Recipients whose message would be free (free entry point, or utility inside a window).
  */
-free: number, total: string, by_market: { [key in string]: ForecastLine }, by_category: { [key in string]: ForecastLine }, assumes: string, sample_rates: boolean, };
+free: number, total: string, by_market: { [key in string]: ForecastLine }, by_category: { [key in string]: ForecastLine }, assumes: string, sample_rates: boolean, 
+/**
+ * The portfolio's messaging limit (unique customers per 24 h); `None`: unlimited or unknown.
+ */
+messaging_limit: number | null, 
+/**
+ * Recipients the limit counts: outside any window and not reached in the last 24 h.
+ */
+limit_recipients: number, 
+/**
+ * What is left of the limit now.
+ */
+limit_left: number | null, 
+/**
+ * Days the campaign takes under the limit (1 when it fits).
+ */
+days: number, 
+/**
+ * Why it takes more than a day, in words; `None` when it fits.
+ */
+pacing: string | null, };

@@ -27,6 +27,16 @@ pub struct CampaignForecast {
     pub by_category: BTreeMap<String, ForecastLine>,
     pub assumes: String,
     pub sample_rates: bool,
+    /// The portfolio's messaging limit (unique customers per 24 h); `None`: unlimited or unknown.
+    pub messaging_limit: Option<i64>,
+    /// Recipients the limit counts: outside any window and not reached in the last 24 h.
+    pub limit_recipients: i64,
+    /// What is left of the limit now.
+    pub limit_left: Option<i64>,
+    /// Days the campaign takes under the limit (1 when it fits).
+    pub days: i64,
+    /// Why it takes more than a day, in words; `None` when it fits.
+    pub pacing: Option<String>,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -169,7 +179,28 @@ impl Store {
                 })
                 .collect()
         };
+        let budget = self.limit_budget(now).await?;
+        let limit_recipients: i64 = sqlx::query_scalar(&format!(
+            "SELECT COUNT(DISTINCT k.id) FROM campaign_recipient r JOIN contact k ON k.id = r.contact_id
+             WHERE r.campaign_id = ?2 AND r.outbox_id IS NULL
+               AND NOT EXISTS (SELECT 1 FROM conversation v WHERE v.contact_id = k.id
+                                 AND (v.last_inbound_at > ?1 - {w} OR v.free_entry_until > ?1))
+               AND NOT EXISTS (SELECT 1 FROM outbox p WHERE p.contact_id = k.id
+                                 AND p.limit_counted_at > ?1 - {w} AND p.state != 'failed')",
+            w = crate::send::limit::LIMIT_WINDOW_SECS
+        ))
+        .bind(now)
+        .bind(id)
+        .fetch_one(self.pool())
+        .await?;
+        let days = crate::send::limit::days_needed(&budget, limit_recipients);
+        let pacing = (days > 1).then(|| pacing_words(&budget, limit_recipients, days));
         Ok(CampaignForecast {
+            messaging_limit: budget.limit,
+            limit_recipients,
+            limit_left: budget.left(),
+            days,
+            pacing,
             campaign: id,
             template,
             category,
@@ -245,5 +276,33 @@ impl Store {
             explanation,
             sample_rates: card.is_some_and(|k| k.sample),
         })
+    }
+}
+
+/// Why a campaign takes `days`, for the owner before launch.
+fn pacing_words(budget: &crate::send::limit::LimitBudget, need: i64, days: i64) -> String {
+    let limit = budget.limit.unwrap_or_default();
+    let left = budget.left().unwrap_or_default();
+    format!(
+        "Meta lets this business reach {} new customers per 24 hours with templates (its messaging limit), and {} are left now. {} recipients count toward it, so the campaign takes {days} days: Coexist sends what the limit allows and goes on by itself as it frees up.",
+        thousands(limit),
+        thousands(left),
+        thousands(need)
+    )
+}
+
+fn thousands(n: i64) -> String {
+    let s = n.abs().to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    if n < 0 {
+        format!("-{out}")
+    } else {
+        out
     }
 }

@@ -196,7 +196,7 @@ impl CloudClient {
     /// The link check: what Meta says about the number.
     pub async fn phone_status(&self, phone_number_id: &str) -> Result<crate::onboarding::PhoneStatus, GraphError> {
         let url = format!(
-            "{}/{}/{}?fields=display_phone_number,verified_name,is_on_biz_app,platform_type",
+            "{}/{}/{}?fields=display_phone_number,verified_name,is_on_biz_app,platform_type,whatsapp_business_manager_messaging_limit",
             self.base, self.version, phone_number_id
         );
         let (status, answer) = self.get_ok(&url).await?;

@@ -204,7 +204,12 @@ impl Dispatcher {
             };
             let Some(c) = claimed else {
                 drop(permit);
-                let idle = me.until_next_due().await.unwrap_or(500).clamp(5, 500);
+                // Rows due but not claimable wait on something slow (a paused campaign, a dropped
+                // link, the messaging limit): look again twice a second, not in a busy loop.
+                let idle = match me.until_next_due().await {
+                    Ok(ms) if ms > 0 => ms.clamp(5, 500),
+                    _ => 500,
+                };
                 tokio::select! {
                     _ = wake.notified() => {}
                     _ = tokio::time::sleep(Duration::from_millis(idle as u64)) => {}
@@ -250,19 +255,30 @@ impl Dispatcher {
     }
 
     async fn claim(&self) -> Result<Option<Claimed>> {
-        Ok(sqlx::query_as(
-            "UPDATE outbox SET state = 'dispatching', attempts = attempts + 1, updated_at = ?1
-             WHERE id = (SELECT id FROM outbox WHERE state = 'queued' AND next_attempt_ms <= ?2 AND held_reason IS NULL
-                           AND (campaign_id IS NULL OR campaign_id IN (SELECT id FROM campaign WHERE state = 'running'))
+        let now = self.clock.now();
+        // With the messaging limit reached, templates that would reach one more customer wait
+        // (queued, untouched) until the oldest counted send leaves the 24 h window.
+        let budget = self.store.limit_budget(now).await?;
+        let sql = format!(
+            "UPDATE outbox SET state = 'dispatching', attempts = attempts + 1, updated_at = ?1,
+                    limit_counted_at = CASE WHEN ?4 AND {counts_here} THEN ?1 ELSE limit_counted_at END
+             WHERE id = (SELECT o.id FROM outbox o WHERE o.state = 'queued' AND o.next_attempt_ms <= ?2 AND o.held_reason IS NULL
+                           AND (o.campaign_id IS NULL OR o.campaign_id IN (SELECT id FROM campaign WHERE state = 'running'))
                            -- Paused while Meta has dropped the link: nothing could be delivered.
                            AND (SELECT link_state FROM account WHERE id = 1) = 'connected'
-                         ORDER BY next_attempt_ms, id LIMIT 1)
+                           AND (NOT ?3 OR NOT {counts_there})
+                         ORDER BY o.next_attempt_ms, o.id LIMIT 1)
              RETURNING id, contact_id, recipient, kind, payload, text, template_name, template_category, callback_token, attempts",
-        )
-        .bind(self.clock.now())
-        .bind(now_ms())
-        .fetch_optional(self.store.pool())
-        .await?)
+            counts_here = super::limit::counts("outbox"),
+            counts_there = super::limit::counts("o"),
+        );
+        Ok(sqlx::query_as(&sql)
+            .bind(now)
+            .bind(now_ms())
+            .bind(budget.full())
+            .bind(budget.limit.is_some())
+            .fetch_optional(self.store.pool())
+            .await?)
     }
 
     async fn until_next_due(&self) -> Result<i64> {

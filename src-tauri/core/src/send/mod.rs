@@ -5,6 +5,7 @@
 mod campaign;
 mod compose;
 mod dispatcher;
+pub mod limit;
 mod outbox;
 
 pub use campaign::{

@@ -33,6 +33,7 @@ pub async fn node_get(
         "verified_name": st.cfg.verified_name,
         "is_on_biz_app": true,
         "platform_type": if st.partner_removed { "NOT_APPLICABLE" } else { "CLOUD_API" },
+        "whatsapp_business_manager_messaging_limit": crate::limit_tier(st.cfg.messaging_limit),
         "throughput": {"level": if st.cfg.throughput >= 20 { "STANDARD" } else { "LIMITED" }, "messages_per_second": st.cfg.throughput},
     });
     let mut out = json!({"id": id});

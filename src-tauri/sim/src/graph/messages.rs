@@ -197,6 +197,26 @@ fn process_send(sim: &Sim, id: &str, body: &[u8]) -> Response {
         );
     }
     let free_entry = customer.free_entry_until.is_some_and(|t| now < t);
+    // The messaging limit counts unique customers reached with templates outside a service
+    // window over a rolling 24 h. Meta documents no dedicated error code for it; the simulator
+    // answers 131064 ("messaging limit reached"), which stops a campaign.
+    if template_category.is_some() && !window_open && !free_entry {
+        if let Some(limit) = st.cfg.messaging_limit {
+            st.reached.retain(|_, at| now - *at < 24 * 3600);
+            if !st.reached.contains_key(&to) && st.reached.len() >= limit as usize {
+                st.counters.messaging_limit_refused += 1;
+                drop(st);
+                return fail(
+                    sim,
+                    StatusCode::BAD_REQUEST,
+                    131064,
+                    "Messaging limit reached",
+                    &format!("This business has reached its messaging limit of {limit} unique customers in 24 hours."),
+                );
+            }
+        }
+        st.reached.entry(to.clone()).or_insert(now);
+    }
     let priced = price(now, template_category.as_deref(), window_open, free_entry);
     let wamid = st.new_id("wamid.SIM");
     st.accepted.push(Accepted {
