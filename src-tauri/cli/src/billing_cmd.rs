@@ -23,12 +23,12 @@ pub enum BillingCmd {
     },
     /// Replace the calling-code → market map (calling_code,market).
     ImportMarkets { file: PathBuf },
-    /// Show the pricing rules in force; import a policy file or switch the announced 2026-10-01 rule.
+    /// Show the pricing rules in force (each dated, with its source); import a newer policy file.
     Policy {
         #[arg(long)]
         import: Option<PathBuf>,
-        /// on|off: charge service replies and in-window utility templates from 2026-10-01.
-        #[arg(long)]
+        /// No longer a setting: the 2026-10-01 charge is Meta's dated rule (refused with why).
+        #[arg(long, hide = true)]
         service_charge: Option<OnOff>,
         /// Price reports in this currency (a card in it must exist).
         #[arg(long)]

@@ -218,21 +218,37 @@ async fn cbp_charges_once_per_reported_conversation() {
 }
 
 #[tokio::test]
-async fn the_2026_service_charge_can_be_switched_off() {
+async fn the_2026_service_charge_is_a_dated_rule_not_a_switch() {
     let mut m = Mirror::new().await;
-    let t = parse_day("2026-10-05").unwrap();
-    m.customer(C, t, false).await;
-    m.api(C, t + H, None, "delivered", None).await; // free-form reply in window: utility rate 0.0014
-    m.api(C, t + 2 * H, Some("utility"), "delivered", None).await; // in-window utility: 0.0014
-    m.echo(C, t + 3 * H).await; // phone reply in window: saves the utility rate, 0.0014
-    let on = m.report("2026-10-01", "2026-11-01").await;
-    assert!(on.service_charge_2026);
-    assert_eq!(on.total, "0.0028");
-    assert_eq!(on.savings, "0.0014");
-    m.store.set_service_charge(false).await.unwrap();
-    let off = m.report("2026-10-01", "2026-11-01").await;
-    assert!(!off.service_charge_2026);
-    assert_eq!((off.total.as_str(), off.savings.as_str()), ("0", "0"));
+    for day in ["2026-09-28", "2026-10-05"] {
+        let t = parse_day(day).unwrap();
+        m.customer(C, t, false).await;
+        m.api(C, t + H, None, "delivered", None).await; // free-form reply in window
+        m.api(C, t + 2 * H, Some("utility"), "delivered", None).await; // in-window utility
+        m.echo(C, t + 3 * H).await; // phone reply in window
+    }
+    let before = m.report("2026-09-01", "2026-10-01").await;
+    assert_eq!(
+        (before.total.as_str(), before.savings.as_str()),
+        ("0", "0"),
+        "free before 2026-10-01"
+    );
+    let after = m.report("2026-10-01", "2026-11-01").await;
+    assert!(after.service_charge_2026);
+    assert_eq!(
+        after.total, "0.0028",
+        "both charged at the utility rate from 2026-10-01"
+    );
+    assert_eq!(after.savings, "0.0014");
+    // There is no switch: asking for one is refused with the reason, and the bill stays.
+    let ctx = coexist_core::ops::Ctx::new(&m.store, "owner", None, 0);
+    let change = coexist_core::ops::PricingChange {
+        service_charge: Some(false),
+        ..Default::default()
+    };
+    let e = coexist_core::ops::change_pricing(&ctx, &change).await.unwrap_err();
+    assert!(e.to_string().contains("not a setting"), "{e}");
+    assert_eq!(m.report("2026-10-01", "2026-11-01").await.total, "0.0028");
 }
 
 #[tokio::test]
@@ -435,4 +451,34 @@ async fn a_service_column_prices_charged_replies() {
     let r = m.report("2026-10-01", "2026-11-01").await;
     assert_eq!(r.total, "0.0009", "the card's service price: {r:?}");
     assert_eq!(r.by_category.get("service").map(String::as_str), Some("0.0009"));
+}
+
+/// Issue 15: categories Meta added are kept as Meta named them: `marketing_lite` is priced as
+/// marketing, one Coexist has never heard of is counted, shown as unpriced, and fails nothing.
+#[tokio::test]
+async fn new_and_unknown_categories_are_kept_and_flagged_never_failing() {
+    let mut m = Mirror::new().await;
+    let day = parse_day("2026-03-10").unwrap();
+    let lite = json!({"pricing_model": "PMP", "type": "regular", "category": "marketing_lite", "billable": true});
+    m.api(A, day, Some("marketing"), "delivered", Some(lite)).await;
+    let novel = json!({"pricing_model": "PMP", "type": "regular", "category": "SHINY_NEW_THING", "billable": true});
+    m.api(A, day + H, Some("utility"), "delivered", Some(novel)).await;
+    // `billable` absent: Meta leaves it out on some statuses now.
+    let quiet = json!({"pricing_model": "PMP", "type": "regular", "category": "utility"});
+    m.api(A, day + 2 * H, Some("utility"), "delivered", Some(quiet)).await;
+
+    let stats = m.store.stats().await.unwrap();
+    assert_eq!(stats.journal.failed, 0, "nothing failed to apply");
+    let r = m.report("2026-03-01", "2026-04-01").await;
+    assert_eq!(
+        r.by_category.get("marketing_lite").map(String::as_str),
+        Some("0.0118"),
+        "{r:?}"
+    );
+    assert_eq!(r.unpriced.get("shiny_new_thing"), Some(&1), "{r:?}");
+    assert_eq!(r.messages.charged, 3, "{r:?}");
+    assert_eq!(
+        r.total, "0.0132",
+        "marketing 0.0118 + utility 0.0014, the unknown one at zero: {r:?}"
+    );
 }

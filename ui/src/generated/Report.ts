@@ -10,4 +10,9 @@ export type Report = { currency: string, from: number, to: number, total: string
 /**
  * What the phone-sent messages would have cost through the API.
  */
-savings: string, messages: BillingMessageCounts, disagreements: Disagreements, rate_cards: Array<CardInfo>, sample_rates: boolean, service_charge_2026: boolean, policy_version: string, };
+savings: string, messages: BillingMessageCounts, disagreements: Disagreements, rate_cards: Array<CardInfo>, sample_rates: boolean, 
+/**
+ * Charged messages in a category Coexist has no price for (one Meta added since), by
+ * category: counted at zero and shown, never dropped.
+ */
+unpriced: { [key in string]: number }, service_charge_2026: boolean, policy_version: string, };

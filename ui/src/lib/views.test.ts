@@ -29,6 +29,7 @@ function report(over: Partial<BillingReport> = {}): BillingReport {
     savings: "0.004",
     messages: { api: 8, phone: 2, charged: 5, free: 5 },
     disagreements: { count: 0, examples: [] },
+    unpriced: {},
     rate_cards: [],
     sample_rates: false,
     service_charge_2026: true,
@@ -107,7 +108,10 @@ describe("Dashboard", () => {
 describe("Billing", () => {
   it("lists the month by category, market and origin, with disagreements", async () => {
     const m = memoryBackend(NOW, {
-      billing: report({ disagreements: { count: 1, examples: [{ wamid: "wamid.X1", at: NOW, detail: "Meta says free, Coexist computed billable" }] } }),
+      billing: report({
+        disagreements: { count: 1, examples: [{ wamid: "wamid.X1", at: NOW, detail: "Meta says free, Coexist computed billable" }] },
+        unpriced: { shiny_new_thing: 3 },
+      }),
     });
     setBackend(m.backend);
     render(Billing, { now: NOW });
@@ -115,6 +119,7 @@ describe("Billing", () => {
     expect(screen.getByRole("rowheader", { name: "Marketing" }).nextElementSibling).toHaveTextContent("0.0118 USD");
     expect(screen.getByRole("rowheader", { name: "India" }).nextElementSibling).toHaveTextContent("0.0156 USD");
     expect(screen.getByTestId("disagreements")).toHaveTextContent("wamid.X1");
+    expect(screen.getByTestId("billing-unpriced")).toHaveTextContent("shiny_new_thing (3)");
     // Six months in the chart, each asked for its own month.
     await waitFor(() => expect(screen.getByTestId("billing-months").querySelectorAll(".month")).toHaveLength(6));
     expect(new Set(m.calls.filter((c) => c.startsWith("billing:"))).size).toBe(6);
@@ -343,6 +348,8 @@ describe("Campaigns", () => {
     m.state.forecast = {
       campaign: 1, template: "spring_sale", category: "marketing", currency: "USD", recipients: 5, free: 1, total: "0.0472",
       by_market: {}, by_category: {}, assumes: "delivery", sample_rates: true,
+      messaging_limit: 250, limit_recipients: 5, limit_left: 2, days: 2,
+      pacing: "Meta lets this business reach 250 new customers per 24 hours with templates (its messaging limit), and 2 are left now.",
     };
     setBackend(m.backend);
     render(Campaigns);
@@ -359,6 +366,7 @@ describe("Campaigns", () => {
     window.confirm = () => true;
     await fireEvent.click(screen.getByTestId("campaign-estimate"));
     expect(await screen.findByTestId("campaign-forecast")).toHaveTextContent("0.0472 USD for 5 recipients (1 free)");
+    expect(screen.getByTestId("campaign-pacing")).toHaveTextContent("250 new customers per 24 hours");
   });
 
   it("offers no pause or cancel once every recipient has an outcome", async () => {

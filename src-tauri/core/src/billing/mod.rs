@@ -25,7 +25,6 @@ use sqlx::Row;
 use std::collections::HashMap;
 
 const SETTING_POLICY: &str = "billing.policy";
-const SETTING_SERVICE_CHARGE: &str = "billing.service_charge";
 const SETTING_CURRENCY: &str = "billing.currency";
 
 /// Everything pricing needs, loaded once per refresh, report or forecast.
@@ -234,13 +233,6 @@ impl Store {
         Ok(policy)
     }
 
-    /// Switches the announced 2026-10-01 service charge on or off.
-    pub async fn set_service_charge(&self, enabled: bool) -> Result<()> {
-        self.set_setting(SETTING_SERVICE_CHARGE, if enabled { "on" } else { "off" })
-            .await?;
-        self.reprice_all().await
-    }
-
     /// The currency reports are priced in.
     pub async fn set_billing_currency(&self, currency: &str) -> Result<()> {
         let currency = currency.trim().to_uppercase();
@@ -258,14 +250,11 @@ impl Store {
     }
 
     pub async fn pricing_policy(&self) -> Result<PricingPolicy> {
-        let policy = match self.setting(SETTING_POLICY).await? {
+        // The 2026-10-01 service charge is Meta's published rule, dated in the policy like the
+        // others; the on/off setting earlier versions kept is no longer read.
+        Ok(match self.setting(SETTING_POLICY).await? {
             Some(text) => PricingPolicy::from_json(&text)?,
             None => PricingPolicy::shipped(),
-        };
-        Ok(match self.setting(SETTING_SERVICE_CHARGE).await?.as_deref() {
-            Some("off") => policy.with_service_charge(false),
-            Some("on") => policy.with_service_charge(true),
-            _ => policy,
         })
     }
 

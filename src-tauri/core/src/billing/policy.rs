@@ -103,17 +103,6 @@ impl PricingPolicy {
         })
     }
 
-    /// Switches the announced service-charge rule on or off (the user's choice).
-    pub fn with_service_charge(mut self, enabled: bool) -> Self {
-        for r in &mut self.file.rules {
-            if r.kind == RuleKind::ServiceCharged {
-                r.enabled = enabled;
-                self.service_charged_from = if enabled { parse_day(&r.effective).ok() } else { None };
-            }
-        }
-        self
-    }
-
     pub fn service_charged(&self, at: i64) -> bool {
         self.service_charged_from.is_some_and(|d| at >= d)
     }
@@ -129,7 +118,6 @@ mod tests {
         assert_eq!(p.pmp_from, 1_751_328_000); // 2025-07-01
         assert_eq!(p.cbp_service_free_from, 1_730_419_200); // 2024-11-01
         assert_eq!(p.service_charged_from, Some(1_790_812_800)); // 2026-10-01
-        assert_eq!(p.clone().with_service_charge(false).service_charged_from, None);
         assert!(p.file.rules.iter().all(|r| !r.source.is_empty()));
     }
 

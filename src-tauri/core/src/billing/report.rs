@@ -31,6 +31,9 @@ pub struct Report {
     pub disagreements: Disagreements,
     pub rate_cards: Vec<CardInfo>,
     pub sample_rates: bool,
+    /// Charged messages in a category Coexist has no price for (one Meta added since), by
+    /// category: counted at zero and shown, never dropped.
+    pub unpriced: BTreeMap<String, i64>,
     pub service_charge_2026: bool,
     pub policy_version: String,
 }
@@ -109,6 +112,7 @@ impl Store {
         by_origin.insert("phone".to_string(), Decimal::ZERO);
         let (mut total, mut savings) = (Decimal::ZERO, Decimal::ZERO);
         let mut counts = MessageCounts::default();
+        let mut unpriced = BTreeMap::new();
         // Tiered charges are priced per (month, market, category) count, continuing the month.
         let mut tiered: HashMap<(String, String, String), i64> = HashMap::new();
         for g in groups {
@@ -135,6 +139,9 @@ impl Store {
             savings += stored_decimal(&saved)? * Decimal::from(n);
             if !charged {
                 continue;
+            }
+            if super::rules::rate_column(&category).is_none() {
+                *unpriced.entry(category.clone()).or_default() += n;
             }
             if is_tiered {
                 *tiered.entry((month, market, category)).or_default() += n;
@@ -189,6 +196,7 @@ impl Store {
                     .collect(),
             },
             sample_rates: ctx.cards.iter().any(|c| c.sample),
+            unpriced,
             rate_cards: cards.into_iter().filter(|c| c.currency == ctx.currency).collect(),
             service_charge_2026: ctx.policy.service_charged_from.is_some(),
             policy_version: ctx.policy.file.version.clone(),

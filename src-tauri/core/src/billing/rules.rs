@@ -39,7 +39,8 @@ pub struct Charge {
 /// ([`super::rates::Card::price`] falls back), never with volume tiers.
 pub fn rate_column(category: &str) -> Option<&'static str> {
     match category {
-        "marketing" => Some("marketing"),
+        // Marketing messages sent through the Marketing Messages API are priced as marketing.
+        "marketing" | "marketing_lite" => Some("marketing"),
         "utility" => Some("utility"),
         "service" => Some("service"),
         "authentication" => Some("authentication"),
@@ -113,7 +114,6 @@ mod tests {
     #[rustfmt::skip]
     fn rule_table() {
         let p = PricingPolicy::shipped();
-        let off = PricingPolicy::shipped().with_service_charge(false);
         let h = 3600;
         // (case, policy, facts, model, type, category, billable, rate column)
         #[allow(clippy::type_complexity)]
@@ -166,11 +166,11 @@ mod tests {
             ("2026-10-01: the free entry point stays free", &p,
              Facts { at: day("2026-10-02"), window_open: true, free_entry: true, ..Default::default() },
              "PMP", "free_entry_point", "service", false, None),
-            ("2026 rule switched off: reply stays free", &off,
-             Facts { at: day("2026-10-02"), window_open: true, ..Default::default() },
+            ("the day before 2026-10-01: a reply is still free", &p,
+             Facts { at: day("2026-09-30"), window_open: true, ..Default::default() },
              "PMP", "free_customer_service", "service", false, None),
-            ("2026 rule switched off: in-window utility stays free", &off,
-             Facts { at: day("2026-10-02"), template_category: Some("utility"), window_open: true, ..Default::default() },
+            ("the day before 2026-10-01: in-window utility is still free", &p,
+             Facts { at: day("2026-09-30"), template_category: Some("utility"), window_open: true, ..Default::default() },
              "PMP", "free_customer_service", "utility", false, None),
         ];
         for (case, policy, facts, model, kind, category, billable, column) in table {

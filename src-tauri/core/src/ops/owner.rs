@@ -96,6 +96,7 @@ pub async fn import_market_map(ctx: &Ctx<'_>, text: &str) -> Result<ImportOutcom
 pub struct PricingChange {
     /// A pricing-policy file (JSON) replacing the shipped one.
     pub policy: Option<String>,
+    /// Kept so an old script gets a clear answer: the 2026-10-01 charge is not a switch.
     pub service_charge: Option<bool>,
     /// Price reports in this currency (a card in it must exist).
     pub currency: Option<String>,
@@ -105,12 +106,15 @@ pub async fn change_pricing(ctx: &Ctx<'_>, change: &PricingChange) -> Result<()>
     if change.policy.is_none() && change.service_charge.is_none() && change.currency.is_none() {
         return Ok(());
     }
+    if change.service_charge.is_some() {
+        return Err(CoreError::Invalid(
+            "the 2026-10-01 charge for service messages and utility templates inside the 24-hour window is Meta's published price, in force from that date; it is not a setting. Pricing rules change by importing a newer policy file."
+                .into(),
+        ));
+    }
     ctx.owner("change how messages are priced").await?;
     if let Some(p) = &change.policy {
         ctx.store.import_policy(p).await?;
-    }
-    if let Some(on) = change.service_charge {
-        ctx.store.set_service_charge(on).await?;
     }
     if let Some(c) = &change.currency {
         ctx.store.set_billing_currency(c).await?;
@@ -121,7 +125,7 @@ pub async fn change_pricing(ctx: &Ctx<'_>, change: &PricingChange) -> Result<()>
             &ctx.actor,
             Action::PricingPolicy,
             None,
-            json!({"policy": change.policy.is_some(), "service_charge": change.service_charge, "currency": change.currency}),
+            json!({"policy": change.policy.is_some(), "currency": change.currency}),
         )
         .await?;
     Ok(())
