@@ -210,3 +210,69 @@ async fn a_changed_number_or_user_id_keeps_one_contact_and_one_thread() {
     assert_eq!(all.len(), 2, "{all:?}");
     assert_eq!(all[1], (None, Some("BR.NEW1".into()), 2));
 }
+
+/// History statuses now include `ERROR` and `PENDING`: an error is a failed message, a pending one
+/// has no delivery status yet; neither fails the chunk, and the rest of it lands.
+#[tokio::test]
+async fn history_error_and_pending_statuses_land_with_the_rest_of_the_chunk() {
+    let (_dir, store) = connected().await;
+    let msg = |id: &str, from: &str, status: &str| {
+        let mut m = json!({"from": from, "id": id, "timestamp": (T0 - 86_400).to_string(), "type": "text",
+                           "text": {"body": format!("history {id}")}, "history_context": {"status": status}});
+        if from == "15550001111" {
+            m["to"] = json!("5511987650000");
+        }
+        m
+    };
+    let value = json!({"messaging_product": "whatsapp", "history": [{
+    "metadata": {"phase": 0, "chunk_order": 1, "progress": 100},
+    "threads": [{"id": "5511987650000", "context": {"wa_id": "5511987650000"}, "messages": [
+        msg("wamid.HE1", "15550001111", "ERROR"),
+        msg("wamid.HE2", "15550001111", "PENDING"),
+        msg("wamid.HE3", "15550001111", "DELIVERED"),
+        msg("wamid.HE4", "5511987650000", "READ"),
+        msg("wamid.HE5", "15550001111", "SOMETHING_NEW"),
+    ]}]}]});
+    feed(&store, "history", value, T0).await;
+    let rows: Vec<(String, Option<String>)> = sqlx::query_as("SELECT wamid, status FROM message ORDER BY wamid")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    let got: Vec<(&str, Option<&str>)> = rows.iter().map(|(w, s)| (w.as_str(), s.as_deref())).collect();
+    assert_eq!(
+        got,
+        vec![
+            ("wamid.HE1", Some("failed")),
+            ("wamid.HE2", None),
+            ("wamid.HE3", Some("delivered")),
+            ("wamid.HE4", Some("read")),
+            ("wamid.HE5", None),
+        ]
+    );
+}
+
+/// `user_preferences` naming the customer by BSUID only (no phone): the consent lands on the
+/// contact known by that BSUID.
+#[tokio::test]
+async fn user_preferences_by_bsuid_only_reach_that_contact() {
+    let (_dir, store) = connected().await;
+    feed_messages(
+        &store,
+        inbound(None, Some("US.13491208655302741918"), "wamid.UP1", T0),
+        T0,
+    )
+    .await;
+    let prefs = json!({"messaging_product": "whatsapp",
+        "contacts": [{"profile": {"name": "Dana"}, "user_id": "US.13491208655302741918"}],
+        "user_preferences": [{"user_id": "US.13491208655302741918", "category": "marketing_messages",
+                              "value": "stop", "detail": "User requested to stop marketing messages",
+                              "timestamp": T0 + 60}]});
+    feed(&store, "user_preferences", prefs, T0 + 60).await;
+    let contacts = contacts_of(&store).await;
+    assert_eq!(contacts.len(), 1, "no second contact: {contacts:?}");
+    let consent: Vec<(String, String)> = sqlx::query_as("SELECT kind, source FROM consent")
+        .fetch_all(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(consent, vec![("opt_out".to_string(), "user_preferences".to_string())]);
+}
