@@ -276,3 +276,62 @@ async fn user_preferences_by_bsuid_only_reach_that_contact() {
         .unwrap();
     assert_eq!(consent, vec![("opt_out".to_string(), "user_preferences".to_string())]);
 }
+
+/// `standby` (Meta's Business Agent answers the chat) and `messaging_handovers`: the customer's
+/// messages are mirrored, the chat shows as the agent's and automation stays out; a handover to
+/// this app ends that, a take-over by the agent starts it again. Nothing is dropped.
+#[tokio::test]
+async fn standby_chats_are_mirrored_shown_as_the_agents_and_handovers_follow() {
+    use coexist_core::store::ConversationFilter;
+    let (_dir, store) = connected().await;
+    let agent = |store: &Store| {
+        let store = store.clone();
+        async move {
+            let rows = store.list_conversations(&ConversationFilter::All, 10, 0).await.unwrap();
+            assert_eq!(rows.len(), 1, "{rows:?}");
+            (rows[0].agent_since, rows[0].automation_paused_until)
+        }
+    };
+    feed(
+        &store,
+        "standby",
+        inbound(Some("5511987650001"), None, "wamid.SB1", T0),
+        T0,
+    )
+    .await;
+    let n: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM message WHERE wamid = 'wamid.SB1' AND origin = 'customer'")
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    assert_eq!(n, 1, "the standby message is in the mirror");
+    let (since, paused) = agent(&store).await;
+    assert_eq!(since, Some(T0));
+    assert!(paused.is_some_and(|p| p > T0), "automation stays out: {paused:?}");
+
+    let handover = |kind: &str, at: i64| {
+        json!({"messaging_product": "whatsapp", "contacts": [{"wa_id": "5511987650001"}],
+               "handovers": [{"from": "5511987650001", "timestamp": at.to_string(),
+                              kind: {"new_owner_app_id": "123", "previous_owner_app_id": "456"}}]})
+    };
+    feed(
+        &store,
+        "messaging_handovers",
+        handover("pass_thread_control", T0 + 60),
+        T0 + 60,
+    )
+    .await;
+    assert_eq!(agent(&store).await.0, None, "handed over to this app");
+    feed(
+        &store,
+        "messaging_handovers",
+        handover("take_thread_control", T0 + 120),
+        T0 + 120,
+    )
+    .await;
+    assert_eq!(agent(&store).await.0, Some(T0 + 120), "the agent took it back");
+    assert_eq!(
+        store.stats().await.unwrap().journal.skipped,
+        0,
+        "neither field is skipped"
+    );
+}

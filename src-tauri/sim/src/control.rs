@@ -109,6 +109,9 @@ pub struct CustomerMessage {
     text: String,
     #[serde(default)]
     referral: bool,
+    /// Meta's Business Agent answers this chat: the message arrives on `standby`.
+    #[serde(default)]
+    standby: bool,
 }
 
 /// A customer writes in now (opens the service window; a referral opens a free entry point).
@@ -120,7 +123,8 @@ pub async fn customer_message(AxState(sim): Shared, Json(m): Json<CustomerMessag
         st.customers.insert(wa.clone(), c);
     }
     let now = st.now;
-    let wamid = crate::scenario::inbound(&sim, &mut st, &wa, now, &m.text, m.referral);
+    let field = if m.standby { "standby" } else { "messages" };
+    let wamid = crate::scenario::inbound_on(&sim, &mut st, field, &wa, now, &m.text, m.referral);
     Json(json!({"id": wamid})).into_response()
 }
 

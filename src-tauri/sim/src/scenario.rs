@@ -169,6 +169,12 @@ fn ensure_customers(st: &mut State, n: usize) -> Vec<String> {
 
 /// A customer message at `at`: opens the window (and a free entry point after an ad).
 pub fn inbound(sim: &Sim, st: &mut State, wa: &str, at: i64, text: &str, referral: bool) -> String {
+    inbound_on(sim, st, "messages", wa, at, text, referral)
+}
+
+/// A customer message delivered on `field`: `messages`, or `standby` when Meta's Business Agent
+/// answers that chat.
+pub fn inbound_on(sim: &Sim, st: &mut State, field: &str, wa: &str, at: i64, text: &str, referral: bool) -> String {
     let wamid = st.new_id("wamid.IN");
     let c = st.customers.get_mut(wa).expect("known customer");
     c.last_inbound_at = Some(at);
@@ -184,7 +190,7 @@ pub fn inbound(sim: &Sim, st: &mut State, wa: &str, at: i64, text: &str, referra
     }
     let body = envelope(
         &st.cfg,
-        "messages",
+        field,
         json!({"contacts": [{"profile": {"name": c.name}, "wa_id": c.wa_id, "user_id": c.bsuid}], "messages": [m]}),
         None,
     );
@@ -195,7 +201,7 @@ pub fn inbound(sim: &Sim, st: &mut State, wa: &str, at: i64, text: &str, referra
     if is_stop(text) {
         st.truth.opted_out.insert(wa.into());
     }
-    queue(sim, st, "messages", body);
+    queue(sim, st, field, body);
     wamid
 }
 

@@ -620,3 +620,26 @@ async fn template_submission_is_validated_and_media_needs_id_or_link() {
     let by_link = json!({"messaging_product": "whatsapp", "to": CUSTOMER, "type": "document", "document": {"link": "https://example.com/menu.pdf"}});
     assert_eq!(h.send(by_link).await.0, 200);
 }
+
+/// A chat Meta's Business Agent answers: the customer's message arrives on `standby`.
+#[tokio::test]
+async fn a_business_agent_chat_arrives_on_standby() {
+    let h = harness(20).await;
+    let (s, _) = h
+        .post(
+            "/_sim/customer_message",
+            json!({"from": "5511987650009", "text": "oi", "standby": true}),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200);
+    h.settle().await;
+    let fields: Vec<String> = h
+        .hooks
+        .lock()
+        .unwrap()
+        .iter()
+        .map(|w| w["entry"][0]["changes"][0]["field"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(fields, vec!["standby".to_string()]);
+}

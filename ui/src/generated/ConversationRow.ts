@@ -5,4 +5,8 @@ import type { Origin } from "./Origin";
 /**
  * A row of the conversation list: newest first, with the last message and its origin.
  */
-export type ConversationRow = { contact_id: number, display_name: string, wa_id: string | null, bsuid: string | null, vip: boolean, unread: number, last_message_at: number | null, last_text: string | null, last_type: string | null, last_origin: Origin | null, last_direction: Direction | null, last_revoked: boolean | null, service_window_open_until: number | null, automation_paused_until: number | null, assignee: string | null, };
+export type ConversationRow = { contact_id: number, display_name: string, wa_id: string | null, bsuid: string | null, vip: boolean, unread: number, last_message_at: number | null, last_text: string | null, last_type: string | null, last_origin: Origin | null, last_direction: Direction | null, last_revoked: boolean | null, service_window_open_until: number | null, automation_paused_until: number | null, assignee: string | null, 
+/**
+ * Meta's Business Agent answers this chat since then (its messages arrive on `standby`).
+ */
+agent_since: number | null, };

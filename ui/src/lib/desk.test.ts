@@ -20,7 +20,7 @@ function conversation(id: number, windowOpen: boolean): ConversationRow {
     contact_id: id, display_name: `Customer ${id}`, wa_id: `4477009${String(id).padStart(5, "0")}`, bsuid: null, vip: false,
     unread: 0, last_message_at: NOW - id, last_text: "hi", last_type: "text", last_origin: "customer",
     last_direction: "inbound", last_revoked: false, service_window_open_until: windowOpen ? NOW + 3600 : NOW - 3600,
-    automation_paused_until: null, assignee: null,
+    automation_paused_until: null, assignee: null, agent_since: null,
   };
 }
 

@@ -207,6 +207,7 @@ describe("Thread", () => {
     contact_id: 7, display_name: "Priya", wa_id: "919800000001", bsuid: null, vip: false, unread: 0,
     last_message_at: NOW, last_text: "hi", last_type: "text", last_origin: "customer", last_direction: "inbound",
     last_revoked: false, service_window_open_until: NOW + 3600, automation_paused_until: null, assignee: null,
+    agent_since: null,
   };
   const msg = (id: number, over: Partial<ThreadMessage>): ThreadMessage => ({
     id, wamid: `w${id}`, direction: "outbound", origin: "api", type: "text", text: "t", media_id: null, media_mime: null,
@@ -243,6 +244,16 @@ describe("Thread", () => {
     await fireEvent.click(screen.getByTestId("assign-toggle"));
     await waitFor(() => expect(screen.getByTestId("assign-toggle")).toHaveTextContent("Assigned to me"));
     expect(m.calls).toContain("setAssignee:7:owner");
+  });
+
+  it("says when Meta's Business Agent is answering the chat", async () => {
+    const m = memoryBackend(NOW);
+    const agentRow = { ...row, agent_since: NOW - 60 };
+    m.state.conversations = [agentRow];
+    m.state.thread = [msg(1, { direction: "inbound", origin: "customer", status: null })];
+    setBackend(m.backend);
+    render(Thread, { conversation: agentRow, now: NOW, lastMessageAt: NOW });
+    expect(await screen.findByTestId("agent-chat")).toHaveTextContent("Meta's Business Agent is answering this chat");
   });
 
   it("prices the reply: free from the phone, and what the API would charge", async () => {

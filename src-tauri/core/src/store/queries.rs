@@ -109,6 +109,8 @@ pub struct ConversationRow {
     pub service_window_open_until: Option<i64>,
     pub automation_paused_until: Option<i64>,
     pub assignee: Option<String>,
+    /// Meta's Business Agent answers this chat since then (its messages arrive on `standby`).
+    pub agent_since: Option<i64>,
 }
 
 /// Which conversations the inbox shows.
@@ -255,7 +257,8 @@ impl Store {
             "SELECT c.id AS contact_id, {DISPLAY_NAME} AS display_name, c.wa_id, c.bsuid, c.vip,
                     v.unread, v.last_message_at, m.text AS last_text, m.type AS last_type, m.origin AS last_origin,
                     m.direction AS last_direction, m.revoked AS last_revoked,
-                    v.last_inbound_at + {window} AS service_window_open_until, v.automation_paused_until, v.assignee
+                    v.last_inbound_at + {window} AS service_window_open_until, v.automation_paused_until, v.assignee,
+                    v.agent_since
              FROM conversation v
              JOIN contact c ON c.id = v.contact_id
              LEFT JOIN message m ON m.id = v.last_message_id

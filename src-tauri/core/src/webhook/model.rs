@@ -298,6 +298,31 @@ pub struct UserPreference {
     pub timestamp: Option<i64>,
 }
 
+/// `messaging_handovers`: a chat changing hands between Meta's Business Agent and this app.
+/// Meta's WhatsApp documentation shows no sample; the shape follows the handover protocol
+/// (Messenger's `pass_thread_control` / `take_thread_control`), read leniently.
+#[derive(Debug, Default, Deserialize)]
+pub struct HandoversValue {
+    #[serde(default)]
+    pub contacts: Vec<WaContact>,
+    #[serde(default, alias = "messaging_handovers")]
+    pub handovers: Vec<Handover>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+pub struct Handover {
+    #[serde(default, alias = "wa_id")]
+    pub from: Option<String>,
+    #[serde(default, alias = "from_user_id")]
+    pub user_id: Option<String>,
+    #[serde(default, deserialize_with = "opt_ts")]
+    pub timestamp: Option<i64>,
+    /// The chat passed to this app: the agent no longer answers it.
+    pub pass_thread_control: Option<serde_json::Value>,
+    /// The agent (or Meta) took the chat.
+    pub take_thread_control: Option<serde_json::Value>,
+}
+
 /// One message in any of its envelopes: inbound, echo, history.
 #[derive(Debug, Default, Deserialize)]
 pub struct WaMessage {

@@ -110,6 +110,12 @@ async fn upsert(
         crate::billing::mark_dirty(conn, id).await?;
         if let Some(contact) = contact_id {
             super::touch_conversation(conn, contact, id, m.at, Default::default()).await?;
+            // A message we send takes the chat back from Meta's Business Agent.
+            sqlx::query("UPDATE conversation SET agent_since = NULL WHERE contact_id = ? AND agent_since <= ?")
+                .bind(contact)
+                .bind(m.at)
+                .execute(&mut *conn)
+                .await?;
         }
     }
     Ok(id)

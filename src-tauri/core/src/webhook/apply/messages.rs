@@ -147,3 +147,67 @@ pub(super) async fn record_consent(
     .await?;
     Ok(())
 }
+
+/// How long automation stays out of a chat after the Business Agent's last standby message.
+const AGENT_HOLD_SECS: i64 = 24 * 3600;
+
+/// `standby`: the customer's messages in chats Meta's Business Agent answers. They are mirrored
+/// like any customer message (they open the service window); the chat is marked as the agent's
+/// and automation stays out of it, so the customer does not get two answers.
+pub(super) async fn apply_standby(
+    conn: &mut SqliteConnection,
+    waba: &str,
+    v: MessagesValue,
+    rules: &Rules,
+) -> sqlx::Result<()> {
+    let held: Vec<(Who, i64)> = v
+        .messages
+        .iter()
+        .map(|m| {
+            (
+                who_from(&v.contacts, Some(&m.from), m.from_user_id.as_deref()),
+                m.timestamp,
+            )
+        })
+        .collect();
+    apply_messages(conn, waba, v, rules).await?;
+    for (who, at) in held {
+        if let Some(contact) = contacts::upsert(conn, &who, "message", at).await? {
+            sqlx::query(
+                "UPDATE conversation SET agent_since = COALESCE(agent_since, ?1),
+                        automation_paused_until = MAX(COALESCE(automation_paused_until, 0), ?2)
+                 WHERE contact_id = ?3",
+            )
+            .bind(at)
+            .bind(at + AGENT_HOLD_SECS)
+            .bind(contact)
+            .execute(&mut *conn)
+            .await?;
+        }
+    }
+    Ok(())
+}
+
+/// `messaging_handovers`: the chat passed to this app (the agent stops) or the agent took it.
+pub(super) async fn apply_handovers(conn: &mut SqliteConnection, v: HandoversValue, at: i64) -> sqlx::Result<()> {
+    for h in &v.handovers {
+        let who = who_from(&v.contacts, h.from.as_deref(), h.user_id.as_deref());
+        let Some(contact) = contacts::upsert(conn, &who, "message", h.timestamp.unwrap_or(at)).await? else {
+            continue;
+        };
+        let since = match (&h.pass_thread_control, &h.take_thread_control) {
+            (Some(_), _) => None,
+            (None, Some(_)) => Some(h.timestamp.unwrap_or(at)),
+            (None, None) => continue,
+        };
+        sqlx::query(
+            "INSERT INTO conversation (contact_id, agent_since) VALUES (?1, ?2)
+             ON CONFLICT(contact_id) DO UPDATE SET agent_since = excluded.agent_since",
+        )
+        .bind(contact)
+        .bind(since)
+        .execute(&mut *conn)
+        .await?;
+    }
+    Ok(())
+}

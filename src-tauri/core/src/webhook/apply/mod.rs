@@ -90,6 +90,18 @@ pub(crate) async fn apply_body(
                     }
                     Err(e) => Err(e),
                 },
+                // Meta's Business Agent answers these chats: mirror them, keep automation out.
+                "standby" => match serde_json::from_str::<MessagesValue>(json) {
+                    Ok(v) => {
+                        rejected.extend(v.rejected().into_iter().map(|e| (i, e)));
+                        apply_standby(conn, &entry.id, v, rules).await.map(Ok)?
+                    }
+                    Err(e) => Err(e),
+                },
+                "messaging_handovers" => match serde_json::from_str::<HandoversValue>(json) {
+                    Ok(v) => apply_handovers(conn, v, at).await.map(Ok)?,
+                    Err(e) => Err(e),
+                },
                 "smb_message_echoes" => match serde_json::from_str::<EchoesValue>(json) {
                     Ok(v) => {
                         rejected.extend(v.rejected().into_iter().map(|e| (i, e)));
