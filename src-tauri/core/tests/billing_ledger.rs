@@ -482,3 +482,42 @@ async fn new_and_unknown_categories_are_kept_and_flagged_never_failing() {
         "marketing 0.0118 + utility 0.0014, the unknown one at zero: {r:?}"
     );
 }
+
+/// Issue 15: the calling-code → market map has dates. A Bangladeshi number is priced in "Rest of
+/// Asia Pacific" up to 2026-09-30 and in "Bangladesh" from 2026-10-01, each with its own rate.
+#[tokio::test]
+async fn a_message_is_priced_with_the_market_map_of_its_date() {
+    let mut m = Mirror::new().await;
+    let card = "market,marketing,utility,authentication,authentication_international\n\
+                Rest of Asia Pacific,0.0732,0.0113,0.0113,\n\
+                Bangladesh,0.0800,0.0040,0.0040,0.0500\n";
+    m.store
+        .import_rate_card(card, None, "USD", "2025-01-01", "dated test card", 0)
+        .await
+        .unwrap();
+    const BD: &str = "8801711000001";
+    let marketing = json!({"pricing_model": "PMP", "type": "regular", "category": "marketing"});
+    m.api(
+        BD,
+        parse_day("2026-09-30").unwrap(),
+        Some("marketing"),
+        "delivered",
+        Some(marketing.clone()),
+    )
+    .await;
+    m.api(
+        BD,
+        parse_day("2026-10-05").unwrap(),
+        Some("marketing"),
+        "delivered",
+        Some(marketing),
+    )
+    .await;
+    let r = m.report("2026-09-01", "2026-11-01").await;
+    assert_eq!(
+        r.by_market.get("Rest of Asia Pacific").map(String::as_str),
+        Some("0.0732"),
+        "{r:?}"
+    );
+    assert_eq!(r.by_market.get("Bangladesh").map(String::as_str), Some("0.08"), "{r:?}");
+}

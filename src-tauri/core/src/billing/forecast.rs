@@ -135,7 +135,12 @@ impl Store {
             match c.rate_column {
                 Some(column) if c.billable => {
                     *groups
-                        .entry((ctx.markets.market_of(r.wa_id.as_deref()).to_string(), column))
+                        .entry((
+                            ctx.markets
+                                .market_at(r.wa_id.as_deref(), now, |m| card.is_some_and(|c| c.prices_market(m)))
+                                .to_string(),
+                            column,
+                        ))
                         .or_default() += 1
                 }
                 _ => free += 1,
@@ -247,7 +252,10 @@ impl Store {
             },
         );
         let card = ctx.card_at(now);
-        let market = ctx.markets.market_of(r.wa_id.as_deref()).to_string();
+        let market = ctx
+            .markets
+            .market_at(r.wa_id.as_deref(), now, |m| card.is_some_and(|c| c.prices_market(m)))
+            .to_string();
         let sendable = template_category.is_some() || r.window_open;
         let api = match c.rate_column {
             Some(col) if c.billable => card.and_then(|k| k.price(&market, col)).unwrap_or(Decimal::ZERO),

@@ -232,8 +232,11 @@ async fn cbp_open(
 }
 
 async fn price(conn: &mut SqliteConnection, ctx: &BillingContext, p: &Pending, earlier: &[Entry]) -> Result<Entry> {
-    let market = ctx.markets.market_of(p.wa_id.as_deref()).to_string();
     let card = ctx.card_at(p.at);
+    let market = ctx
+        .markets
+        .market_at(p.wa_id.as_deref(), p.at, |m| card.is_some_and(|c| c.prices_market(m)))
+        .to_string();
     let price_of = |column: Option<&str>| -> Decimal {
         column
             .and_then(|c| card.and_then(|card| card.price(&market, c)))

@@ -209,10 +209,11 @@ impl Store {
         if !rows.is_empty() {
             sqlx::query("DELETE FROM market_map").execute(&mut *tx).await?;
         }
-        for (code, market) in &rows {
-            sqlx::query("INSERT OR REPLACE INTO market_map (calling_code, market) VALUES (?, ?)")
-                .bind(code)
-                .bind(market)
+        for r in &rows {
+            sqlx::query("INSERT OR REPLACE INTO market_map (calling_code, market, effective_from) VALUES (?, ?, ?)")
+                .bind(&r.calling_code)
+                .bind(&r.market)
+                .bind(r.effective_from)
                 .execute(&mut *tx)
                 .await?;
         }
@@ -262,9 +263,10 @@ impl Store {
     pub async fn billing_context(&self, now: i64) -> Result<BillingContext> {
         self.billing_defaults(now).await?;
         let policy = self.pricing_policy().await?;
-        let markets: Vec<(String, String)> = sqlx::query_as("SELECT calling_code, market FROM market_map")
-            .fetch_all(self.pool())
-            .await?;
+        let markets: Vec<rates::MarketRow> =
+            sqlx::query_as("SELECT calling_code, market, effective_from FROM market_map")
+                .fetch_all(self.pool())
+                .await?;
         let currency = match self.setting(SETTING_CURRENCY).await? {
             Some(c) => c,
             None => {

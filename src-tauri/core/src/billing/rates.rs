@@ -234,7 +234,7 @@ pub fn parse_tiers(text: &str) -> Result<Parsed<Tier>> {
 }
 
 /// The calling-code map: `calling_code,market`.
-pub fn parse_markets(text: &str) -> Result<Parsed<(String, String)>> {
+pub fn parse_markets(text: &str) -> Result<Parsed<MarketRow>> {
     let mut rdr = reader(text);
     let head = headers(&mut rdr, "market map")?;
     let (code, market) = match (
@@ -244,10 +244,11 @@ pub fn parse_markets(text: &str) -> Result<Parsed<(String, String)>> {
         (Some(c), Some(m)) => (c, m),
         _ => {
             return Err(CoreError::Invalid(
-                "line 1: expected the header calling_code,market".into(),
+                "line 1: expected the header calling_code,market (and optionally effective_from)".into(),
             ))
         }
     };
+    let from = head.iter().position(|h| h == "effectivefrom");
     let (mut rows, mut errors) = (Vec::new(), Vec::new());
     for rec in rdr.records() {
         let Some(rec) = readable(rec, &mut errors) else {
@@ -255,33 +256,63 @@ pub fn parse_markets(text: &str) -> Result<Parsed<(String, String)>> {
         };
         let c = rec.get(code).unwrap_or("").trim_start_matches('+');
         let m = rec.get(market).unwrap_or("");
-        if c.is_empty() || !c.chars().all(|ch| ch.is_ascii_digit()) {
-            errors.push(LineError {
-                line: line_of(&rec),
-                error: format!("'{c}' is not a calling code"),
-            });
-        } else if m.is_empty() {
-            errors.push(LineError {
-                line: line_of(&rec),
-                error: "the market is empty".into(),
-            });
+        let day = from.and_then(|f| rec.get(f)).unwrap_or("").trim();
+        let effective_from = if day.is_empty() {
+            Ok(0)
         } else {
-            rows.push((c.to_string(), m.to_string()));
+            super::policy::parse_day(day).map_err(|_| format!("'{day}' is not a date (YYYY-MM-DD)"))
+        };
+        let error = if c.is_empty() || !c.chars().all(|ch| ch.is_ascii_digit()) {
+            Some(format!("'{c}' is not a calling code"))
+        } else if m.is_empty() {
+            Some("the market is empty".into())
+        } else {
+            effective_from.as_ref().err().cloned()
+        };
+        match (error, effective_from) {
+            (None, Ok(effective_from)) => rows.push(MarketRow {
+                calling_code: c.to_string(),
+                market: m.to_string(),
+                effective_from,
+            }),
+            (e, _) => errors.push(LineError {
+                line: line_of(&rec),
+                error: e.unwrap_or_default(),
+            }),
         }
     }
     Ok((rows, errors))
 }
 
-/// Calling code → market, longest prefix first.
+/// One line of the market map: from `effective_from` (unix seconds; 0 = always) numbers starting
+/// with `calling_code` are priced in `market`.
+#[derive(Debug, Clone, PartialEq, Eq, sqlx::FromRow)]
+pub struct MarketRow {
+    pub calling_code: String,
+    pub market: String,
+    pub effective_from: i64,
+}
+
+/// Calling code → market, longest prefix first, each code with its dated markets.
 #[derive(Debug, Clone, Default)]
 pub struct MarketMap {
-    by_code: HashMap<String, String>,
+    /// Per code, its markets by start date, oldest first.
+    by_code: HashMap<String, Vec<(i64, String)>>,
     longest: usize,
 }
 
 impl MarketMap {
-    pub fn new(rows: impl IntoIterator<Item = (String, String)>) -> Self {
-        let by_code: HashMap<String, String> = rows.into_iter().collect();
+    pub fn new(rows: impl IntoIterator<Item = MarketRow>) -> Self {
+        let mut by_code: HashMap<String, Vec<(i64, String)>> = HashMap::new();
+        for r in rows {
+            by_code
+                .entry(r.calling_code)
+                .or_default()
+                .push((r.effective_from, r.market));
+        }
+        for v in by_code.values_mut() {
+            v.sort();
+        }
         let longest = by_code.keys().map(String::len).max().unwrap_or(0);
         Self { by_code, longest }
     }
@@ -294,24 +325,48 @@ impl MarketMap {
         )
     }
 
-    /// The market of a phone number (digits, as WhatsApp writes it), or of a customer known only
-    /// by a business-scoped user id: a BSUID starts with the customer's ISO country (`BR.…`, a
-    /// parent `US.ENT.…`), priced as that country's calling code.
+    /// The market of a phone number today (see [`MarketMap::market_at`]).
     pub fn market_of(&self, wa_id: Option<&str>) -> &str {
+        self.market_at(wa_id, i64::MAX, |_| true)
+    }
+
+    /// The market of a phone number (digits, as WhatsApp writes it), or of a customer known only
+    /// by a business-scoped user id, on `at`: a BSUID starts with the customer's ISO country
+    /// (`BR.…`, a parent `US.ENT.…`), priced as that country's calling code. Of the markets in
+    /// force then, the newest `priced` accepts wins: a rate card older than a country's own
+    /// market still prices it in the region it came from.
+    pub fn market_at(&self, wa_id: Option<&str>, at: i64, priced: impl Fn(&str) -> bool) -> &str {
         let Some(n) = wa_id else { return OTHER_MARKET };
         if let Some((iso, _)) = n.split_once('.') {
             let code = phonenumber::metadata::DATABASE
                 .by_id(iso.to_ascii_uppercase().as_str())
                 .map(|m| m.country_code().to_string());
             return match code {
-                Some(code) => self.market_of(Some(&code)),
+                Some(code) => self.market_at(Some(&code), at, priced),
                 None => OTHER_MARKET,
             };
         }
-        (1..=self.longest.min(n.len()))
+        // The longest prefix with a market in force on `at` (Kazakhstan's `76`/`77` start on
+        // 2026-10-01; before that `7` answers).
+        let in_force: Vec<&str> = (1..=self.longest.min(n.len()))
             .rev()
-            .find_map(|len| self.by_code.get(&n[..len]))
-            .map_or(OTHER_MARKET, String::as_str)
+            .filter_map(|len| self.by_code.get(&n[..len]))
+            .map(|dated| {
+                dated
+                    .iter()
+                    .filter(|(from, _)| *from <= at)
+                    .map(|(_, m)| m.as_str())
+                    .collect::<Vec<_>>()
+            })
+            .find(|v| !v.is_empty())
+            .unwrap_or_default();
+        in_force
+            .iter()
+            .rev()
+            .find(|m| priced(m))
+            .or(in_force.last())
+            .copied()
+            .unwrap_or(OTHER_MARKET)
     }
 }
 
@@ -327,6 +382,11 @@ pub struct Card {
 }
 
 impl Card {
+    /// Whether this card has a row for `market` at all.
+    pub fn prices_market(&self, market: &str) -> bool {
+        self.prices.keys().any(|(m, _)| m == market)
+    }
+
     pub fn price(&self, market: &str, column: &str) -> Option<Decimal> {
         let column = self.column_for(market, column);
         self.prices.get(&(market.to_string(), column.to_string())).copied()
@@ -419,7 +479,11 @@ mod tests {
         assert_eq!(m.market_of(Some("9715551234")), "United Arab Emirates");
         assert_eq!(m.market_of(Some("97455512345")), "Rest of Middle East");
         assert_eq!(m.market_of(Some("15551234567")), "North America");
-        assert_eq!(m.market_of(Some("8805551234")), "Rest of Asia Pacific");
+        assert_eq!(
+            m.market_of(Some("8805551234")),
+            "Bangladesh",
+            "its own market since 2026-10-01"
+        );
         assert_eq!(m.market_of(Some("99999")), OTHER_MARKET);
         // Customers known only by a BSUID: the market of their country's calling code.
         assert_eq!(m.market_of(Some("IN.13491208655302741918")), "India");
@@ -427,6 +491,28 @@ mod tests {
         assert_eq!(m.market_of(Some("br.123")), m.market_of(Some("5511987654321")));
         assert_eq!(m.market_of(Some("ZZ.123")), OTHER_MARKET);
         assert_eq!(m.market_of(None), OTHER_MARKET);
+        // The map of each message's date.
+        let day = |d: &str| super::super::policy::parse_day(d).unwrap();
+        let any = |_: &str| true;
+        assert_eq!(
+            m.market_at(Some("8805551234"), day("2026-09-30"), any),
+            "Rest of Asia Pacific"
+        );
+        assert_eq!(m.market_at(Some("8805551234"), day("2026-10-01"), any), "Bangladesh");
+        assert_eq!(m.market_at(Some("77012345678"), day("2026-09-30"), any), "Russia");
+        assert_eq!(m.market_at(Some("77012345678"), day("2026-10-02"), any), "Kazakhstan");
+        assert_eq!(m.market_at(Some("79161234567"), day("2026-10-02"), any), "Russia");
+        assert_eq!(m.market_at(Some("263771234567"), day("2025-09-30"), any), OTHER_MARKET);
+        assert_eq!(
+            m.market_at(Some("263771234567"), day("2025-10-01"), any),
+            "Rest of Africa"
+        );
+        // A card that has no row for the new market prices it in the region it came from.
+        let old_card = |mk: &str| mk != "Bangladesh";
+        assert_eq!(
+            m.market_at(Some("8805551234"), day("2026-10-05"), old_card),
+            "Rest of Asia Pacific"
+        );
     }
 
     #[test]
