@@ -286,6 +286,20 @@ pub async fn import_rate_card(
     Ok(coexist_core::ops::import_rate_card(&ws.ctx(pin), &card).await?)
 }
 
+/// Counts (or stops counting) the monthly free service messages partners report; owner only.
+#[tauri::command]
+pub async fn set_service_allowance(
+    ws: State<'_, Workspace>,
+    enabled: bool,
+    pin: Option<String>,
+) -> Result<(), UiError> {
+    let change = coexist_core::ops::PricingChange {
+        service_allowance: Some(enabled),
+        ..Default::default()
+    };
+    Ok(coexist_core::ops::change_pricing(&ws.ctx(pin), &change).await?)
+}
+
 /// A consistent copy of the workspace in the Documents folder, taken while it stays in use.
 #[tauri::command]
 pub async fn backup_now(

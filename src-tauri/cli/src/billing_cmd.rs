@@ -33,6 +33,10 @@ pub enum BillingCmd {
         /// Price reports in this currency (a card in it must exist).
         #[arg(long)]
         currency: Option<String>,
+        /// on|off: count the 1,000 free service messages a month partners report (not on Meta's
+        /// pricing page; off by default).
+        #[arg(long)]
+        service_allowance: Option<OnOff>,
         #[arg(long)]
         json: bool,
     },
@@ -139,12 +143,14 @@ pub async fn run(ctx: &Ctx<'_>, cmd: &BillingCmd) -> Result<()> {
             import,
             service_charge,
             currency,
+            service_allowance,
             json,
         } => {
             let change = ops::PricingChange {
                 policy: import.as_ref().map(read).transpose()?,
                 service_charge: service_charge.map(|s| matches!(s, OnOff::On)),
                 currency: currency.clone(),
+                service_allowance: service_allowance.map(|s| matches!(s, OnOff::On)),
             };
             ops::change_pricing(ctx, &change).await?;
             let billing = store.billing_context(now).await?;
@@ -152,13 +158,21 @@ pub async fn run(ctx: &Ctx<'_>, cmd: &BillingCmd) -> Result<()> {
             if *json {
                 println!(
                     "{}",
-                    serde_json::json!({"policy": billing.policy.file, "currency": billing.currency, "rate_cards": cards})
+                    serde_json::json!({"policy": billing.policy.file, "currency": billing.currency, "rate_cards": cards,
+                                       "service_allowance": billing.policy.service_allowance.map(|(_, n)| n)})
                 );
             } else {
                 println!("pricing policy {}", billing.policy.file.version);
                 for r in &billing.policy.file.rules {
-                    let state = match (r.announced, r.enabled) {
-                        (_, false) => " [switched off]",
+                    // The allowance's on/off is the owner's choice, kept apart from the file.
+                    let on = match r.kind {
+                        coexist_core::billing::policy::RuleKind::ServiceAllowance => {
+                            billing.policy.service_allowance.is_some()
+                        }
+                        _ => r.enabled,
+                    };
+                    let state = match (r.announced, on) {
+                        (_, false) => " [off]",
                         (true, true) => " [announced, on]",
                         _ => "",
                     };

@@ -521,3 +521,47 @@ async fn a_message_is_priced_with_the_market_map_of_its_date() {
     );
     assert_eq!(r.by_market.get("Bangladesh").map(String::as_str), Some("0.08"), "{r:?}");
 }
+
+/// Issue 15: the partner-reported monthly allowance of free service messages is a dated entry of
+/// its own, off by default; turned on, the month's first service messages cost nothing.
+#[tokio::test]
+async fn the_partner_reported_service_allowance_is_off_by_default_and_counts_when_on() {
+    let mut m = Mirror::new().await;
+    // The shipped policy with a small allowance, so a test can use it up.
+    let mut policy: Value = serde_json::from_str(coexist_core::billing::policy::SHIPPED_POLICY).unwrap();
+    let rule = policy["rules"]
+        .as_array_mut()
+        .unwrap()
+        .iter_mut()
+        .find(|r| r["kind"] == "service_allowance")
+        .expect("the shipped policy has the allowance entry");
+    assert_eq!(rule["enabled"], false, "off by default");
+    assert_eq!(rule["monthly_free"], 1000);
+    assert!(
+        rule["source"].as_str().unwrap().contains("partner"),
+        "its source says so"
+    );
+    rule["monthly_free"] = json!(2);
+    m.store.import_policy(&policy.to_string()).await.unwrap();
+
+    let t = parse_day("2026-10-05").unwrap();
+    m.customer(C, t, false).await;
+    for i in 1..=3 {
+        m.api(C, t + i * 60, None, "delivered", None).await; // free-form replies in the window
+    }
+    let off = m.report("2026-10-01", "2026-11-01").await;
+    assert_eq!(
+        (off.total.as_str(), off.service_allowance),
+        ("0.0042", None),
+        "3 × 0.0014: {off:?}"
+    );
+
+    m.store.set_service_allowance(true).await.unwrap();
+    let on = m.report("2026-10-01", "2026-11-01").await;
+    assert_eq!(on.service_allowance, Some(2));
+    assert_eq!(
+        on.total, "0.0014",
+        "the first two are free, the third is charged: {on:?}"
+    );
+    assert_eq!(on.messages.charged, 1);
+}

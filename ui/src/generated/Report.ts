@@ -15,4 +15,8 @@ savings: string, messages: BillingMessageCounts, disagreements: Disagreements, r
  * Charged messages in a category Coexist has no price for (one Meta added since), by
  * category: counted at zero and shown, never dropped.
  */
-unpriced: { [key in string]: number }, service_charge_2026: boolean, policy_version: string, };
+unpriced: { [key in string]: number }, service_charge_2026: boolean, 
+/**
+ * Service messages free each month by the partner-reported allowance, when turned on.
+ */
+service_allowance: number | null, policy_version: string, };

@@ -91,6 +91,8 @@ export interface Backend {
   /** Writes the period's ledger as CSV to the Downloads folder; returns the file's path. */
   exportBilling(from: number, to: number, label: string, pin?: string | null): Promise<string>;
   importRateCard(csv: string, currency: string, effective: string, name: string, pin?: string | null): Promise<RateImport>;
+  /** Counts the partner-reported monthly allowance of free service messages (owner only). */
+  setServiceAllowance(enabled: boolean, pin?: string | null): Promise<void>;
   backupNow(pin?: string | null): Promise<BackupInfo>;
   /** Calls `cb` with each event the core announces; resolves to the function that stops it. */
   onCoreEvent(cb: (e: CoreEvent) => void): Promise<() => void>;
@@ -160,6 +162,7 @@ export const tauriBackend: Backend = {
   importRateCard: (csv, currency, effective, name, pin = null) =>
     call<RateImport>("import_rate_card", { csv, currency, effective, name, pin }),
   backupNow: (pin = null) => call<BackupInfo>("backup_now", { pin }),
+  setServiceAllowance: (enabled, pin = null) => call<void>("set_service_allowance", { enabled, pin }),
 };
 
 let current: Backend = tauriBackend;

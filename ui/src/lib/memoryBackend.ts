@@ -240,6 +240,11 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       const rejected = rows.flatMap((r, i) => (r.split(",").slice(1).every((p) => /^\d*\.?\d*$/.test(p.trim())) ? [] : [{ line: i + 2, error: "a price is not a number" }]));
       return answer(`importRateCard:${currency}:${effective}:${name}`, { card_id: 1, imported: rows.length - rejected.length, rejected });
     },
+    setServiceAllowance: (enabled: boolean, pin?: string | null) => {
+      owner(pin);
+      if (state.billing) state.billing = { ...state.billing, service_allowance: enabled ? 1000 : null };
+      return answer(`setServiceAllowance:${enabled}`, undefined);
+    },
     backupNow: (pin?: string | null) => (owner(pin), answer("backupNow", { path: "/home/me/Documents/coexist-backup-20261122-101500.sqlite3", bytes: 2_400_000, messages: 120, journal: 80 })),
     exportBilling: (from: number, to: number, label: string) => answer(`exportBilling:${from}:${to}`, `/home/me/Downloads/coexist-billing-${label}.csv`),
     sendState: (id: number) => answer(`sendState:${id}`, state.sendOutcome),

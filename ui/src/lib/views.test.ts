@@ -33,6 +33,7 @@ function report(over: Partial<BillingReport> = {}): BillingReport {
     rate_cards: [],
     sample_rates: false,
     service_charge_2026: true,
+    service_allowance: null,
     policy_version: "2026-10-01.1",
     ...over,
   };
@@ -276,6 +277,17 @@ describe("Settings", () => {
     expect(box).not.toBeChecked();
     await fireEvent.click(box);
     await waitFor(() => expect(m.calls).toContain("setAutostart:true"));
+  });
+
+  it("turns the partner-reported service allowance on (off by default)", async () => {
+    const m = memoryBackend(NOW, { billing: report() });
+    setBackend(m.backend);
+    render(Settings, { now: NOW });
+    const box = await screen.findByTestId("service-allowance");
+    expect(box).not.toBeChecked();
+    await fireEvent.click(box);
+    await waitFor(() => expect(m.calls).toContain("setServiceAllowance:true"));
+    await waitFor(() => expect(screen.getByTestId("service-allowance")).toBeChecked());
   });
 });
 

@@ -309,7 +309,18 @@ async fn price(conn: &mut SqliteConnection, ctx: &BillingContext, p: &Pending, e
     } else {
         computed.billable
     };
-    let charged = billable && p.delivered;
+    let mut charged = billable && p.delivered;
+    let mut pricing_type = p.reported_type.clone().unwrap_or_else(|| computed.pricing_type.into());
+    // The partner-reported monthly allowance (when the owner turned it on): the month's first
+    // service messages cost nothing.
+    if charged && category == "service" && model == "PMP" {
+        if let Some(free) = ctx.policy.service_allowance_at(p.at) {
+            if allowance_used(conn, p, earlier).await? < free {
+                charged = false;
+                pricing_type = ALLOWANCE.into();
+            }
+        }
+    }
     let column = rules::rate_column(&category);
     let amount = if charged { price_of(column) } else { Decimal::ZERO };
     let tiered = charged && column.is_some_and(|c| card.is_some_and(|card| !card.tiers(&market, c).is_empty()));
@@ -328,7 +339,7 @@ async fn price(conn: &mut SqliteConnection, ctx: &BillingContext, p: &Pending, e
         market,
         category,
         model,
-        pricing_type: p.reported_type.clone().unwrap_or_else(|| computed.pricing_type.into()),
+        pricing_type,
         charged,
         amount,
         tiered,
@@ -340,6 +351,32 @@ async fn price(conn: &mut SqliteConnection, ctx: &BillingContext, p: &Pending, e
         reported,
         disagreement,
     })
+}
+
+/// The pricing type of a service message the monthly allowance covered.
+const ALLOWANCE: &str = "free_allowance";
+
+/// Service messages of `p`'s month before it that were charged or covered by the allowance.
+async fn allowance_used(conn: &mut SqliteConnection, p: &Pending, earlier: &[Entry]) -> Result<i64> {
+    let month = month_of(p.at);
+    let stored: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM ledger WHERE month = ?1 AND origin = 'api' AND category = 'service'
+           AND (charged = 1 OR pricing_type = ?2) AND (at < ?4 OR (at = ?4 AND message_id < ?3))
+           -- Rows still to be repriced are stale; this chunk's new prices are in `earlier`.
+           AND message_id NOT IN (SELECT message_id FROM ledger_dirty)",
+    )
+    .bind(&month)
+    .bind(ALLOWANCE)
+    .bind(p.id)
+    .bind(p.at)
+    .fetch_one(&mut *conn)
+    .await?;
+    let batch = earlier
+        .iter()
+        .filter(|e| e.month == month && e.origin == "api" && e.category == "service")
+        .filter(|e| e.charged || e.pricing_type == ALLOWANCE)
+        .count() as i64;
+    Ok(stored + batch)
 }
 
 /// Where Meta's reported pricing differs from the computed one, in words; counted once per message.

@@ -24,6 +24,7 @@ use serde::Serialize;
 use sqlx::Row;
 use std::collections::HashMap;
 
+const SETTING_SERVICE_ALLOWANCE: &str = "billing.service_allowance";
 const SETTING_POLICY: &str = "billing.policy";
 const SETTING_CURRENCY: &str = "billing.currency";
 
@@ -234,6 +235,14 @@ impl Store {
         Ok(policy)
     }
 
+    /// Counts (or stops counting) the free service messages a month that partners report; it is
+    /// not on Meta's pricing page, so it is off until the owner turns it on.
+    pub async fn set_service_allowance(&self, enabled: bool) -> Result<()> {
+        self.set_setting(SETTING_SERVICE_ALLOWANCE, if enabled { "on" } else { "off" })
+            .await?;
+        self.reprice_all().await
+    }
+
     /// The currency reports are priced in.
     pub async fn set_billing_currency(&self, currency: &str) -> Result<()> {
         let currency = currency.trim().to_uppercase();
@@ -253,10 +262,16 @@ impl Store {
     pub async fn pricing_policy(&self) -> Result<PricingPolicy> {
         // The 2026-10-01 service charge is Meta's published rule, dated in the policy like the
         // others; the on/off setting earlier versions kept is no longer read.
-        Ok(match self.setting(SETTING_POLICY).await? {
+        let policy = match self.setting(SETTING_POLICY).await? {
             Some(text) => PricingPolicy::from_json(&text)?,
             None => PricingPolicy::shipped(),
-        })
+        };
+        let allowance = match self.setting(SETTING_SERVICE_ALLOWANCE).await?.as_deref() {
+            Some("on") => Some(true),
+            Some("off") => Some(false),
+            _ => None,
+        };
+        Ok(policy.with_service_allowance(allowance))
     }
 
     /// Loads policy, market map and the cards of the chosen currency, installing defaults first.

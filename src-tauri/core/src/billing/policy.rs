@@ -30,6 +30,9 @@ pub struct RuleEntry {
     pub announced: bool,
     #[serde(default = "yes")]
     pub enabled: bool,
+    /// For `service_allowance`: how many service messages a month are free per number.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub monthly_free: Option<i64>,
 }
 
 fn yes() -> bool {
@@ -43,6 +46,8 @@ pub enum RuleKind {
     ServiceFree,
     PerMessage,
     ServiceCharged,
+    /// A monthly allowance of free service messages that partners report (not Meta's page).
+    ServiceAllowance,
 }
 
 /// The dates and windows the charge rules read, resolved from a policy file.
@@ -53,8 +58,25 @@ pub struct PricingPolicy {
     pub pmp_from: i64,
     /// None when the rule is absent or switched off.
     pub service_charged_from: Option<i64>,
+    /// From when, and how many service messages a month are free; None unless turned on.
+    pub service_allowance: Option<(i64, i64)>,
     pub window_secs: i64,
     pub free_entry_secs: i64,
+}
+
+/// The allowance rule's start and monthly count, when it is on (`enabled` overrides the file).
+fn allowance(file: &PolicyFile, enabled: Option<bool>) -> Result<Option<(i64, i64)>> {
+    let Some(r) = file.rules.iter().find(|r| r.kind == RuleKind::ServiceAllowance) else {
+        return Ok(None);
+    };
+    if !enabled.unwrap_or(r.enabled) {
+        return Ok(None);
+    }
+    let n = r
+        .monthly_free
+        .filter(|n| *n > 0)
+        .ok_or_else(|| CoreError::Invalid("the service allowance rule needs a positive monthly_free".into()))?;
+    Ok(Some((parse_day(&r.effective)?, n)))
 }
 
 /// Midnight UTC of a `YYYY-MM-DD` date, as unix seconds.
@@ -97,10 +119,22 @@ impl PricingPolicy {
             cbp_service_free_from: need(RuleKind::ServiceFree)?,
             pmp_from: need(RuleKind::PerMessage)?,
             service_charged_from: day_of(RuleKind::ServiceCharged)?.and_then(|(d, on)| on.then_some(d)),
+            service_allowance: allowance(&file, None)?,
             window_secs: file.service_window_hours * 3600,
             free_entry_secs: file.free_entry_point_hours * 3600,
             file,
         })
+    }
+
+    /// The owner's choice about the partner-reported allowance (`None`: as the file says).
+    pub fn with_service_allowance(mut self, enabled: Option<bool>) -> Self {
+        self.service_allowance = allowance(&self.file, enabled).ok().flatten();
+        self
+    }
+
+    /// How many service messages of `at`'s month are free, when the allowance applies then.
+    pub fn service_allowance_at(&self, at: i64) -> Option<i64> {
+        self.service_allowance.filter(|(from, _)| at >= *from).map(|(_, n)| n)
     }
 
     pub fn service_charged(&self, at: i64) -> bool {

@@ -35,6 +35,8 @@ pub struct Report {
     /// category: counted at zero and shown, never dropped.
     pub unpriced: BTreeMap<String, i64>,
     pub service_charge_2026: bool,
+    /// Service messages free each month by the partner-reported allowance, when turned on.
+    pub service_allowance: Option<i64>,
     pub policy_version: String,
 }
 
@@ -199,6 +201,7 @@ impl Store {
             unpriced,
             rate_cards: cards.into_iter().filter(|c| c.currency == ctx.currency).collect(),
             service_charge_2026: ctx.policy.service_charged_from.is_some(),
+            service_allowance: ctx.policy.service_allowance.map(|(_, n)| n),
             policy_version: ctx.policy.file.version.clone(),
         })
     }

@@ -100,10 +100,16 @@ pub struct PricingChange {
     pub service_charge: Option<bool>,
     /// Price reports in this currency (a card in it must exist).
     pub currency: Option<String>,
+    /// Count the partner-reported monthly allowance of free service messages.
+    pub service_allowance: Option<bool>,
 }
 
 pub async fn change_pricing(ctx: &Ctx<'_>, change: &PricingChange) -> Result<()> {
-    if change.policy.is_none() && change.service_charge.is_none() && change.currency.is_none() {
+    if change.policy.is_none()
+        && change.service_charge.is_none()
+        && change.currency.is_none()
+        && change.service_allowance.is_none()
+    {
         return Ok(());
     }
     if change.service_charge.is_some() {
@@ -119,13 +125,17 @@ pub async fn change_pricing(ctx: &Ctx<'_>, change: &PricingChange) -> Result<()>
     if let Some(c) = &change.currency {
         ctx.store.set_billing_currency(c).await?;
     }
+    if let Some(on) = change.service_allowance {
+        ctx.store.set_service_allowance(on).await?;
+    }
     ctx.store
         .audit(
             ctx.now,
             &ctx.actor,
             Action::PricingPolicy,
             None,
-            json!({"policy": change.policy.is_some(), "currency": change.currency}),
+            json!({"policy": change.policy.is_some(), "currency": change.currency,
+                   "service_allowance": change.service_allowance}),
         )
         .await?;
     Ok(())
