@@ -335,3 +335,60 @@ async fn standby_chats_are_mirrored_shown_as_the_agents_and_handovers_follow() {
         "neither field is skipped"
     );
 }
+
+/// Customer edits and revokes arrive on `messages` (`type: edit` / `type: revoke`, naming the
+/// original), in either order with the original.
+#[tokio::test]
+async fn customer_edits_and_revokes_on_messages_apply_in_either_order() {
+    let (_dir, store) = connected().await;
+    let from = "5511987650002";
+    let edit = json!({"messaging_product": "whatsapp", "contacts": [{"wa_id": from}], "messages": [
+        {"from": from, "id": "wamid.CE2", "timestamp": (T0 + 30).to_string(), "type": "edit",
+         "edit": {"original_message_id": "wamid.CE1", "text": {"body": "two medium pizzas, please"}}}]});
+    // The edit first, then its original: it still lands.
+    feed_messages(&store, edit, T0 + 30).await;
+    feed_messages(&store, inbound(Some(from), None, "wamid.CE1", T0), T0).await;
+    feed_messages(&store, inbound(Some(from), None, "wamid.CE3", T0 + 40), T0 + 40).await;
+    let revoke = json!({"messaging_product": "whatsapp", "contacts": [{"wa_id": from}], "messages": [
+        {"from": from, "id": "wamid.CE4", "timestamp": (T0 + 50).to_string(), "type": "revoke",
+         "revoke": {"original_message_id": "wamid.CE3"}}]});
+    feed_messages(&store, revoke, T0 + 50).await;
+    let rows: Vec<(String, Option<String>, bool, bool)> =
+        sqlx::query_as("SELECT wamid, text, edited, revoked FROM message ORDER BY wamid")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
+    assert_eq!(rows.len(), 2, "edits and revokes are events, not messages: {rows:?}");
+    assert_eq!(
+        (rows[0].1.as_deref(), rows[0].2),
+        (Some("two medium pizzas, please"), true)
+    );
+    assert!(rows[1].3, "the second message is revoked: {rows:?}");
+}
+
+/// 2026 statuses: a failed status carries no `contacts`, only `recipient_user_id`; `pricing` is
+/// absent on it; it lands on its message with Meta's reason.
+#[tokio::test]
+async fn a_failed_status_without_contacts_lands_on_its_message() {
+    let (_dir, store) = connected().await;
+    feed_messages(&store, inbound(None, Some("BR.99887766"), "wamid.FS0", T0), T0).await;
+    let sent = json!({"messaging_product": "whatsapp", "statuses": [
+        {"id": "wamid.FS1", "status": "sent", "timestamp": (T0 + 10).to_string(), "recipient_user_id": "BR.99887766",
+         "pricing": {"pricing_model": "PMP", "type": "free_customer_service", "category": "service"}}]});
+    feed_messages(&store, sent, T0 + 10).await;
+    let failed = json!({"messaging_product": "whatsapp", "statuses": [
+        {"id": "wamid.FS1", "status": "failed", "timestamp": (T0 + 20).to_string(), "recipient_user_id": "BR.99887766",
+         "errors": [{"code": 131026, "title": "Message undeliverable"}]}]});
+    feed_messages(&store, failed, T0 + 20).await;
+    let (status, code, contact): (String, Option<i64>, Option<String>) = sqlx::query_as(
+        "SELECT m.status, m.error_code, c.bsuid FROM message m LEFT JOIN contact c ON c.id = m.contact_id
+         WHERE m.wamid = 'wamid.FS1'",
+    )
+    .fetch_one(store.pool())
+    .await
+    .unwrap();
+    assert_eq!(status, "failed");
+    assert_eq!(code, Some(131026));
+    assert_eq!(contact.as_deref(), Some("BR.99887766"), "found by its BSUID");
+    assert_eq!(contacts_of(&store).await.len(), 1, "no second contact");
+}
