@@ -258,6 +258,9 @@ pub async fn run(ctx: &Ctx<'_>, cmd: &BillingCmd) -> Result<()> {
                     println!("  {m}: {} messages, {} {}", l.messages, l.amount, f.currency);
                 }
                 println!("  assumes {}", f.assumes);
+                if let Some(why) = &f.pacing {
+                    println!("  takes {} days: {why}", f.days);
+                }
             }
             Ok(())
         }
