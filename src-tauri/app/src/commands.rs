@@ -83,6 +83,16 @@ pub async fn set_automation_pause(
     Ok(coexist_core::ops::take_over(&ws.ctx(None), contact_id, hours).await?)
 }
 
+/// A message's picture, voice note or document as stored in the workspace (or why it is not).
+#[tauri::command]
+pub async fn media_preview(
+    ws: State<'_, Workspace>,
+    message_id: i64,
+) -> Result<Option<coexist_core::media::MediaPreview>, UiError> {
+    let dir = coexist_core::media::media_dir(&ws.data_dir);
+    Ok(ws.store.media_preview(message_id, &dir).await?)
+}
+
 /// A page of one conversation; opening it marks it read.
 #[tauri::command]
 pub async fn thread(

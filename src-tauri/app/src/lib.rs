@@ -135,6 +135,7 @@ pub fn run() {
             commands::campaign_forecast,
             commands::export_billing_csv,
             commands::import_rate_card,
+            commands::media_preview,
             commands::set_service_allowance,
             commands::backup_now,
             send_commands::engine_status,

@@ -206,13 +206,18 @@ pub async fn demo_customer_writes(
     engine: State<'_, Engine>,
     contact_id: i64,
     text: String,
+    photo: Option<bool>,
 ) -> Result<(), UiError> {
     let live = engine.ready().await?;
     let Some(sim) = &live.sim else {
         return Err(CoreError::Invalid("only the demo workspace has simulated customers".into()).into());
     };
     let to = wa_id(&ws, contact_id).await?;
-    sim.customer_writes(&to, &text)
-        .ok_or_else(|| CoreError::Invalid("the simulator does not know this customer".into()))?;
+    let sent = if photo.unwrap_or(false) {
+        sim.customer_sends_photo(&to, &text, 320)
+    } else {
+        sim.customer_writes(&to, &text)
+    };
+    sent.ok_or_else(|| CoreError::Invalid("the simulator does not know this customer".into()))?;
     Ok(())
 }

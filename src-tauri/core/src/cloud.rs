@@ -3,7 +3,9 @@
 mod client;
 mod errors;
 
+pub(crate) use client::redacted;
 pub use client::{
-    classify, template_components, template_name, CloudClient, ErrorClass, GraphError, SendOutcome, TemplateInfo,
+    classify, template_components, template_name, CloudClient, ErrorClass, GraphError, MediaInfo, SendOutcome,
+    TemplateInfo,
 };
 pub use errors::plain_reason;

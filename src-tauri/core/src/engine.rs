@@ -214,6 +214,8 @@ pub struct Engine {
     events: EventBus,
     applier: ApplierHandle,
     dispatcher: Option<DispatcherHandle>,
+    /// Downloads media as it arrives (needs the Cloud API, like sending).
+    media: Option<crate::media::MediaHandle>,
     _automation: crate::automation::AutomationHandle,
     reminders: Option<ReminderHandle>,
     receiver_url: Option<String>,
@@ -259,6 +261,7 @@ impl Engine {
             events: s.events.clone(),
             applier,
             dispatcher: None,
+            media: None,
             _automation: automation,
             reminders,
             receiver_url: None,
@@ -334,6 +337,18 @@ impl Engine {
     /// Sending starts (the demo learns its simulator's address only after the receiver listens).
     pub fn start_sending(&mut self, client: CloudClient, mut settings: SendSettings) {
         settings.events = self.events.clone();
+        if self.media.is_none() {
+            // A workspace on disk keeps its media beside its database; an in-memory one has none.
+            if let Some(dir) = self.store.path().and_then(|p| p.parent()) {
+                self.media = Some(crate::media::MediaHandle::spawn(
+                    self.store.clone(),
+                    client.clone(),
+                    crate::media::media_dir(dir),
+                    self.clock.clone(),
+                    Default::default(),
+                ));
+            }
+        }
         if self.dispatcher.is_none() {
             self.dispatcher = Some(DispatcherHandle::spawn(
                 self.store.clone(),

@@ -12,6 +12,7 @@ pub mod directory;
 pub mod engine;
 pub mod error;
 pub mod events;
+pub mod media;
 pub mod onboarding;
 pub mod ops;
 pub mod phone;

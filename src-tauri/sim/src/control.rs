@@ -112,6 +112,12 @@ pub struct CustomerMessage {
     /// Meta's Business Agent answers this chat: the message arrives on `standby`.
     #[serde(default)]
     standby: bool,
+    /// A photo (a generated PNG of this many pixels a side) with `text` as its caption.
+    #[serde(default)]
+    photo: Option<u32>,
+    /// Which picture (the same seed and size give the same bytes); default: a new one.
+    #[serde(default)]
+    seed: Option<u64>,
 }
 
 /// A customer writes in now (opens the service window; a referral opens a free entry point).
@@ -124,7 +130,10 @@ pub async fn customer_message(AxState(sim): Shared, Json(m): Json<CustomerMessag
     }
     let now = st.now;
     let field = if m.standby { "standby" } else { "messages" };
-    let wamid = crate::scenario::inbound_on(&sim, &mut st, field, &wa, now, &m.text, m.referral);
+    let wamid = match m.photo {
+        Some(size) => crate::scenario::photo_in(&sim, &mut st, &wa, now, &m.text, size.clamp(1, 4096), m.seed),
+        None => crate::scenario::inbound_on(&sim, &mut st, field, &wa, now, &m.text, m.referral),
+    };
     Json(json!({"id": wamid})).into_response()
 }
 

@@ -8,6 +8,7 @@
 mod control;
 mod graph;
 mod hooks;
+pub mod media;
 mod pricing;
 mod scenario;
 mod truth;
@@ -48,6 +49,8 @@ pub struct Faults {
     pub server_error_after_send: f64,
     /// A follow-up page (a template list's `paging.next` link) whose connection breaks.
     pub drop_next_page: f64,
+    /// Media bytes sent 64 KiB at a time with this pause (ms) between pieces: a slow line.
+    pub slow_media_ms: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -160,6 +163,8 @@ pub struct Counters {
     pub sync_requests: u64,
     /// Template sends refused because the messaging limit was reached.
     pub messaging_limit_refused: u64,
+    /// Downloads of each media id's bytes.
+    pub media_downloads: BTreeMap<String, u64>,
 }
 
 pub(crate) struct State {
@@ -177,6 +182,8 @@ pub(crate) struct State {
     pub truth: Truth,
     /// Customers reached with a business-initiated template, and when (the limit's rolling 24 h).
     pub reached: HashMap<String, i64>,
+    /// Media ids and their bytes.
+    pub media: HashMap<String, media::MediaItem>,
 }
 
 /// Meta's name for a messaging limit (`whatsapp_business_manager_messaging_limit`).
@@ -224,6 +231,7 @@ impl Sim {
             counters: Counters::default(),
             truth: Truth::default(),
             reached: HashMap::new(),
+            media: HashMap::new(),
             cfg,
         };
         Arc::new(Sim {
@@ -251,6 +259,7 @@ impl Sim {
                 get(control::customers_get).post(control::customers_post),
             )
             .route("/_sim/customer_message", post(control::customer_message))
+            .route("/_sim/media/{id}", get(media::bytes_get))
             .route("/{ver}/{id}", get(graph::node_get))
             .route("/{ver}/{id}/messages", post(graph::send_message))
             .route(
@@ -316,6 +325,24 @@ impl Sim {
         }
         let now = st.now;
         Some(scenario::inbound(self, &mut st, wa_id, now, text, false))
+    }
+
+    /// A customer sends a photo (a generated PNG, `size` pixels a side) with a caption now.
+    pub fn customer_sends_photo(&self, wa_id: &str, caption: &str, size: u32) -> Option<String> {
+        let mut st = self.lock();
+        if !st.customers.contains_key(wa_id) {
+            return None;
+        }
+        let now = st.now;
+        Some(scenario::photo_in(
+            self,
+            &mut st,
+            wa_id,
+            now,
+            caption,
+            size.clamp(1, 4096),
+            None,
+        ))
     }
 
     /// Keeps the virtual clock on the wall clock (the demo runs in real time, not test time).

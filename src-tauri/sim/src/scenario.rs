@@ -172,6 +172,28 @@ pub fn inbound(sim: &Sim, st: &mut State, wa: &str, at: i64, text: &str, referra
     inbound_on(sim, st, "messages", wa, at, text, referral)
 }
 
+/// A customer sends a photo with a caption: the bytes are kept under a new media id.
+pub fn photo_in(sim: &Sim, st: &mut State, wa: &str, at: i64, caption: &str, size: u32, seed: Option<u64>) -> String {
+    let seed = seed.unwrap_or(st.next_id);
+    let (media_id, item) = st.add_media("image/png", crate::media::photo(seed, size));
+    let wamid = st.new_id("wamid.IN");
+    let c = st.customers.get_mut(wa).expect("known customer");
+    c.last_inbound_at = Some(at);
+    let c = c.clone();
+    let m = json!({"from": c.wa_id, "from_user_id": c.bsuid, "id": wamid, "timestamp": at.to_string(), "type": "image",
+                   "image": {"id": media_id, "mime_type": item.mime, "sha256": item.sha256, "caption": caption}});
+    let body = envelope(
+        &st.cfg,
+        "messages",
+        json!({"contacts": [{"profile": {"name": c.name}, "wa_id": c.wa_id, "user_id": c.bsuid}], "messages": [m]}),
+        None,
+    );
+    st.truth.contact(wa);
+    st.truth.message(&wamid, "customer", Some(caption), None);
+    queue(sim, st, "messages", body);
+    wamid
+}
+
 /// A customer message delivered on `field`: `messages`, or `standby` when Meta's Business Agent
 /// answers that chat.
 pub fn inbound_on(sim: &Sim, st: &mut State, field: &str, wa: &str, at: i64, text: &str, referral: bool) -> String {

@@ -4,6 +4,7 @@ import { invoke } from "@tauri-apps/api/core";
 import { listen } from "@tauri-apps/api/event";
 import type { CoreEvent } from "../generated/CoreEvent";
 import type { CampaignAction } from "../generated/CampaignAction";
+import type { MediaPreview } from "../generated/MediaPreview";
 import type {
   InboxFilter,
   ReplyCost,
@@ -58,6 +59,8 @@ export interface Backend {
   /** Take a chat by hand (for the core's default span) or hand it back; resolves to until when. */
   setAutomationPause(contactId: number, takeOver: boolean): Promise<number | null>;
   thread(contactId: number, before?: number | null, limit?: number): Promise<ThreadMessage[]>;
+  /** A message's stored media (a picture inline) or why it is missing. */
+  mediaPreview(messageId: number): Promise<MediaPreview | null>;
   heartbeat(): Promise<HeartbeatStatus>;
   acknowledgeHeartbeat(): Promise<HeartbeatStatus>;
   reminders(): Promise<Reminder[]>;
@@ -77,7 +80,7 @@ export interface Backend {
   createCampaign(c: NewCampaign): Promise<{ id: number; recipients: number }>;
   launchCampaign(id: number): Promise<number>;
   campaignRecipients(id: number): Promise<CampaignRecipient[]>;
-  demoCustomerWrites(contactId: number, text: string): Promise<void>;
+  demoCustomerWrites(contactId: number, text: string, photo?: boolean): Promise<void>;
   contacts(query: string, limit: number, offset: number): Promise<ContactPage>;
   consentHistory(contactId: number): Promise<ConsentEvent[]>;
   setTags(contactId: number, tags: string[]): Promise<void>;
@@ -129,6 +132,7 @@ export const tauriBackend: Backend = {
   setAutostart: (enabled) => call<boolean>("set_autostart", { enabled }),
   setAutomationPause: (contactId, takeOver) => call<number | null>("set_automation_pause", { contactId, takeOver }),
   thread: (contactId, before = null, limit = 100) => call<ThreadMessage[]>("thread", { contactId, before, limit }),
+  mediaPreview: (messageId) => call<MediaPreview | null>("media_preview", { messageId }),
   heartbeat: () => call<HeartbeatStatus>("heartbeat_status"),
   acknowledgeHeartbeat: () => call<HeartbeatStatus>("acknowledge_heartbeat"),
   reminders: () => call<Reminder[]>("reminders"),
@@ -147,7 +151,7 @@ export const tauriBackend: Backend = {
   createCampaign: (campaign) => call<{ id: number; recipients: number }>("create_campaign", { campaign }),
   launchCampaign: (id) => call<number>("launch_campaign", { id }),
   campaignRecipients: (id) => call<CampaignRecipient[]>("campaign_recipients", { id }),
-  demoCustomerWrites: (contactId, text) => call<void>("demo_customer_writes", { contactId, text }),
+  demoCustomerWrites: (contactId, text, photo = false) => call<void>("demo_customer_writes", { contactId, text, photo }),
   contacts: (query, limit, offset) => call<ContactPage>("contacts", { query, limit, offset }),
   consentHistory: (contactId) => call<ConsentEvent[]>("consent_history", { contactId }),
   setTags: (contactId, tags) => call<void>("set_tags", { contactId, tags }),

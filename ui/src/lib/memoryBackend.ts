@@ -1,6 +1,7 @@
 // An in-memory Backend for component tests: the same shapes as the shell, held in plain objects,
 // with a record of the calls made.
 import type { Backend } from "./backend";
+import type { MediaPreview } from "../generated/MediaPreview";
 import type { CoreEvent } from "../generated/CoreEvent";
 import type {
   AuditLog,
@@ -54,6 +55,7 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
     billing: null,
     conversations: [],
     thread: [],
+    media: {},
     autostart: false,
     searchHits: [],
     campaigns: [],
@@ -168,6 +170,7 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       return until;
     },
     thread: () => answer("thread", state.thread),
+    mediaPreview: (id: number) => answer(`mediaPreview:${id}`, state.media[id] ?? null),
     heartbeat: () => answer("heartbeat", state.heartbeat),
     acknowledgeHeartbeat: () => {
       state.heartbeat = { ...state.heartbeat, last_heartbeat: now, source: "ack", days_since: 0, deadline_at: now + 13 * DAY };
@@ -307,6 +310,7 @@ export interface MemoryState {
   billing: BillingReport | null;
   conversations: ConversationRow[];
   thread: ThreadMessage[];
+  media: Record<number, MediaPreview>;
   autostart: boolean;
   searchHits: SearchHit[];
   campaigns: CampaignStatus[];

@@ -247,6 +247,24 @@ describe("Thread", () => {
     expect(m.calls).toContain("setAssignee:7:owner");
   });
 
+  it("shows a customer's photo inline, and says why another file is missing", async () => {
+    const m = memoryBackend(NOW);
+    m.state.conversations = [row];
+    m.state.thread = [
+      msg(1, { direction: "inbound", origin: "customer", status: null, type: "image", text: "the receipt", media_id: "m1", media_mime: "image/png", media_available: true }),
+      msg(2, { direction: "inbound", origin: "customer", status: null, type: "document", text: "invoice.pdf", media_id: "m2", media_mime: "application/pdf", media_available: true }),
+    ];
+    m.state.media = {
+      1: { state: "done", note: null, mime: "image/png", bytes: 2048, data_url: "data:image/png;base64,iVBORw0KGgo=", file: "/ws/media/ab/abcd" },
+      2: { state: "expired", note: "Meta keeps media for 7 days and this file was not downloaded in time.", mime: "application/pdf", bytes: null, data_url: null, file: null },
+    };
+    setBackend(m.backend);
+    render(Thread, { conversation: row, now: NOW, lastMessageAt: NOW });
+    const img = await screen.findByTestId("media-image");
+    expect(img).toHaveAttribute("src", "data:image/png;base64,iVBORw0KGgo=");
+    expect(await screen.findByTestId("media-note")).toHaveTextContent("application/pdf — Meta keeps media for 7 days");
+  });
+
   it("says when Meta's Business Agent is answering the chat", async () => {
     const m = memoryBackend(NOW);
     const agentRow = { ...row, agent_since: NOW - 60 };

@@ -193,6 +193,42 @@ impl CloudClient {
         Ok((status, body))
     }
 
+    /// Where a media id's bytes are (`GET /{ver}/{media_id}`): a short-lived url, its type, size
+    /// and sha256.
+    pub async fn media_info(&self, media_id: &str) -> Result<MediaInfo, GraphError> {
+        let url = format!("{}/{}/{}", self.base, self.version, media_id);
+        let (status, answer) = self.get_ok(&url).await?;
+        serde_json::from_value(answer).map_err(|e| GraphError {
+            http_status: status,
+            code: 0,
+            message: format!("Meta's answer about a media file could not be read: {e}"),
+            details: None,
+        })
+    }
+
+    /// The bytes behind a media url, as a response to read in chunks (never whole in memory).
+    pub async fn media_bytes(&self, url: &str) -> Result<reqwest::Response, GraphError> {
+        let r = self
+            .http
+            .get(url)
+            .bearer_auth(self.token.expose())
+            // The transfer of a large file may take longer than an API answer.
+            .timeout(std::time::Duration::from_secs(600))
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = r.status().as_u16();
+        if status != 200 {
+            return Err(GraphError {
+                http_status: status,
+                code: 0,
+                message: format!("the media file could not be fetched (HTTP {status})"),
+                details: None,
+            });
+        }
+        Ok(r)
+    }
+
     /// The link check: what Meta says about the number.
     pub async fn phone_status(&self, phone_number_id: &str) -> Result<crate::onboarding::PhoneStatus, GraphError> {
         let url = format!(
@@ -246,7 +282,20 @@ impl CloudClient {
     }
 }
 
-fn transport(e: reqwest::Error) -> GraphError {
+/// Meta's answer about a media id.
+#[derive(Debug, Clone, serde::Deserialize)]
+pub struct MediaInfo {
+    pub url: String,
+    #[serde(default)]
+    pub mime_type: Option<String>,
+    /// Hex sha256 of the bytes.
+    #[serde(default)]
+    pub sha256: Option<String>,
+    #[serde(default)]
+    pub file_size: Option<u64>,
+}
+
+pub(crate) fn transport(e: reqwest::Error) -> GraphError {
     GraphError {
         http_status: 0,
         code: 0,

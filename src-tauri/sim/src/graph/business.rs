@@ -17,6 +17,14 @@ pub async fn node_get(
     if !authorised(&sim, &headers) {
         return unauthorised(&sim);
     }
+    let host = headers
+        .get("host")
+        .and_then(|h| h.to_str().ok())
+        .unwrap_or("127.0.0.1")
+        .to_string();
+    if let Some(answer) = crate::media::node(&sim, &id, &host, &_ver) {
+        return answer;
+    }
     let st = sim.lock();
     if id != st.cfg.phone_number_id {
         drop(st);

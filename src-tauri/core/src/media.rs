@@ -1,0 +1,435 @@
+//! Media kept in the workspace. Meta lets a media id be downloaded for 7 days only, so every
+//! media message is queued (a database trigger, whatever path wrote it) and a background
+//! downloader fetches it: Meta's short-lived url, the bytes streamed to a temporary file while
+//! hashing, checked against Meta's sha256, then renamed to `media/<ab>/<sha256>` (one file per
+//! content). A crash leaves at most a `.part` file that is never counted as done.
+
+use crate::clock::Clock;
+use crate::cloud::{CloudClient, GraphError};
+use crate::error::Result;
+use crate::send::now_ms;
+use crate::store::Store;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::AsyncWriteExt;
+use tokio::sync::{Notify, Semaphore};
+
+/// Where a workspace keeps its media, beside its database.
+pub fn media_dir(workspace: &Path) -> PathBuf {
+    workspace.join("media")
+}
+
+/// How a download ended, for the row and for the owner.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct MediaState {
+    pub state: String,
+    pub error: Option<String>,
+    /// The stored file, relative to the media folder, once downloaded.
+    pub path: Option<String>,
+    pub mime: Option<String>,
+    pub bytes: Option<i64>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MediaSettings {
+    /// Downloads at once.
+    pub parallel: usize,
+    /// Attempts before a download is given up (it stops anyway when Meta's 7 days end).
+    pub max_attempts: i64,
+}
+
+impl Default for MediaSettings {
+    fn default() -> Self {
+        MediaSettings {
+            parallel: 4,
+            max_attempts: 8,
+        }
+    }
+}
+
+/// The downloader running in the background; dropping the handle stops it (a download cut off
+/// then is taken up again on the next start).
+pub struct MediaHandle {
+    wake: Arc<Notify>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl MediaHandle {
+    pub fn spawn(
+        store: Store,
+        client: CloudClient,
+        dir: PathBuf,
+        clock: Arc<dyn Clock>,
+        settings: MediaSettings,
+    ) -> Self {
+        let wake = Arc::new(Notify::new());
+        let d = Arc::new(Downloader {
+            store,
+            client,
+            dir,
+            clock,
+            gate: Arc::new(Semaphore::new(settings.parallel.max(1))),
+            settings,
+        });
+        let w = wake.clone();
+        let task = tokio::spawn(async move { d.run(w).await });
+        MediaHandle { wake, task }
+    }
+
+    pub fn wake(&self) {
+        self.wake.notify_one();
+    }
+}
+
+impl Drop for MediaHandle {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+struct Downloader {
+    store: Store,
+    client: CloudClient,
+    dir: PathBuf,
+    clock: Arc<dyn Clock>,
+    gate: Arc<Semaphore>,
+    settings: MediaSettings,
+}
+
+struct Claim {
+    message_id: i64,
+    media_id: String,
+    attempts: i64,
+    expires_at: i64,
+}
+
+enum Outcome {
+    Done {
+        sha256: String,
+        path: String,
+        bytes: i64,
+        mime: Option<String>,
+    },
+    /// Meta no longer has it (or its 7 days are over).
+    Expired(String),
+    Retry(String),
+}
+
+impl Downloader {
+    async fn run(self: Arc<Self>, wake: Arc<Notify>) {
+        if let Err(e) = self.recover().await {
+            tracing::error!(error = %e, "could not take up interrupted media downloads");
+        }
+        loop {
+            let permit = self.gate.clone().acquire_owned().await.expect("semaphore open");
+            match self.claim().await {
+                Ok(Some(c)) => {
+                    let me = self.clone();
+                    tokio::spawn(async move {
+                        let span = tracing::debug_span!("media", message = c.message_id);
+                        let _e = span.enter();
+                        let outcome = me.fetch(&c).await;
+                        if let Err(e) = me.record(&c, outcome).await {
+                            tracing::error!(error = %e, "could not record a media download");
+                        }
+                        drop(permit);
+                    });
+                }
+                Ok(None) => {
+                    drop(permit);
+                    tokio::select! {
+                        _ = wake.notified() => {}
+                        _ = tokio::time::sleep(Duration::from_millis(500)) => {}
+                    }
+                }
+                Err(e) => {
+                    drop(permit);
+                    tracing::warn!(error = %e, "media queue unreadable; retrying");
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                }
+            }
+        }
+    }
+
+    /// Downloads cut off by a crash start again; their partial files are removed.
+    async fn recover(&self) -> Result<()> {
+        sqlx::query("UPDATE media_download SET state = 'queued' WHERE state = 'downloading'")
+            .execute(self.store.pool())
+            .await?;
+        let tmp = self.dir.join(".tmp");
+        if let Ok(mut entries) = tokio::fs::read_dir(&tmp).await {
+            while let Ok(Some(e)) = entries.next_entry().await {
+                let _ = tokio::fs::remove_file(e.path()).await;
+            }
+        }
+        Ok(())
+    }
+
+    async fn claim(&self) -> Result<Option<Claim>> {
+        let now = self.clock.now();
+        // What Meta's 7 days no longer allow is marked expired without a request.
+        sqlx::query(
+            "UPDATE media_download SET state = 'expired', updated_at = ?1,
+                    error = 'Meta keeps media for 7 days and this file was not downloaded in time.'
+             WHERE state = 'queued' AND expires_at <= ?1",
+        )
+        .bind(now)
+        .execute(self.store.pool())
+        .await?;
+        let row: Option<(i64, String, i64, i64)> = sqlx::query_as(
+            "UPDATE media_download SET state = 'downloading', attempts = attempts + 1, updated_at = ?1
+             WHERE message_id = (SELECT message_id FROM media_download
+                                 WHERE state = 'queued' AND next_attempt_ms <= ?2
+                                 ORDER BY next_attempt_ms, message_id LIMIT 1)
+             RETURNING message_id, media_id, attempts, expires_at",
+        )
+        .bind(now)
+        .bind(now_ms())
+        .fetch_optional(self.store.pool())
+        .await?;
+        Ok(row.map(|(message_id, media_id, attempts, expires_at)| Claim {
+            message_id,
+            media_id,
+            attempts,
+            expires_at,
+        }))
+    }
+
+    async fn fetch(&self, c: &Claim) -> Outcome {
+        let info = match self.client.media_info(&c.media_id).await {
+            Ok(i) => i,
+            Err(e) if gone(&e) => {
+                return Outcome::Expired(format!("Meta no longer has this file ({}).", e.message));
+            }
+            Err(e) => return Outcome::Retry(format!("Meta could not be asked for the file: {}", e.message)),
+        };
+        match self.stream_to_disk(c, &info).await {
+            Ok(o) => o,
+            Err(e) => Outcome::Retry(e),
+        }
+    }
+
+    /// Streams the bytes to `.tmp/<message>.part`, hashing as they come, then moves the file to
+    /// its content address (or drops it when that content is already stored).
+    async fn stream_to_disk(&self, c: &Claim, info: &crate::cloud::MediaInfo) -> std::result::Result<Outcome, String> {
+        let tmp_dir = self.dir.join(".tmp");
+        tokio::fs::create_dir_all(&tmp_dir)
+            .await
+            .map_err(|e| format!("the media folder could not be written: {e}"))?;
+        let part = tmp_dir.join(format!("{}.part", c.message_id));
+        let mut resp = self.client.media_bytes(&info.url).await.map_err(|e| e.message)?;
+        let mut file = tokio::fs::File::create(&part)
+            .await
+            .map_err(|e| format!("the media folder could not be written: {e}"))?;
+        let mut hash = Sha256::new();
+        let mut bytes = 0i64;
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| format!("the download broke off: {}", crate::cloud::redacted(e)))?
+        {
+            hash.update(&chunk);
+            bytes += chunk.len() as i64;
+            file.write_all(&chunk)
+                .await
+                .map_err(|e| format!("the media file could not be written: {e}"))?;
+        }
+        file.sync_all()
+            .await
+            .map_err(|e| format!("the media file could not be saved: {e}"))?;
+        drop(file);
+        let sha = hex::encode(hash.finalize());
+        if let Some(expected) = info.sha256.as_deref().filter(|s| !s.is_empty()) {
+            if !expected.eq_ignore_ascii_case(&sha) {
+                let _ = tokio::fs::remove_file(&part).await;
+                return Err("the downloaded file does not match Meta's checksum; it will be fetched again".into());
+            }
+        }
+        let rel = format!("{}/{}", &sha[..2], sha);
+        let target = self.dir.join(&rel);
+        if tokio::fs::try_exists(&target).await.unwrap_or(false) {
+            let _ = tokio::fs::remove_file(&part).await;
+        } else {
+            tokio::fs::create_dir_all(target.parent().expect("a parent"))
+                .await
+                .map_err(|e| format!("the media folder could not be written: {e}"))?;
+            tokio::fs::rename(&part, &target)
+                .await
+                .map_err(|e| format!("the media file could not be stored: {e}"))?;
+        }
+        Ok(Outcome::Done {
+            sha256: sha,
+            path: rel,
+            bytes,
+            mime: info.mime_type.clone(),
+        })
+    }
+
+    async fn record(&self, c: &Claim, outcome: Outcome) -> Result<()> {
+        let now = self.clock.now();
+        let mut tx = self.store.pool().begin().await?;
+        match outcome {
+            Outcome::Done {
+                sha256,
+                path,
+                bytes,
+                mime,
+            } => {
+                sqlx::query(
+                    "INSERT INTO media_file (sha256, path, bytes, mime, stored_at) VALUES (?, ?, ?, ?, ?)
+                     ON CONFLICT (sha256) DO NOTHING",
+                )
+                .bind(&sha256)
+                .bind(&path)
+                .bind(bytes)
+                .bind(&mime)
+                .bind(now)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query(
+                    "UPDATE media_download SET state = 'done', error = NULL, updated_at = ? WHERE message_id = ?",
+                )
+                .bind(now)
+                .bind(c.message_id)
+                .execute(&mut *tx)
+                .await?;
+                sqlx::query("UPDATE message SET media_sha256 = ?, media_mime = COALESCE(media_mime, ?) WHERE id = ?")
+                    .bind(&sha256)
+                    .bind(&mime)
+                    .bind(c.message_id)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            Outcome::Expired(why) => {
+                sqlx::query(
+                    "UPDATE media_download SET state = 'expired', error = ?, updated_at = ? WHERE message_id = ?",
+                )
+                .bind(why)
+                .bind(now)
+                .bind(c.message_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+            Outcome::Retry(why) => {
+                let give_up = c.attempts >= self.settings.max_attempts;
+                let delay = 1_000i64.saturating_mul(1 << (c.attempts - 1).clamp(0, 9)).min(300_000);
+                let (state, next) = if give_up {
+                    ("failed", 0)
+                } else if now + delay / 1000 >= c.expires_at {
+                    ("expired", 0)
+                } else {
+                    ("queued", now_ms() + delay)
+                };
+                tracing::warn!(state, error = %why, "media download did not complete");
+                sqlx::query(
+                    "UPDATE media_download SET state = ?, error = ?, next_attempt_ms = ?, updated_at = ? WHERE message_id = ?",
+                )
+                .bind(state)
+                .bind(why)
+                .bind(next)
+                .bind(now)
+                .bind(c.message_id)
+                .execute(&mut *tx)
+                .await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// Meta says the media id does not exist (any more): its days are over.
+fn gone(e: &GraphError) -> bool {
+    e.http_status == 404 || (e.code == 100 && e.http_status == 400)
+}
+
+impl Store {
+    /// Where a message's media stands.
+    pub async fn media_state(&self, message_id: i64) -> Result<Option<MediaState>> {
+        Ok(
+            sqlx::query_as::<_, (String, Option<String>, Option<String>, Option<String>, Option<i64>)>(
+                "SELECT d.state, d.error, f.path, COALESCE(f.mime, m.media_mime), f.bytes
+             FROM media_download d JOIN message m ON m.id = d.message_id
+             LEFT JOIN media_file f ON f.sha256 = m.media_sha256 AND d.state = 'done'
+             WHERE d.message_id = ?",
+            )
+            .bind(message_id)
+            .fetch_optional(self.pool())
+            .await?
+            .map(|(state, error, path, mime, bytes)| MediaState {
+                state,
+                error,
+                path,
+                mime,
+                bytes,
+            }),
+        )
+    }
+}
+
+/// What the window shows for a message's media: the state in words, and for a stored picture
+/// small enough, the picture itself as a `data:` URL (no file access from the webview).
+#[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct MediaPreview {
+    pub state: String,
+    /// Why it is missing, in the owner's words.
+    pub note: Option<String>,
+    pub mime: Option<String>,
+    pub bytes: Option<i64>,
+    pub data_url: Option<String>,
+    /// The stored file on disk, for "open" and "save as".
+    pub file: Option<String>,
+}
+
+/// Pictures up to this size come inline; bigger files are opened from disk.
+const INLINE_MAX: i64 = 16 * 1024 * 1024;
+
+impl Store {
+    pub async fn media_preview(&self, message_id: i64, dir: &Path) -> Result<Option<MediaPreview>> {
+        let Some(s) = self.media_state(message_id).await? else {
+            return Ok(None);
+        };
+        let file = s.path.as_ref().map(|p| dir.join(p));
+        let inline = s.state == "done"
+            && s.mime.as_deref().is_some_and(|m| m.starts_with("image/"))
+            && s.bytes.is_some_and(|b| b <= INLINE_MAX);
+        let data_url = match (&file, inline) {
+            (Some(f), true) => match tokio::fs::read(f).await {
+                Ok(bytes) => {
+                    use base64::Engine;
+                    Some(format!(
+                        "data:{};base64,{}",
+                        s.mime.as_deref().unwrap_or("image/png"),
+                        base64::engine::general_purpose::STANDARD.encode(bytes)
+                    ))
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, "a stored media file could not be read");
+                    None
+                }
+            },
+            _ => None,
+        };
+        let note = match s.state.as_str() {
+            "queued" | "downloading" => Some("Downloading…".to_string()),
+            "done" if file.as_ref().is_some_and(|f| !f.exists()) => {
+                Some("The file was removed from the media folder.".to_string())
+            }
+            "done" => None,
+            _ => s.error.clone(),
+        };
+        Ok(Some(MediaPreview {
+            state: s.state,
+            note,
+            mime: s.mime,
+            bytes: s.bytes,
+            data_url,
+            file: file.map(|f| f.display().to_string()),
+        }))
+    }
+}

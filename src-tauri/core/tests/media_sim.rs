@@ -1,0 +1,244 @@
+//! Issue 16: media downloaded on arrival from the simulator over loopback: once, checked against
+//! Meta's sha256, stored by content (the same picture twice is one file), expiry handled without
+//! losing the message, and a download cut off in the middle taken up again with no half file
+//! counted as done.
+
+use coexist_core::cloud::CloudClient;
+use coexist_core::media::{media_dir, MediaHandle, MediaSettings};
+use coexist_core::secrets::Sensitive;
+use coexist_core::{Clock, FixedClock, Store, SystemClock};
+use coexist_sim::{Sim, SimConfig};
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+const SECRET: &str = "media-test-secret";
+
+struct World {
+    store: Store,
+    sim: Arc<Sim>,
+    sim_url: String,
+    dir: tempfile::TempDir,
+    _applier: coexist_core::webhook::ApplierHandle,
+}
+
+async fn world() -> World {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_dir(dir.path()).await.unwrap();
+    let coexist_testkit::Receiver { url, applier } =
+        coexist_testkit::start_receiver(&store, SECRET, Arc::new(SystemClock), Default::default()).await;
+    let now = SystemClock.now();
+    let sim = Sim::new(SimConfig {
+        webhook_url: Some(url),
+        app_secret: SECRET.into(),
+        start_time: now,
+        ..SimConfig::default()
+    });
+    let sim_url = format!("http://{}", sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap());
+    World {
+        store,
+        sim,
+        sim_url,
+        dir,
+        _applier: applier,
+    }
+}
+
+impl World {
+    fn media(&self) -> PathBuf {
+        media_dir(self.dir.path())
+    }
+    fn downloader(&self, clock: Arc<dyn Clock>) -> MediaHandle {
+        let client = CloudClient::new(
+            &self.sim_url,
+            "v21.0",
+            Sensitive::new("sim-access-token".into()),
+            Duration::from_secs(5),
+        );
+        MediaHandle::spawn(
+            self.store.clone(),
+            client,
+            self.media(),
+            clock,
+            MediaSettings::default(),
+        )
+    }
+    async fn post(&self, path: &str, body: Value) {
+        let r = reqwest::Client::new()
+            .post(format!("{}{path}", self.sim_url))
+            .json(&body)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200);
+    }
+    /// A customer sends a photo; returns the message's id in the mirror once it is there.
+    async fn photo(&self, from: &str, size: u32, seed: u64) -> i64 {
+        let before: i64 = self.count("SELECT COUNT(*) FROM message WHERE type = 'image'").await;
+        self.post(
+            "/_sim/customer_message",
+            json!({"from": from, "text": "the receipt", "photo": size, "seed": seed}),
+        )
+        .await;
+        let start = Instant::now();
+        loop {
+            if self.count("SELECT COUNT(*) FROM message WHERE type = 'image'").await > before {
+                return sqlx::query_scalar("SELECT MAX(id) FROM message WHERE type = 'image'")
+                    .fetch_one(self.store.pool())
+                    .await
+                    .unwrap();
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(10),
+                "the photo never reached the mirror"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    async fn count(&self, sql: &str) -> i64 {
+        sqlx::query_scalar(sql).fetch_one(self.store.pool()).await.unwrap()
+    }
+    async fn settled(&self, id: i64) -> coexist_core::media::MediaState {
+        let start = Instant::now();
+        loop {
+            if let Some(s) = self.store.media_state(id).await.unwrap() {
+                if s.state != "queued" && s.state != "downloading" {
+                    return s;
+                }
+            }
+            assert!(
+                start.elapsed() < Duration::from_secs(30),
+                "the download of {id} never settled"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    async fn sim_downloads(&self) -> u64 {
+        let s: Value = reqwest::get(format!("{}/_sim/stats", self.sim_url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        s["counters"]["media_downloads"]
+            .as_object()
+            .unwrap()
+            .values()
+            .map(|v| v.as_u64().unwrap())
+            .sum()
+    }
+}
+
+fn parts(dir: &std::path::Path) -> usize {
+    std::fs::read_dir(dir.join(".tmp")).map(|d| d.count()).unwrap_or(0)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_photo_is_downloaded_once_checked_and_stored_by_content() {
+    let w = world().await;
+    let _d = w.downloader(Arc::new(SystemClock));
+    let first = w.photo("5511987650100", 96, 7).await;
+    let s = w.settled(first).await;
+    assert_eq!(s.state, "done", "{s:?}");
+    let path = w.media().join(s.path.as_deref().unwrap());
+    let bytes = std::fs::read(&path).unwrap();
+    assert_eq!(&bytes[1..4], b"PNG", "a real picture");
+    let sha = hex::encode(Sha256::digest(&bytes));
+    assert!(
+        path.ends_with(&sha),
+        "stored under its content's hash: {}",
+        path.display()
+    );
+    let meta: String = sqlx::query_scalar("SELECT media_sha256 FROM message WHERE id = ?")
+        .bind(first)
+        .fetch_one(w.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(meta, sha, "the bytes are the ones Meta's checksum names");
+    assert_eq!(s.bytes, Some(bytes.len() as i64));
+
+    // The same picture from another customer: downloaded (another media id) but stored once.
+    let second = w.photo("5511987650101", 96, 7).await;
+    assert_eq!(w.settled(second).await.state, "done");
+    assert_eq!(w.count("SELECT COUNT(*) FROM media_file").await, 1);
+    let files = std::fs::read_dir(path.parent().unwrap()).unwrap().count();
+    assert_eq!(files, 1);
+    assert_eq!(w.sim_downloads().await, 2, "each media id fetched once");
+    assert_eq!(parts(&w.media()), 0, "no temporary file left");
+
+    // A restart fetches nothing again.
+    drop(_d);
+    let _again = w.downloader(Arc::new(SystemClock));
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    assert_eq!(w.sim_downloads().await, 2);
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn expired_media_is_marked_with_its_reason_and_the_message_stays() {
+    let w = world().await;
+    // Arrived while nothing was downloading, and Coexist only runs again 8 days later.
+    let late = w.photo("5511987650102", 32, 1).await;
+    let clock = Arc::new(FixedClock::new(SystemClock.now() + 8 * 86_400));
+    let d = w.downloader(clock);
+    let s = w.settled(late).await;
+    assert_eq!(s.state, "expired");
+    assert!(s.error.as_deref().unwrap().contains("7 days"), "{s:?}");
+    assert_eq!(w.sim_downloads().await, 0, "not asked for: its days were over");
+    drop(d);
+
+    // Meta's side: the simulator's clock moved on and the id is gone.
+    let gone = w.photo("5511987650103", 32, 2).await;
+    w.sim.advance(8 * 86_400);
+    let _d = w.downloader(Arc::new(SystemClock));
+    let s = w.settled(gone).await;
+    assert_eq!(s.state, "expired");
+    assert!(s.error.as_deref().unwrap().contains("Meta no longer has"), "{s:?}");
+    let (kind, text): (String, String) = sqlx::query_as("SELECT type, text FROM message WHERE id = ?")
+        .bind(gone)
+        .fetch_one(w.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(
+        (kind.as_str(), text.as_str()),
+        ("image", "the receipt"),
+        "the message itself is kept"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_download_cut_off_midway_is_taken_up_again_and_never_counted_half() {
+    let w = world().await;
+    w.post("/_sim/faults", json!({"slow_media_ms": 40})).await;
+    let id = w.photo("5511987650104", 1024, 3).await;
+    let d = w.downloader(Arc::new(SystemClock));
+    // Stop it while the file is arriving (as a SIGKILL would).
+    let start = Instant::now();
+    while parts(&w.media()) == 0 {
+        assert!(start.elapsed() < Duration::from_secs(10), "the download never started");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    drop(d);
+    let s = w.store.media_state(id).await.unwrap().unwrap();
+    assert_eq!(s.state, "downloading", "cut off in the middle: {s:?}");
+    assert_eq!(
+        w.count("SELECT COUNT(*) FROM media_file").await,
+        0,
+        "no half file counted"
+    );
+
+    w.post("/_sim/faults", json!({"slow_media_ms": 0})).await;
+    let _d = w.downloader(Arc::new(SystemClock));
+    let s = w.settled(id).await;
+    assert_eq!(s.state, "done", "{s:?}");
+    let bytes = std::fs::read(w.media().join(s.path.unwrap())).unwrap();
+    let sha: String = sqlx::query_scalar("SELECT media_sha256 FROM message WHERE id = ?")
+        .bind(id)
+        .fetch_one(w.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(hex::encode(Sha256::digest(&bytes)), sha);
+    assert_eq!(parts(&w.media()), 0, "the partial file is gone");
+}
