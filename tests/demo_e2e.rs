@@ -63,6 +63,40 @@ async fn a_newcomer_works_the_demo_desk() {
     })
     .await;
 
+    // 1c. She sends a photo: it is downloaded from the simulator, checked, stored, and shown in
+    // the thread as a loaded picture (not a broken icon).
+    click(&client, "[data-testid=demo-customer-photo]").await;
+    wait_text(&client, "[data-testid=thread]", 10, |t| {
+        t.contains("Here is the receipt")
+    })
+    .await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let loaded = client
+            .execute(
+                r#"const imgs = [...document.querySelectorAll('[data-testid=media-image]')];
+                   return imgs.some((i) => i.complete && i.naturalWidth > 0);"#,
+                vec![],
+            )
+            .await
+            .unwrap();
+        if loaded.as_bool() == Some(true) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the photo never rendered in the thread"
+        );
+        // The thread asks again on the core's next event; nudge it as a user would, by reopening.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        row_with(&client, "[data-testid=conversation]", "Priya Nair")
+            .await
+            .click()
+            .await
+            .unwrap();
+    }
+    shot(&client, "photo").await;
+
     // 2. Flag her as VIP; the VIP filter then shows her.
     click(&client, "[data-testid=vip-toggle]").await;
     wait_for(&client, "[data-testid=vip-toggle][aria-pressed=true]").await;

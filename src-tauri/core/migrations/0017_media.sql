@@ -38,3 +38,8 @@ BEGIN
     ON CONFLICT (message_id) DO UPDATE SET media_id = excluded.media_id, state = 'queued', attempts = 0,
         next_attempt_ms = 0, error = NULL;
 END;
+
+-- Media messages already in the mirror: queued too (those past Meta's 7 days become expired,
+-- with the reason, without a request).
+INSERT OR IGNORE INTO media_download (message_id, media_id, expires_at, updated_at)
+SELECT id, media_id, timestamp + 7 * 86400, timestamp FROM message WHERE media_id IS NOT NULL;
