@@ -97,6 +97,34 @@ async fn a_newcomer_works_the_demo_desk() {
     }
     shot(&client, "photo").await;
 
+    // 1d. The desk sends her a PDF from the compose box (a file as the picker would hand it over):
+    // checked, uploaded to the simulator, sent, and shown in the thread with its caption.
+    client
+        .execute(
+            r#"const input = document.querySelector('[data-testid=attach-input]');
+               const pdf = new File(['%PDF-1.4 1 0 obj<<>>endobj trailer<<>> %%EOF'], 'menu.pdf', {type: 'application/pdf'});
+               const dt = new DataTransfer();
+               dt.items.add(pdf);
+               input.files = dt.files;
+               input.dispatchEvent(new Event('change', {bubbles: true}));
+               return true;"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    wait_text(&client, "[data-testid=attachment]", 10, |t| t.contains("menu.pdf")).await;
+    wait_for(&client, "[data-testid=compose-text]")
+        .await
+        .send_keys("Our menu")
+        .await
+        .unwrap();
+    click(&client, "[data-testid=compose-send]").await;
+    wait_text(&client, "[data-testid=send-state]", 20, |t| t.contains("Sent ✓")).await;
+    shot(&client, "pdf").await;
+    let sent_pdf = row_with(&client, "[data-testid=message]", "Our menu").await;
+    let note = text_of(&sent_pdf).await;
+    assert!(note.contains("application/pdf"), "the PDF is shown as stored: {note}");
+
     // 2. Flag her as VIP; the VIP filter then shows her.
     click(&client, "[data-testid=vip-toggle]").await;
     wait_for(&client, "[data-testid=vip-toggle][aria-pressed=true]").await;

@@ -149,6 +149,8 @@ pub fn run() {
             send_commands::launch_campaign,
             send_commands::campaign_recipients,
             send_commands::demo_customer_writes,
+            send_commands::check_attachment,
+            send_commands::send_media,
             contact_commands::contacts,
             contact_commands::consent_history,
             contact_commands::set_tags,

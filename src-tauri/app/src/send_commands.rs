@@ -221,3 +221,80 @@ pub async fn demo_customer_writes(
     sent.ok_or_else(|| CoreError::Invalid("the simulator does not know this customer".into()))?;
     Ok(())
 }
+
+/// Whether WhatsApp takes this file (type and size), asked before its bytes cross into the core.
+#[tauri::command]
+pub async fn check_attachment(mime: String, size: u64, name: String) -> Result<String, UiError> {
+    Ok(coexist_core::media::check_outgoing(&mime, size, &name)?.to_string())
+}
+
+/// The file's bytes: a raw body where the webview's IPC carries one; on Linux (WebKitGTK) the
+/// IPC goes through `postMessage`, which hands a `Uint8Array` over as JSON (an array, or an
+/// object keyed by index).
+fn body_bytes(body: &tauri::ipc::InvokeBody) -> Result<Vec<u8>, UiError> {
+    use serde_json::Value;
+    let byte = |v: &Value| v.as_u64().filter(|n| *n <= 255).map(|n| n as u8);
+    let bad = || UiError::from(CoreError::Invalid("the file's bytes did not arrive".into()));
+    match body {
+        tauri::ipc::InvokeBody::Raw(b) => Ok(b.clone()),
+        tauri::ipc::InvokeBody::Json(Value::Array(a)) => {
+            a.iter().map(byte).collect::<Option<Vec<u8>>>().ok_or_else(bad)
+        }
+        tauri::ipc::InvokeBody::Json(Value::Object(o)) => (0..o.len())
+            .map(|i| o.get(&i.to_string()).and_then(byte))
+            .collect::<Option<Vec<u8>>>()
+            .ok_or_else(bad),
+        _ => Err(bad()),
+    }
+}
+
+/// What goes with a file's bytes (the body of the call): who, the file's name and type, a caption.
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct AttachmentMeta {
+    contact_id: i64,
+    name: String,
+    mime: String,
+    caption: Option<String>,
+}
+
+/// Sends a file (its raw bytes are the request body; `x-meta` says what it is): checked, kept in
+/// the workspace, uploaded, then sent through the outbox.
+#[tauri::command]
+pub async fn send_media(
+    ws: State<'_, Workspace>,
+    engine: State<'_, Engine>,
+    request: tauri::ipc::Request<'_>,
+) -> Result<i64, UiError> {
+    let bytes = body_bytes(request.body())?;
+    let meta = request
+        .headers()
+        .get("x-meta")
+        .and_then(|v| v.to_str().ok())
+        .map(|v| percent_encoding::percent_decode_str(v).decode_utf8_lossy().into_owned())
+        .ok_or_else(|| CoreError::Invalid("the file's description did not arrive".into()))?;
+    let meta: AttachmentMeta = serde_json::from_str(&meta)
+        .map_err(|e| CoreError::Invalid(format!("the file's description could not be read: {e}")))?;
+    let live = engine.ready().await?;
+    must_send(live)?;
+    let Some((client, _)) = &live.cloud else {
+        return Err(CoreError::NotConfigured("sending files needs the Cloud API".into()).into());
+    };
+    let phone = ws
+        .store
+        .account_ids()
+        .await?
+        .phone_number_id
+        .ok_or_else(|| CoreError::NotConfigured("the phone number id is unknown".into()))?;
+    let to = wa_id(&ws, meta.contact_id).await?;
+    let attachment = coexist_core::ops::Attachment {
+        name: meta.name,
+        mime: meta.mime,
+        bytes,
+        caption: meta.caption,
+    };
+    let dir = coexist_core::media::media_dir(&ws.data_dir);
+    let id = coexist_core::ops::send_media(&ws.ctx(None), client, &phone, &dir, &to, attachment).await?;
+    live.wake();
+    Ok(id)
+}

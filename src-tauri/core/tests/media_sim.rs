@@ -242,3 +242,122 @@ async fn a_download_cut_off_midway_is_taken_up_again_and_never_counted_half() {
     assert_eq!(hex::encode(Sha256::digest(&bytes)), sha);
     assert_eq!(parts(&w.media()), 0, "the partial file is gone");
 }
+
+/// Sending a file: checked before the network (type, size, the 24-hour window), kept in the
+/// workspace, uploaded once, sent once through the outbox, and shown in the thread from the
+/// stored copy.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_pdf_is_sent_once_and_bad_files_are_refused_before_the_network() {
+    use coexist_core::ops::{self, Attachment};
+    use coexist_core::send::{DispatcherHandle, SendSettings};
+    const PHONE: &str = "106540352242922";
+    let w = world().await;
+    w.post(
+        "/_sim/customer_message",
+        json!({"from": "5511987650105", "text": "Can you send the menu?"}),
+    )
+    .await;
+    let start = Instant::now();
+    while w.count("SELECT COUNT(*) FROM message WHERE origin = 'customer'").await == 0 {
+        assert!(start.elapsed() < Duration::from_secs(10));
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let client = CloudClient::new(
+        &w.sim_url,
+        "v21.0",
+        Sensitive::new("sim-access-token".into()),
+        Duration::from_secs(5),
+    );
+    let _d = DispatcherHandle::spawn(
+        w.store.clone(),
+        client.clone(),
+        SendSettings::new(PHONE, 20),
+        Arc::new(SystemClock),
+    );
+    let uploads = || async {
+        let s: Value = reqwest::get(format!("{}/_sim/stats", w.sim_url))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        s["counters"]["media_uploads"].as_u64().unwrap()
+    };
+    let ctx = ops::Ctx::new(&w.store, "owner", None, SystemClock.now());
+    let pdf = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n".to_vec();
+    let attach = |name: &str, mime: &str, bytes: Vec<u8>| Attachment {
+        name: name.into(),
+        mime: mime.into(),
+        bytes,
+        caption: Some("Our menu".into()),
+    };
+
+    // Refused before anything reaches Meta.
+    let big = ops::send_media(
+        &ctx,
+        &client,
+        PHONE,
+        &w.media(),
+        "5511987650105",
+        attach("photo.png", "image/png", vec![7u8; 6 * 1024 * 1024]),
+    )
+    .await
+    .unwrap_err();
+    assert!(big.to_string().contains("WhatsApp accepts up to 5 MB"), "{big}");
+    let closed = ops::send_media(
+        &ctx,
+        &client,
+        PHONE,
+        &w.media(),
+        "5511987650199",
+        attach("menu.pdf", "application/pdf", pdf.clone()),
+    )
+    .await
+    .unwrap_err();
+    assert!(
+        matches!(
+            closed,
+            coexist_core::CoreError::WindowClosed { .. }
+                | coexist_core::CoreError::CannotSend(_)
+                | coexist_core::CoreError::Invalid(_)
+        ),
+        "{closed}"
+    );
+    assert_eq!(uploads().await, 0, "nothing uploaded for refused files");
+    assert_eq!(w.store.outbox_rows(None).await.unwrap().len(), 0);
+
+    let id = ops::send_media(
+        &ctx,
+        &client,
+        PHONE,
+        &w.media(),
+        "5511987650105",
+        attach("menu.pdf", "application/pdf", pdf.clone()),
+    )
+    .await
+    .unwrap();
+    let start = Instant::now();
+    let row = loop {
+        let row = w.store.outbox_row(id).await.unwrap().unwrap();
+        if row.state == "accepted" {
+            break row;
+        }
+        assert!(start.elapsed() < Duration::from_secs(15), "{row:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    let accepted = w.sim.accepted();
+    assert_eq!(accepted.len(), 1, "sent once");
+    assert_eq!(accepted[0].kind, "document");
+    assert_eq!(uploads().await, 1, "uploaded once");
+    let (msg_id, kind, text): (i64, String, String) =
+        sqlx::query_as("SELECT id, type, text FROM message WHERE wamid = ?")
+            .bind(row.wamid.unwrap())
+            .fetch_one(w.store.pool())
+            .await
+            .unwrap();
+    assert_eq!((kind.as_str(), text.as_str()), ("document", "Our menu"));
+    let s = w.store.media_state(msg_id).await.unwrap().unwrap();
+    assert_eq!(s.state, "done", "shown from the stored copy: {s:?}");
+    assert_eq!(std::fs::read(w.media().join(s.path.unwrap())).unwrap(), pdf);
+    assert_eq!(w.sim_downloads().await, 0, "nothing downloaded back");
+}

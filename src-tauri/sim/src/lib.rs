@@ -165,6 +165,8 @@ pub struct Counters {
     pub messaging_limit_refused: u64,
     /// Downloads of each media id's bytes.
     pub media_downloads: BTreeMap<String, u64>,
+    /// Files uploaded (and accepted) for sending.
+    pub media_uploads: u64,
 }
 
 pub(crate) struct State {
@@ -266,6 +268,7 @@ impl Sim {
                 "/{ver}/{id}/message_templates",
                 get(graph::templates_get).post(graph::templates_post),
             )
+            .route("/{ver}/{id}/media", post(media::upload))
             .route("/{ver}/{id}/smb_app_data", post(graph::smb_app_data))
             .with_state(self.clone())
     }

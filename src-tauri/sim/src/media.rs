@@ -166,3 +166,83 @@ impl http_body::Body for Paced {
         Poll::Ready(Some(Ok(http_body::Frame::data(piece))))
     }
 }
+
+/// Meta's upload limits by type: (mime types, largest size in bytes).
+pub const UPLOAD_LIMITS: &[(&[&str], usize)] = &[
+    (&["image/jpeg", "image/png"], 5 * 1024 * 1024),
+    (&["image/webp"], 500 * 1024),
+    (
+        &["audio/aac", "audio/amr", "audio/mpeg", "audio/mp4", "audio/ogg"],
+        16 * 1024 * 1024,
+    ),
+    (&["video/mp4", "video/3gpp"], 16 * 1024 * 1024),
+    (
+        &[
+            "text/plain",
+            "application/pdf",
+            "application/vnd.ms-powerpoint",
+            "application/msword",
+            "application/vnd.ms-excel",
+            "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+            "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        ],
+        100 * 1024 * 1024,
+    ),
+];
+
+/// `POST /{ver}/{phone_id}/media` (multipart: `messaging_product`, `type`, `file`): the file is
+/// kept under a new media id, within Meta's type and size limits.
+pub async fn upload(
+    AxState(sim): AxState<Arc<Sim>>,
+    Path((_ver, id)): Path<(String, String)>,
+    headers: HeaderMap,
+    mut form: axum::extract::Multipart,
+) -> Response {
+    if !crate::graph::authorised(&sim, &headers) {
+        return crate::graph::unauthorised(&sim);
+    }
+    if id != sim.lock().cfg.phone_number_id {
+        return crate::graph::fail(
+            &sim,
+            StatusCode::BAD_REQUEST,
+            100,
+            "Unsupported post request.",
+            "Unknown phone number id.",
+        );
+    }
+    let (mut product, mut kind, mut file) = (None, None, None);
+    while let Ok(Some(field)) = form.next_field().await {
+        match field.name().unwrap_or_default() {
+            "messaging_product" => product = field.text().await.ok(),
+            "type" => kind = field.text().await.ok(),
+            "file" => {
+                let mime = field.content_type().map(str::to_string);
+                file = field.bytes().await.ok().map(|b| (mime, b));
+            }
+            _ => {}
+        }
+    }
+    let bad = |details: &str| crate::graph::fail(&sim, StatusCode::BAD_REQUEST, 131053, "Media upload error", details);
+    if product.as_deref() != Some("whatsapp") {
+        return bad("messaging_product must be \"whatsapp\".");
+    }
+    let Some((file_mime, bytes)) = file else {
+        return bad("The file is missing.");
+    };
+    let mime = kind.or(file_mime).unwrap_or_default();
+    let Some((_, max)) = UPLOAD_LIMITS.iter().find(|(types, _)| types.contains(&mime.as_str())) else {
+        return bad(&format!("Unsupported file type {mime}."));
+    };
+    if bytes.len() > *max {
+        return bad(&format!(
+            "The file is {} bytes; the limit for {mime} is {max} bytes.",
+            bytes.len()
+        ));
+    }
+    let mut st = sim.lock();
+    st.counters.media_uploads += 1;
+    let (media_id, _) = st.add_media(&mime, bytes.to_vec());
+    drop(st);
+    axum::Json(serde_json::json!({"id": media_id})).into_response()
+}

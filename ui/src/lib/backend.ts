@@ -73,6 +73,10 @@ export interface Backend {
   /** The first page of the inbox is on screen (the shell logs the startup time). */
   uiReady(conversations: number): Promise<void>;
   sendText(contactId: number, text: string): Promise<number>;
+  /** Whether WhatsApp takes this file (type, size); resolves to the message kind, or rejects in words. */
+  checkAttachment(mime: string, size: number, name: string): Promise<string>;
+  /** Sends a file (with an optional caption) inside the 24-hour window; resolves to the outbox row. */
+  sendMedia(contactId: number, file: Outgoing, caption: string | null): Promise<number>;
   sendTemplate(contactId: number, name: string, language: string, params: [string, string][]): Promise<number>;
   sendState(id: number): Promise<SendState>;
   templates(refresh?: boolean): Promise<TemplateInfo[]>;
@@ -99,6 +103,13 @@ export interface Backend {
   backupNow(pin?: string | null): Promise<BackupInfo>;
   /** Calls `cb` with each event the core announces; resolves to the function that stops it. */
   onCoreEvent(cb: (e: CoreEvent) => void): Promise<() => void>;
+}
+
+/** A file picked or dropped in the compose box. */
+export interface Outgoing {
+  name: string;
+  mime: string;
+  bytes: Uint8Array;
 }
 
 async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
@@ -144,6 +155,17 @@ export const tauriBackend: Backend = {
   engine: () => call<EngineStatus>("engine_status"),
   uiReady: (conversations) => call<void>("ui_ready", { conversations }),
   sendText: (contactId, text) => call<number>("send_text", { contactId, text }),
+  checkAttachment: (mime, size, name) => call<string>("check_attachment", { mime, size, name }),
+  sendMedia: async (contactId, file, caption) => {
+    // The bytes go as the raw body (no JSON array of numbers); what they are goes in a header.
+    const meta = encodeURIComponent(JSON.stringify({ contactId, name: file.name, mime: file.mime, caption }));
+    try {
+      return await invoke<number>("send_media", file.bytes, { headers: { "x-meta": meta } });
+    } catch (e) {
+      const err = e as Partial<BackendError>;
+      throw { code: err?.code ?? "internal", message: err?.message ?? String(e), meta_code: err?.meta_code } satisfies BackendError;
+    }
+  },
   sendTemplate: (contactId, name, language, params) => call<number>("send_template", { contactId, name, language, params }),
   sendState: (id) => call<SendState>("send_state", { id }),
   templates: (refresh = false) => call<TemplateInfo[]>(refresh ? "refresh_templates" : "templates"),

@@ -39,6 +39,28 @@ describe("Compose", () => {
     expect(sent).toBe(1);
   });
 
+  it("attaches a file: a too-large one is refused in words, a PDF goes with its caption", async () => {
+    const m = memoryBackend(NOW);
+    m.state.conversations = [conversation(7, true)];
+    setBackend(m.backend);
+    render(Compose, { contactId: 7, windowOpen: true });
+    const input = await screen.findByTestId("attach-input");
+    const huge = new File(["x"], "catalogue.pdf", { type: "application/pdf" });
+    Object.defineProperty(huge, "size", { value: 120 * 1024 * 1024 });
+    await fireEvent.change(input, { target: { files: [huge] } });
+    expect(await screen.findByTestId("compose-error")).toHaveTextContent("is 120 MB; WhatsApp accepts up to 100 MB");
+    expect(m.calls.some((c) => c.startsWith("sendMedia"))).toBe(false);
+
+    const pdf = new File(["%PDF-1.4 menu"], "menu.pdf", { type: "application/pdf" });
+    await fireEvent.change(input, { target: { files: [pdf] } });
+    expect(await screen.findByTestId("attachment")).toHaveTextContent("menu.pdf");
+    await fireEvent.input(screen.getByTestId("compose-text"), { target: { value: "Our menu" } });
+    await fireEvent.click(screen.getByTestId("compose-send"));
+    expect(await screen.findByTestId("send-state")).toHaveTextContent("Sent ✓");
+    expect(m.calls).toContain("sendMedia:7:menu.pdf:application/pdf:13:Our menu");
+    expect(screen.queryByTestId("attachment")).toBeNull();
+  });
+
   it("says why a send failed, in the words the core gives", async () => {
     const m = memoryBackend(NOW);
     m.state.conversations = [conversation(7, true)];

@@ -204,6 +204,20 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       state.sends.push({ kind: "text", contactId: id, text });
       return state.sends.length;
     },
+    checkAttachment: async (mime: string, size: number, name: string) => {
+      calls.push(`checkAttachment:${mime}:${size}`);
+      const limit = mime.startsWith("image/") ? 5 * 1024 * 1024 : 100 * 1024 * 1024;
+      if (size > limit) {
+        throw { code: "cannot_send", message: `This file (${name}) is ${Math.round(size / 1048576)} MB; WhatsApp accepts up to ${limit / 1048576} MB for this kind of file.` };
+      }
+      return mime.startsWith("image/") ? "image" : "document";
+    },
+    sendMedia: async (id: number, file: { name: string; mime: string; bytes: Uint8Array }, caption: string | null) => {
+      calls.push(`sendMedia:${id}:${file.name}:${file.mime}:${file.bytes.length}:${caption ?? ""}`);
+      if (state.fail) throw state.fail;
+      state.sends.push({ kind: "media", contactId: id, text: caption ?? file.name });
+      return state.sends.length;
+    },
     sendTemplate: async (id: number, name: string, language: string, params: [string, string][]) => {
       calls.push(`sendTemplate:${id}:${name}:${language}:${params.map((p) => p.join("=")).join(",")}`);
       if (state.fail) throw state.fail;
@@ -321,7 +335,7 @@ export interface MemoryState {
   audit: AuditLog;
   engine: EngineStatus;
   templates: TemplateInfo[];
-  sends: { kind: "text" | "template"; contactId: number; text: string }[];
+  sends: { kind: "text" | "template" | "media"; contactId: number; text: string }[];
   sendOutcome: { state: "accepted" | "failed" | "queued"; error: string | null };
   contacts: ContactRow[];
   consent: Record<number, ConsentEvent[]>;

@@ -206,6 +206,45 @@ impl CloudClient {
         })
     }
 
+    /// Uploads a file to send (`POST /{phone}/media`, multipart); Meta answers with its media id.
+    pub async fn upload_media(
+        &self,
+        phone_number_id: &str,
+        bytes: Vec<u8>,
+        mime: &str,
+        filename: &str,
+    ) -> Result<String, GraphError> {
+        let url = format!("{}/{}/{}/media", self.base, self.version, phone_number_id);
+        let part = reqwest::multipart::Part::bytes(bytes)
+            .file_name(filename.to_string())
+            .mime_str(mime)
+            .map_err(|e| GraphError {
+                http_status: 0,
+                code: 0,
+                message: format!("'{mime}' is not a media type: {e}"),
+                details: None,
+            })?;
+        let form = reqwest::multipart::Form::new()
+            .text("messaging_product", "whatsapp")
+            .text("type", mime.to_string())
+            .part("file", part);
+        let r = self
+            .http
+            .post(&url)
+            .bearer_auth(self.token.expose())
+            .multipart(form)
+            .timeout(std::time::Duration::from_secs(600))
+            .send()
+            .await
+            .map_err(transport)?;
+        let status = r.status().as_u16();
+        let answer: Value = r.json().await.map_err(transport)?;
+        match answer["id"].as_str() {
+            Some(id) if status == 200 => Ok(id.to_string()),
+            _ => Err(graph_error(status, &answer)),
+        }
+    }
+
     /// The bytes behind a media url, as a response to read in chunks (never whole in memory).
     pub async fn media_bytes(&self, url: &str) -> Result<reqwest::Response, GraphError> {
         let r = self

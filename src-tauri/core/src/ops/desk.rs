@@ -107,3 +107,53 @@ pub async fn take_over(ctx: &Ctx<'_>, contact_id: i64, hours: Option<i64>) -> Re
         .await?;
     Ok(until)
 }
+
+/// A file the desk sends to a customer.
+#[derive(Debug, Clone)]
+pub struct Attachment {
+    pub name: String,
+    pub mime: String,
+    pub bytes: Vec<u8>,
+    pub caption: Option<String>,
+}
+
+/// Sends a file: its type and size are checked and the customer's window too, before anything
+/// goes to Meta; the file is kept in the workspace, uploaded, then sent through the outbox like
+/// any message (the cap, retries, crash safety, the bill). Returns the outbox row.
+pub async fn send_media(
+    ctx: &Ctx<'_>,
+    client: &CloudClient,
+    phone_number_id: &str,
+    media_dir: &std::path::Path,
+    to: &str,
+    a: Attachment,
+) -> Result<i64> {
+    let kind = crate::media::check_outgoing(&a.mime, a.bytes.len() as u64, &a.name)?;
+    crate::send::window_open(ctx.store, to, ctx.now).await?;
+    let sha = crate::media::store_file(ctx.store, media_dir, &a.bytes, &a.mime, ctx.now).await?;
+    let media_id = client
+        .upload_media(phone_number_id, a.bytes, &a.mime, &a.name)
+        .await
+        .map_err(|e| CoreError::Meta {
+            what: format!("the file {}", a.name),
+            code: e.code,
+            reason: match &e.details {
+                Some(d) if !d.is_empty() => format!("{} {d}", e.message),
+                _ => e.message.clone(),
+            },
+        })?;
+    ctx.store
+        .record_upload(&media_id, &sha, &a.mime, &a.name, ctx.now)
+        .await?;
+    let c = crate::send::compose_media(
+        ctx.store,
+        to,
+        kind,
+        &media_id,
+        a.caption.as_deref(),
+        Some(a.name.as_str()),
+        ctx.now,
+    )
+    .await?;
+    ctx.store.send_from_desk(&c, &ctx.actor, ctx.now).await
+}

@@ -72,6 +72,57 @@ pub async fn compose_text(store: &Store, to: &str, text: &str, now: i64) -> Resu
     if text.trim().is_empty() {
         return Err(CoreError::CannotSend("the message is empty".into()));
     }
+    let r = in_window(store, to, now).await?;
+    Ok(Compose {
+        contact_id: r.id,
+        recipient: r.wa_id.clone(),
+        kind: "text",
+        payload: json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": r.wa_id,
+                        "type": "text", "text": {"preview_url": false, "body": text}}),
+        text: Some(text.to_string()),
+        template_name: None,
+        template_category: None,
+    })
+}
+
+/// A file already uploaded to Meta (`media_id`), sent as `kind` (image, document, audio, video,
+/// sticker): free-form, so only inside the 24-hour window like text.
+pub async fn compose_media(
+    store: &Store,
+    to: &str,
+    kind: &'static str,
+    media_id: &str,
+    caption: Option<&str>,
+    filename: Option<&str>,
+    now: i64,
+) -> Result<Compose> {
+    let r = in_window(store, to, now).await?;
+    let mut body = json!({"id": media_id});
+    let caption = caption.map(str::trim).filter(|c| !c.is_empty());
+    if let (Some(c), "image" | "video" | "document") = (caption, kind) {
+        body["caption"] = json!(c);
+    }
+    if let (Some(f), "document") = (filename, kind) {
+        body["filename"] = json!(f);
+    }
+    Ok(Compose {
+        contact_id: r.id,
+        recipient: r.wa_id.clone(),
+        kind,
+        payload: json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": r.wa_id,
+                        "type": kind, kind: body}),
+        text: caption.or(filename).map(str::to_string),
+        template_name: None,
+        template_category: None,
+    })
+}
+
+/// The recipient `to`, when their 24-hour window is open; otherwise why not.
+pub async fn window_open(store: &Store, to: &str, now: i64) -> Result<()> {
+    in_window(store, to, now).await.map(|_| ())
+}
+
+async fn in_window(store: &Store, to: &str, now: i64) -> Result<Recipient> {
     let r = recipient(store, to, false, now).await?;
     let open_until = r.last_inbound_at.map(|t| t + SERVICE_WINDOW_SECS);
     if open_until.is_none_or(|u| u <= now) {
@@ -84,16 +135,7 @@ pub async fn compose_text(store: &Store, to: &str, text: &str, now: i64) -> Resu
             since,
         });
     }
-    Ok(Compose {
-        contact_id: r.id,
-        recipient: r.wa_id.clone(),
-        kind: "text",
-        payload: json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": r.wa_id,
-                        "type": "text", "text": {"preview_url": false, "body": text}}),
-        text: Some(text.to_string()),
-        template_name: None,
-        template_category: None,
-    })
+    Ok(r)
 }
 
 /// An approved template with its parameters (`1=…` positional, `name=…` named).

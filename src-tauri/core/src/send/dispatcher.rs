@@ -476,7 +476,24 @@ impl Dispatcher {
                 .fetch_optional(&mut *tx)
                 .await?;
         let (wa_id, bsuid) = who.unwrap_or((Some(c.recipient.clone()), None));
+        // A file: the media id we sent, and the stored copy it was uploaded from.
+        let media_id = serde_json::from_str::<serde_json::Value>(&c.payload)
+            .ok()
+            .and_then(|p| p[c.kind.as_str()]["id"].as_str().map(String::from));
+        let upload: Option<(String, String)> = match &media_id {
+            Some(id) => {
+                sqlx::query_as("SELECT sha256, mime FROM media_upload WHERE media_id = ?")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+            }
+            None => None,
+        };
+        let (media_sha256, media_mime) = upload.unzip();
         let sent = crate::webhook::sent::SentMessage {
+            media_id,
+            media_mime,
+            media_sha256,
             wamid: wamid.to_string(),
             wa_id,
             bsuid,

@@ -29,6 +29,13 @@ pub(crate) struct SentMessage {
     pub template_category: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub callback_data: Option<String>,
+    /// A file sent: Meta's media id, its type, and the stored copy's sha256.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_mime: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub media_sha256: Option<String>,
     /// When Meta accepted it (unix seconds): the message's time in the mirror.
     pub at: i64,
 }
@@ -85,9 +92,12 @@ async fn upsert(
 ) -> sqlx::Result<Option<i64>> {
     let id: Option<i64> = sqlx::query_scalar(
         "INSERT INTO message (wamid, contact_id, direction, origin, type, text, timestamp, template_name,
-                              template_category, callback_data, outbox_id)
-         VALUES (?, ?, 'outbound', 'api', ?, ?, ?, ?, ?, ?, ?)
+                              template_category, callback_data, outbox_id, media_id, media_mime, media_sha256,
+                              media_available)
+         VALUES (?, ?, 'outbound', 'api', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT(wamid) DO UPDATE SET type = excluded.type, text = excluded.text,
+             media_id = excluded.media_id, media_mime = excluded.media_mime,
+             media_sha256 = excluded.media_sha256, media_available = excluded.media_available,
              template_name = excluded.template_name, template_category = excluded.template_category,
              callback_data = excluded.callback_data,
              contact_id = COALESCE(message.contact_id, excluded.contact_id),
@@ -104,8 +114,23 @@ async fn upsert(
     .bind(&m.template_category)
     .bind(&m.callback_data)
     .bind(outbox_id)
+    .bind(&m.media_id)
+    .bind(&m.media_mime)
+    .bind(&m.media_sha256)
+    .bind(m.media_id.is_some())
     .fetch_optional(&mut *conn)
     .await?;
+    // A file we sent is already stored: nothing to download back.
+    if let (Some(id), Some(sha)) = (id, &m.media_sha256) {
+        sqlx::query(
+            "UPDATE media_download SET state = 'done', error = NULL WHERE message_id = ?
+               AND EXISTS (SELECT 1 FROM media_file WHERE sha256 = ?)",
+        )
+        .bind(id)
+        .bind(sha)
+        .execute(&mut *conn)
+        .await?;
+    }
     if let Some(id) = id {
         crate::billing::mark_dirty(conn, id).await?;
         if let Some(contact) = contact_id {

@@ -131,6 +131,18 @@ fn process_send(sim: &Sim, id: &str, body: &[u8]) -> Response {
                     &format!("{kind} needs an id or a link."),
                 );
             }
+            if let Some(id) = req[&kind]["id"].as_str() {
+                if !st.media.contains_key(id) {
+                    drop(st);
+                    return fail(
+                        sim,
+                        StatusCode::BAD_REQUEST,
+                        131053,
+                        "Media upload error",
+                        &format!("Media id {id} is not known: upload the file first."),
+                    );
+                }
+            }
         }
         "template" => {
             let name = req["template"]["name"].as_str().unwrap_or_default();
