@@ -8,7 +8,9 @@ cd "$(dirname "$0")/.."
 want_tests=${1:-}
 
 pkgs=(libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev libjavascriptcoregtk-4.1-dev librsvg2-dev
-      libayatana-appindicator3-dev libdbus-1-dev build-essential pkg-config libssl-dev)
+      libayatana-appindicator3-dev libdbus-1-dev build-essential pkg-config libssl-dev
+      # WebKitGTK plays audio and video through GStreamer: voice notes are Ogg/Opus (base), videos MP4.
+      gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
 if [ "$want_tests" = "--tests" ]; then
   pkgs+=(xvfb xauth webkit2gtk-driver dbus-x11 at-spi2-core imagemagick x11-utils dunst keyutils
          gnome-keyring libsecret-tools)

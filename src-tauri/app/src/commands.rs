@@ -83,6 +83,12 @@ pub async fn set_automation_pause(
     Ok(coexist_core::ops::take_over(&ws.ctx(None), contact_id, hours).await?)
 }
 
+/// How much disk the workspace's media takes, and what is still to fetch.
+#[tauri::command]
+pub async fn media_usage(ws: State<'_, Workspace>) -> Result<coexist_core::media::MediaUsage, UiError> {
+    Ok(ws.store.media_usage().await?)
+}
+
 /// A message's picture, voice note or document as stored in the workspace (or why it is not).
 #[tauri::command]
 pub async fn media_preview(

@@ -136,6 +136,7 @@ pub fn run() {
             commands::export_billing_csv,
             commands::import_rate_card,
             commands::media_preview,
+            commands::media_usage,
             commands::set_service_allowance,
             commands::backup_now,
             send_commands::engine_status,

@@ -386,7 +386,8 @@ pub struct MediaPreview {
     pub file: Option<String>,
 }
 
-/// Pictures up to this size come inline; bigger files are opened from disk.
+/// Pictures, voice notes and short videos up to this size come inline (WhatsApp's own limit for
+/// audio and video is 16 MB); bigger files are opened from disk.
 const INLINE_MAX: i64 = 16 * 1024 * 1024;
 
 impl Store {
@@ -395,16 +396,21 @@ impl Store {
             return Ok(None);
         };
         let file = s.path.as_ref().map(|p| dir.join(p));
-        let inline = s.state == "done"
-            && s.mime.as_deref().is_some_and(|m| m.starts_with("image/"))
-            && s.bytes.is_some_and(|b| b <= INLINE_MAX);
+        let playable = |m: &str| m.starts_with("image/") || m.starts_with("audio/") || m.starts_with("video/");
+        let inline =
+            s.state == "done" && s.mime.as_deref().is_some_and(playable) && s.bytes.is_some_and(|b| b <= INLINE_MAX);
         let data_url = match (&file, inline) {
             (Some(f), true) => match tokio::fs::read(f).await {
                 Ok(bytes) => {
                     use base64::Engine;
                     Some(format!(
                         "data:{};base64,{}",
-                        s.mime.as_deref().unwrap_or("image/png"),
+                        // WhatsApp's voice notes say `audio/ogg; codecs=opus`: the data URL takes the type alone.
+                        s.mime
+                            .as_deref()
+                            .and_then(|m| m.split(';').next())
+                            .unwrap_or("application/octet-stream")
+                            .trim(),
                         base64::engine::general_purpose::STANDARD.encode(bytes)
                     ))
                 }
@@ -597,5 +603,37 @@ mod tests {
         assert!(e.contains("is 6 MB; WhatsApp accepts up to 5 MB"), "{e}");
         let e = check_outgoing("application/zip", 10, "x.zip").unwrap_err().to_string();
         assert!(e.contains("cannot send this file (x.zip)"), "{e}");
+    }
+}
+
+/// The disk the workspace's media takes.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct MediaUsage {
+    pub files: i64,
+    pub bytes: i64,
+    /// Downloads waiting or under way.
+    pub pending: i64,
+    /// Files Meta no longer has that were never fetched.
+    pub missing: i64,
+}
+
+impl Store {
+    pub async fn media_usage(&self) -> Result<MediaUsage> {
+        let (files, bytes): (i64, i64) = sqlx::query_as("SELECT COUNT(*), COALESCE(SUM(bytes), 0) FROM media_file")
+            .fetch_one(self.pool())
+            .await?;
+        let (pending, missing): (i64, i64) = sqlx::query_as(
+            "SELECT COALESCE(SUM(state IN ('queued', 'downloading')), 0), COALESCE(SUM(state IN ('expired', 'failed')), 0)
+             FROM media_download",
+        )
+        .fetch_one(self.pool())
+        .await?;
+        Ok(MediaUsage {
+            files,
+            bytes,
+            pending,
+            missing,
+        })
     }
 }

@@ -26,6 +26,9 @@ pub struct RetentionOutcome {
     pub older_than: i64,
     pub messages: u64,
     pub archived: u64,
+    /// Media files no remaining message refers to, removed with them.
+    pub media_files: u64,
+    pub media_bytes: u64,
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> CoreError + '_ {
@@ -148,6 +151,7 @@ impl Store {
             "DELETE FROM ledger WHERE message_id IN (SELECT id FROM message WHERE timestamp < ?)",
             "DELETE FROM ledger_dirty WHERE message_id IN (SELECT id FROM message WHERE timestamp < ?)",
             "DELETE FROM automation_seen WHERE message_id IN (SELECT id FROM message WHERE timestamp < ?)",
+            "DELETE FROM media_download WHERE message_id IN (SELECT id FROM message WHERE timestamp < ?)",
             "DELETE FROM message_fts WHERE rowid IN (SELECT id FROM message WHERE timestamp < ?)", // rare, whole scan ok
             "UPDATE conversation SET last_message_id = NULL WHERE last_message_id IN (SELECT id FROM message WHERE timestamp < ?)",
         ] {
@@ -158,6 +162,23 @@ impl Store {
             .execute(&mut *tx)
             .await?
             .rows_affected();
+        // Files only the deleted messages used go too (one file may serve several messages).
+        let orphans: Vec<(String, String, i64)> = sqlx::query_as(
+            "SELECT f.sha256, f.path, f.bytes FROM media_file f
+             WHERE NOT EXISTS (SELECT 1 FROM message m WHERE m.media_sha256 = f.sha256)",
+        )
+        .fetch_all(&mut *tx)
+        .await?;
+        for (sha, _, _) in &orphans {
+            sqlx::query("DELETE FROM media_upload WHERE sha256 = ?")
+                .bind(sha)
+                .execute(&mut *tx)
+                .await?;
+            sqlx::query("DELETE FROM media_file WHERE sha256 = ?")
+                .bind(sha)
+                .execute(&mut *tx)
+                .await?;
+        }
         audit::append_with(
             &mut tx,
             self.sealing().as_ref(),
@@ -169,7 +190,17 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
+        let media = self.path().and_then(|p| p.parent()).map(crate::media::media_dir);
+        for (_, rel, _) in &orphans {
+            if let Some(dir) = &media {
+                if let Err(e) = std::fs::remove_file(dir.join(rel)) {
+                    tracing::warn!(error = %e, file = %rel, "a media file past retention could not be removed");
+                }
+            }
+        }
         Ok(RetentionOutcome {
+            media_files: orphans.len() as u64,
+            media_bytes: orphans.iter().map(|o| o.2 as u64).sum(),
             older_than,
             messages,
             archived,

@@ -173,6 +173,17 @@ async fn a_photo_is_downloaded_once_checked_and_stored_by_content() {
     let _again = w.downloader(Arc::new(SystemClock));
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(w.sim_downloads().await, 2);
+
+    // Retention takes the file with the last message that used it.
+    let now = SystemClock.now();
+    let o = w
+        .store
+        .apply_retention(now + 60, None::<Vec<u8>>, "owner", now)
+        .await
+        .unwrap();
+    assert_eq!((o.messages, o.media_files, o.media_bytes), (2, 1, bytes.len() as u64));
+    assert!(!path.exists(), "the file is gone with its messages");
+    assert_eq!(w.count("SELECT COUNT(*) FROM media_download").await, 0);
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -261,6 +261,7 @@ impl Sim {
                 get(control::customers_get).post(control::customers_post),
             )
             .route("/_sim/customer_message", post(control::customer_message))
+            .route("/_sim/media", post(media::media_post))
             .route("/_sim/media/{id}", get(media::bytes_get))
             .route("/{ver}/{id}", get(graph::node_get))
             .route("/{ver}/{id}/messages", post(graph::send_message))

@@ -108,7 +108,8 @@ pub async fn bytes_get(AxState(sim): AxState<Arc<Sim>>, Path(id): Path<String>, 
             let body = if pace > 0 {
                 axum::body::Body::new(Paced::new(m.bytes, pace))
             } else {
-                axum::body::Body::from(bytes::Bytes::from(m.bytes.as_ref().clone()))
+                // Shared, not copied: a 50 MB file served ten times is still one 50 MB buffer.
+                axum::body::Body::from(bytes::Bytes::from_owner(Shared(m.bytes.clone())))
             };
             (
                 [
@@ -121,6 +122,40 @@ pub async fn bytes_get(AxState(sim): AxState<Arc<Sim>>, Path(id): Path<String>, 
         }
         None => StatusCode::NOT_FOUND.into_response(),
     }
+}
+
+struct Shared(Arc<Vec<u8>>);
+
+impl AsRef<[u8]> for Shared {
+    fn as_ref(&self) -> &[u8] {
+        &self.0
+    }
+}
+
+/// Files for a test or a bench: `count` media ids of `size` bytes each (random, so they do not
+/// compress), with their sha256.
+#[derive(serde::Deserialize)]
+pub struct NewMedia {
+    count: usize,
+    size: usize,
+    #[serde(default = "octet")]
+    mime: String,
+}
+
+fn octet() -> String {
+    "application/pdf".into()
+}
+
+pub async fn media_post(AxState(sim): AxState<Arc<Sim>>, axum::Json(n): axum::Json<NewMedia>) -> Response {
+    use rand::RngCore;
+    let mut out = Vec::new();
+    for _ in 0..n.count.min(10_000) {
+        let mut bytes = vec![0u8; n.size.min(200 * 1024 * 1024)];
+        sim.lock().rng.fill_bytes(&mut bytes);
+        let (id, item) = sim.lock().add_media(&n.mime, bytes);
+        out.push(serde_json::json!({"id": id, "sha256": item.sha256, "size": item.bytes.len()}));
+    }
+    axum::Json(serde_json::json!({"media": out})).into_response()
 }
 
 /// A body sent 64 KiB at a time with a pause between pieces: a slow line, so a test can stop a

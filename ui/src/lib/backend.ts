@@ -5,6 +5,7 @@ import { listen } from "@tauri-apps/api/event";
 import type { CoreEvent } from "../generated/CoreEvent";
 import type { CampaignAction } from "../generated/CampaignAction";
 import type { MediaPreview } from "../generated/MediaPreview";
+import type { MediaUsage } from "../generated/MediaUsage";
 import type {
   InboxFilter,
   ReplyCost,
@@ -59,6 +60,8 @@ export interface Backend {
   /** Take a chat by hand (for the core's default span) or hand it back; resolves to until when. */
   setAutomationPause(contactId: number, takeOver: boolean): Promise<number | null>;
   thread(contactId: number, before?: number | null, limit?: number): Promise<ThreadMessage[]>;
+  /** The disk the workspace's media takes. */
+  mediaUsage(): Promise<MediaUsage>;
   /** A message's stored media (a picture inline) or why it is missing. */
   mediaPreview(messageId: number): Promise<MediaPreview | null>;
   heartbeat(): Promise<HeartbeatStatus>;
@@ -144,6 +147,7 @@ export const tauriBackend: Backend = {
   setAutomationPause: (contactId, takeOver) => call<number | null>("set_automation_pause", { contactId, takeOver }),
   thread: (contactId, before = null, limit = 100) => call<ThreadMessage[]>("thread", { contactId, before, limit }),
   mediaPreview: (messageId) => call<MediaPreview | null>("media_preview", { messageId }),
+  mediaUsage: () => call<MediaUsage>("media_usage"),
   heartbeat: () => call<HeartbeatStatus>("heartbeat_status"),
   acknowledgeHeartbeat: () => call<HeartbeatStatus>("acknowledge_heartbeat"),
   reminders: () => call<Reminder[]>("reminders"),

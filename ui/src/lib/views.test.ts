@@ -291,6 +291,7 @@ describe("Settings", () => {
     setBackend(m.backend);
     render(Settings, { now: NOW });
     expect(await screen.findByTestId("data-dir")).toHaveTextContent("/tmp/ws");
+    expect(await screen.findByTestId("media-usage")).toHaveTextContent("Media: 12 files, 3.4 MB");
     const box = await screen.findByTestId("autostart");
     expect(box).not.toBeChecked();
     await fireEvent.click(box);
