@@ -174,6 +174,14 @@ async fn a_photo_is_downloaded_once_checked_and_stored_by_content() {
     tokio::time::sleep(Duration::from_millis(700)).await;
     assert_eq!(w.sim_downloads().await, 2);
 
+    // Exports name the stored file by its path in the workspace.
+    let exported = w.store.export_messages().await.unwrap();
+    let photo = exported.iter().find(|m| m.kind == "image").unwrap();
+    assert_eq!(
+        photo.media_file.as_deref(),
+        Some(format!("media/{}", s.path.as_deref().unwrap()).as_str())
+    );
+
     // Retention takes the file with the last message that used it.
     let now = SystemClock.now();
     let o = w
