@@ -322,6 +322,7 @@ pub async fn backup_now(
     app: tauri::AppHandle,
     ws: State<'_, Workspace>,
     pin: Option<String>,
+    with_media: Option<bool>,
 ) -> Result<coexist_core::safety::BackupInfo, UiError> {
     use tauri::Manager;
     let dir = app
@@ -334,5 +335,5 @@ pub async fn backup_now(
         .map(|d| d.format("%Y%m%d-%H%M%S").to_string())
         .unwrap_or_else(|| now.to_string());
     let dest = dir.join(format!("coexist-backup-{stamp}.sqlite3"));
-    Ok(coexist_core::ops::backup(&ws.ctx(pin), &dest).await?)
+    Ok(coexist_core::ops::backup_with(&ws.ctx(pin), &dest, with_media.unwrap_or(true)).await?)
 }

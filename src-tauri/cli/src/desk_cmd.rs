@@ -54,7 +54,12 @@ pub enum AuditCmd {
 #[derive(Subcommand)]
 pub enum BackupCmd {
     /// A consistent copy of the workspace, taken while it keeps running (owner only).
-    Create { file: PathBuf },
+    Create {
+        file: PathBuf,
+        /// Copy the media files too (pictures, voice notes, documents), into FILE.media/.
+        #[arg(long)]
+        with_media: bool,
+    },
     /// Replace the workspace with a backup (close the app and `serve` first; owner only).
     Restore {
         file: PathBuf,
@@ -173,13 +178,29 @@ pub async fn audit(ctx: &Ctx<'_>, cmd: &AuditCmd) -> Result<()> {
 
 pub async fn backup(dir: &Path, cmd: &BackupCmd, actor: &str, pin: Option<String>, now: i64) -> Result<()> {
     match cmd {
-        BackupCmd::Create { file } => {
+        BackupCmd::Create { file, with_media } => {
             let store = crate::open(dir).await?;
-            let info = ops::backup(&Ctx::new(&store, actor, pin, now), file).await?;
+            let info = ops::backup_with(&Ctx::new(&store, actor, pin, now), file, *with_media).await?;
             println!(
                 "backup written to {} ({} bytes: {} messages, {} webhook bodies)",
                 info.path, info.bytes, info.messages, info.journal
             );
+            if *with_media {
+                println!(
+                    "media: {} files ({} bytes) in {}",
+                    info.media_files,
+                    info.media_bytes,
+                    coexist_core::safety::media_beside(file).display()
+                );
+            } else {
+                let usage = store.media_usage().await?;
+                if usage.files > 0 {
+                    println!(
+                        "media left out: {} files ({} bytes); add --with-media to keep them too",
+                        usage.files, usage.bytes
+                    );
+                }
+            }
         }
         BackupCmd::Restore { file, yes } => {
             if !yes {

@@ -19,6 +19,9 @@ pub struct BackupInfo {
     /// After a restore: queued sends held for review, and running campaigns paused.
     pub held: i64,
     pub paused_campaigns: i64,
+    /// Media files copied with the database (beside it, in `<backup>.media/`); 0 when left out.
+    pub media_files: u64,
+    pub media_bytes: u64,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -79,7 +82,33 @@ impl Store {
             journal,
             held: 0,
             paused_campaigns: 0,
+            media_files: 0,
+            media_bytes: 0,
         })
+    }
+
+    /// Copies the workspace's media files beside a backup written to `dest` (into
+    /// `<dest>.media/`, the same layout), for a backup that keeps the pictures too.
+    pub async fn backup_media(&self, dest: &Path) -> Result<(u64, u64)> {
+        let Some(from) = self.path().and_then(|p| p.parent()).map(crate::media::media_dir) else {
+            return Ok((0, 0));
+        };
+        let to = media_beside(dest);
+        let files: Vec<(String, i64)> = sqlx::query_as("SELECT path, bytes FROM media_file ORDER BY path")
+            .fetch_all(self.pool())
+            .await?;
+        let (mut n, mut bytes) = (0u64, 0u64);
+        for (rel, size) in files {
+            let (src, dst) = (from.join(&rel), to.join(&rel));
+            if !src.exists() {
+                continue;
+            }
+            std::fs::create_dir_all(dst.parent().expect("a parent")).map_err(io(&dst))?;
+            std::fs::copy(&src, &dst).map_err(io(&dst))?;
+            n += 1;
+            bytes += size as u64;
+        }
+        Ok((n, bytes))
     }
 
     /// The database's own consistency check.
@@ -253,6 +282,8 @@ pub async fn restore(backup: &Path, data_dir: &Path) -> Result<BackupInfo> {
     }
     std::fs::copy(backup, &target).map_err(io(&target))?;
     let bytes = std::fs::metadata(&target).map_err(io(&target))?.len();
+    // Media kept beside the backup come back into the workspace's media folder.
+    let (media_files, media_bytes) = copy_tree(&media_beside(backup), &crate::media::media_dir(data_dir))?;
     let restored = Store::open_file(&target).await?;
     let (held, paused_campaigns) = restored.hold_after_restore().await?;
     restored.close().await;
@@ -263,5 +294,35 @@ pub async fn restore(backup: &Path, data_dir: &Path) -> Result<BackupInfo> {
         journal,
         held,
         paused_campaigns,
+        media_files,
+        media_bytes,
     })
+}
+
+/// Where a backup's media files go: `<backup file>.media/`.
+pub fn media_beside(backup: &Path) -> std::path::PathBuf {
+    let mut name = backup.as_os_str().to_owned();
+    name.push(".media");
+    std::path::PathBuf::from(name)
+}
+
+/// Copies every file under `from` into `to` (same layout); a missing `from` copies nothing.
+fn copy_tree(from: &Path, to: &Path) -> Result<(u64, u64)> {
+    let (mut n, mut bytes) = (0u64, 0u64);
+    let Ok(entries) = std::fs::read_dir(from) else {
+        return Ok((0, 0));
+    };
+    for e in entries.flatten() {
+        let (src, dst) = (e.path(), to.join(e.file_name()));
+        if src.is_dir() {
+            let (a, b) = copy_tree(&src, &dst)?;
+            n += a;
+            bytes += b;
+        } else {
+            std::fs::create_dir_all(to).map_err(io(to))?;
+            bytes += std::fs::copy(&src, &dst).map_err(io(&dst))?;
+            n += 1;
+        }
+    }
+    Ok((n, bytes))
 }

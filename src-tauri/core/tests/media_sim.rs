@@ -182,6 +182,21 @@ async fn a_photo_is_downloaded_once_checked_and_stored_by_content() {
         Some(format!("media/{}", s.path.as_deref().unwrap()).as_str())
     );
 
+    // A backup can keep the media too, beside the database; a restore brings them back.
+    let owner = coexist_core::ops::Ctx::new(&w.store, "owner", None, SystemClock.now());
+    let dest = w.dir.path().join("backup.sqlite3");
+    let info = coexist_core::ops::backup_with(&owner, &dest, true).await.unwrap();
+    assert_eq!((info.media_files, info.media_bytes), (1, bytes.len() as u64));
+    let elsewhere = tempfile::tempdir().unwrap();
+    let restored = coexist_core::safety::restore(&dest, elsewhere.path()).await.unwrap();
+    assert_eq!(restored.media_files, 1);
+    let back = media_dir(elsewhere.path()).join(s.path.as_deref().unwrap());
+    assert_eq!(
+        std::fs::read(back).unwrap(),
+        bytes,
+        "the picture came back with the backup"
+    );
+
     // Retention takes the file with the last message that used it.
     let now = SystemClock.now();
     let o = w

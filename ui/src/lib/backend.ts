@@ -103,7 +103,8 @@ export interface Backend {
   importRateCard(csv: string, currency: string, effective: string, name: string, pin?: string | null): Promise<RateImport>;
   /** Counts the partner-reported monthly allowance of free service messages (owner only). */
   setServiceAllowance(enabled: boolean, pin?: string | null): Promise<void>;
-  backupNow(pin?: string | null): Promise<BackupInfo>;
+  /** A backup in Documents; with the media files too unless `withMedia` is false. */
+  backupNow(pin?: string | null, withMedia?: boolean): Promise<BackupInfo>;
   /** Calls `cb` with each event the core announces; resolves to the function that stops it. */
   onCoreEvent(cb: (e: CoreEvent) => void): Promise<() => void>;
 }
@@ -191,7 +192,7 @@ export const tauriBackend: Backend = {
   exportBilling: (from, to, label, pin = null) => call<string>("export_billing_csv", { from, to, label, pin }),
   importRateCard: (csv, currency, effective, name, pin = null) =>
     call<RateImport>("import_rate_card", { csv, currency, effective, name, pin }),
-  backupNow: (pin = null) => call<BackupInfo>("backup_now", { pin }),
+  backupNow: (pin = null, withMedia = true) => call<BackupInfo>("backup_now", { pin, withMedia }),
   setServiceAllowance: (enabled, pin = null) => call<void>("set_service_allowance", { enabled, pin }),
 };
 

@@ -263,7 +263,13 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       if (state.billing) state.billing = { ...state.billing, service_allowance: enabled ? 1000 : null };
       return answer(`setServiceAllowance:${enabled}`, undefined);
     },
-    backupNow: (pin?: string | null) => (owner(pin), answer("backupNow", { path: "/home/me/Documents/coexist-backup-20261122-101500.sqlite3", bytes: 2_400_000, messages: 120, journal: 80 })),
+    backupNow: (pin?: string | null, withMedia = true) => (
+      owner(pin),
+      answer(`backupNow:${withMedia}`, {
+        path: "/home/me/Documents/coexist-backup-20261122-101500.sqlite3", bytes: 2_400_000, messages: 120, journal: 80,
+        media_files: withMedia ? 12 : 0, media_bytes: withMedia ? 3_400_000 : 0,
+      })
+    ),
     exportBilling: (from: number, to: number, label: string) => answer(`exportBilling:${from}:${to}`, `/home/me/Downloads/coexist-billing-${label}.csv`),
     sendState: (id: number) => answer(`sendState:${id}`, state.sendOutcome),
     templates: (refresh = false) => answer(`templates:${refresh}`, state.templates),

@@ -133,4 +133,6 @@ export interface BackupInfo {
   bytes: number;
   messages: number;
   journal: number;
+  media_files?: number;
+  media_bytes?: number;
 }

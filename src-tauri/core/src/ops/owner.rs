@@ -200,8 +200,17 @@ pub async fn export_audit<W: Write>(ctx: &Ctx<'_>, mut out: W) -> Result<u64> {
 
 /// A consistent copy of the workspace at `dest`, taken while it stays in use.
 pub async fn backup(ctx: &Ctx<'_>, dest: &Path) -> Result<BackupInfo> {
+    backup_with(ctx, dest, false).await
+}
+
+/// A backup that can keep the media files too (beside it, in `<dest>.media/`), saying their size.
+pub async fn backup_with(ctx: &Ctx<'_>, dest: &Path, with_media: bool) -> Result<BackupInfo> {
     ctx.owner("back up the workspace").await?;
-    ctx.store.backup_to(dest, &ctx.actor, ctx.now).await
+    let mut info = ctx.store.backup_to(dest, &ctx.actor, ctx.now).await?;
+    if with_media {
+        (info.media_files, info.media_bytes) = ctx.store.backup_media(dest).await?;
+    }
+    Ok(info)
 }
 
 /// Replaces the workspace in `dir` with `backup` (refused while an engine runs it), audited in
