@@ -466,6 +466,10 @@ async fn new_and_unknown_categories_are_kept_and_flagged_never_failing() {
     // `billable` absent: Meta leaves it out on some statuses now.
     let quiet = json!({"pricing_model": "PMP", "type": "regular", "category": "utility"});
     m.api(A, day + 2 * H, Some("utility"), "delivered", Some(quiet)).await;
+    // A free entry point conversion: reported free, kept under Meta's name.
+    let referral = json!({"pricing_model": "PMP", "type": "free_entry_point", "category": "referral_conversion", "billable": false});
+    m.api(A, day + 3 * H, Some("marketing"), "delivered", Some(referral))
+        .await;
 
     let stats = m.store.stats().await.unwrap();
     assert_eq!(stats.journal.failed, 0, "nothing failed to apply");

@@ -394,4 +394,25 @@ async fn a_pdf_is_sent_once_and_bad_files_are_refused_before_the_network() {
     assert_eq!(s.state, "done", "shown from the stored copy: {s:?}");
     assert_eq!(std::fs::read(w.media().join(s.path.unwrap())).unwrap(), pdf);
     assert_eq!(w.sim_downloads().await, 0, "nothing downloaded back");
+
+    // A picture goes the same way: uploaded once, sent once, as an image with its caption.
+    let png = coexist_sim::media::photo(11, 48);
+    let id = ops::send_media(
+        &ctx,
+        &client,
+        PHONE,
+        &w.media(),
+        "5511987650105",
+        attach("shelf.png", "image/png", png),
+    )
+    .await
+    .unwrap();
+    let start = Instant::now();
+    while w.store.outbox_row(id).await.unwrap().unwrap().state != "accepted" {
+        assert!(start.elapsed() < Duration::from_secs(15));
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let images: Vec<_> = w.sim.accepted().into_iter().filter(|a| a.kind == "image").collect();
+    assert_eq!(images.len(), 1, "the image reached the simulator once");
+    assert_eq!(uploads().await, 2);
 }
