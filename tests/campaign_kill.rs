@@ -112,22 +112,8 @@ async fn sigkill_mid_campaign_loses_nothing_and_sends_nothing_twice() {
         .send()
         .await
         .unwrap();
-    let customers: Vec<Value> = http
-        .get(format!("{sim}/_sim/customers"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut csv = String::from("phone,1,2\n");
-    for (i, c) in customers.iter().enumerate() {
-        csv.push_str(&format!(
-            "{},{},#{i}\n",
-            c["wa_id"].as_str().unwrap(),
-            c["name"].as_str().unwrap()
-        ));
-    }
+    let customers = coexist_testkit::sim_customers(&sim).await;
+    let csv = coexist_testkit::order_update_csv(&customers);
     let csv_path = dir.path().join("recipients.csv");
     std::fs::write(&csv_path, csv).unwrap();
     let ws = dir.path().join("ws");

@@ -84,12 +84,7 @@ async fn serve_and_the_app_share_one_engine_and_nothing_happens_twice() {
         .sync_templates(&client.templates("102290129340398").await.unwrap(), now)
         .await
         .unwrap();
-    let customers: Vec<Value> = reqwest::get(format!("{sim_url}/_sim/customers"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let customers = coexist_testkit::sim_customers(&sim_url).await;
     let mut csv = String::from("phone,tags\n");
     for c in &customers {
         csv.push_str(&format!("+{},regulars\n", c["wa_id"].as_str().unwrap()));

@@ -53,20 +53,8 @@ async fn a_campaign_over_the_limit_is_forecast_and_finishes_on_day_two_nobody_tw
     let list = client().templates("102290129340398").await.unwrap();
     store.sync_templates(&list, start).await.unwrap();
 
-    let customers: Vec<Value> = reqwest::get(format!("{sim_url}/_sim/customers"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut csv = String::from("phone,1,2\n");
-    for (i, c) in customers.iter().enumerate() {
-        csv.push_str(&format!(
-            "{},{},#{i}\n",
-            c["wa_id"].as_str().unwrap(),
-            c["name"].as_str().unwrap()
-        ));
-    }
+    let customers = coexist_testkit::sim_customers(&sim_url).await;
+    let csv = coexist_testkit::order_update_csv(&customers);
     let audience = Audience {
         csv: Some(csv),
         ..Default::default()
@@ -160,12 +148,7 @@ async fn the_simulator_refuses_a_template_over_the_limit() {
     });
     let url = format!("http://{}", sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap());
     sim.run_scenario(&Scenario::CampaignLoad { customers: 251 });
-    let customers: Vec<Value> = reqwest::get(format!("{url}/_sim/customers"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let customers = coexist_testkit::sim_customers(&url).await;
     let http = reqwest::Client::new();
     let mut codes = Vec::new();
     for c in &customers {

@@ -110,12 +110,7 @@ impl World {
             .send()
             .await
             .unwrap();
-        let customers: Vec<Value> = reqwest::get(format!("{}/_sim/customers", self.sim_url))
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let customers = coexist_testkit::sim_customers(&self.sim_url).await;
         let now = SystemClock.now();
         let to = customers[0]["wa_id"].as_str().unwrap();
         let msg = compose_template(&self.store, to, "hello_world", "en_US", &[], now)
@@ -225,12 +220,7 @@ async fn retries_through_5xx_never_exceed_the_cap_and_send_each_once() {
         .send()
         .await
         .unwrap();
-    let customers: Vec<Value> = reqwest::get(format!("{}/_sim/customers", w.sim_url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let customers = coexist_testkit::sim_customers(&w.sim_url).await;
     let now = SystemClock.now();
     for (i, c) in customers.iter().enumerate() {
         let params = vec![
@@ -321,12 +311,7 @@ async fn pair_limit_errors_are_retried_for_that_recipient_only() {
     let w = world(20).await;
     w.sim.run_scenario(&Scenario::CampaignLoad { customers: 2 });
     w.sync_templates().await;
-    let customers: Vec<Value> = reqwest::get(format!("{}/_sim/customers", w.sim_url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let customers = coexist_testkit::sim_customers(&w.sim_url).await;
     let (busy, other) = (
         customers[0]["wa_id"].as_str().unwrap(),
         customers[1]["wa_id"].as_str().unwrap(),
@@ -375,20 +360,8 @@ async fn a_2000_recipient_campaign_at_20_per_second_reaches_everyone_once_withou
     let w = world(20).await;
     w.sim.run_scenario(&Scenario::CampaignLoad { customers: 2_000 });
     w.sync_templates().await;
-    let customers: Vec<Value> = reqwest::get(format!("{}/_sim/customers", w.sim_url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let mut csv = String::from("phone,1,2\n");
-    for (i, c) in customers.iter().enumerate() {
-        csv.push_str(&format!(
-            "{},{},#{i}\n",
-            c["wa_id"].as_str().unwrap(),
-            c["name"].as_str().unwrap()
-        ));
-    }
+    let customers = coexist_testkit::sim_customers(&w.sim_url).await;
+    let csv = coexist_testkit::order_update_csv(&customers);
     let now = SystemClock.now();
     let audience = coexist_core::send::Audience {
         csv: Some(csv),
@@ -429,12 +402,7 @@ async fn campaign_progress_is_announced_and_pause_holds_sends() {
     let w = world(20).await;
     w.sim.run_scenario(&Scenario::CampaignLoad { customers: 6 });
     w.sync_templates().await;
-    let customers: Vec<Value> = reqwest::get(format!("{}/_sim/customers", w.sim_url))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let customers = coexist_testkit::sim_customers(&w.sim_url).await;
     let mut csv = String::from("phone\n");
     for c in &customers {
         csv.push_str(&format!("{}\n", c["wa_id"].as_str().unwrap()));

@@ -115,6 +115,30 @@ pub async fn approved_template(store: &Store, name: &str, category: &str, now: i
     store.upsert_template(&t, now).await.expect("template stored");
 }
 
+/// The simulator's customers (`GET /_sim/customers`), as it lists them.
+pub async fn sim_customers(sim_url: &str) -> Vec<Value> {
+    reqwest::get(format!("{sim_url}/_sim/customers"))
+        .await
+        .expect("the simulator answers")
+        .json()
+        .await
+        .expect("a customer list")
+}
+
+/// A campaign audience for a two-parameter template such as `order_update`: each customer's
+/// phone, `{{1}}` their name and `{{2}}` a reference `#i`.
+pub fn order_update_csv(customers: &[Value]) -> String {
+    let mut csv = String::from("phone,1,2\n");
+    for (i, c) in customers.iter().enumerate() {
+        csv.push_str(&format!(
+            "{},{},#{i}\n",
+            c["wa_id"].as_str().expect("a wa_id"),
+            c["name"].as_str().expect("a name")
+        ));
+    }
+    csv
+}
+
 /// The Cloud API simulator on a loopback port, and a client that reaches it.
 pub struct SimServer {
     pub sim: Arc<Sim>,
