@@ -83,6 +83,28 @@ pub async fn set_automation_pause(
     Ok(coexist_core::ops::take_over(&ws.ctx(None), contact_id, hours).await?)
 }
 
+/// Saves a copy of a message's file into the Downloads folder ("save as"); returns its path.
+#[tauri::command]
+pub async fn save_media_copy(
+    app: tauri::AppHandle,
+    ws: State<'_, Workspace>,
+    message_id: i64,
+) -> Result<String, UiError> {
+    use tauri::Manager;
+    let dir = app
+        .path()
+        .download_dir()
+        .or_else(|_| app.path().home_dir())
+        .map_err(|e| UiError::internal(format!("no folder to save the file in: {e}")))?;
+    let media = coexist_core::media::media_dir(&ws.data_dir);
+    Ok(ws
+        .store
+        .save_media_copy(message_id, &media, &dir)
+        .await?
+        .display()
+        .to_string())
+}
+
 /// How much disk the workspace's media takes, and what is still to fetch.
 #[tauri::command]
 pub async fn media_usage(ws: State<'_, Workspace>) -> Result<coexist_core::media::MediaUsage, UiError> {

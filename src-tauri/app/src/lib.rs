@@ -137,6 +137,7 @@ pub fn run() {
             commands::import_rate_card,
             commands::media_preview,
             commands::media_usage,
+            commands::save_media_copy,
             commands::set_service_allowance,
             commands::backup_now,
             send_commands::engine_status,

@@ -38,6 +38,9 @@ pub struct MediaState {
 pub struct MediaSettings {
     /// Downloads at once.
     pub parallel: usize,
+    /// Media lookups per second: downloads are paced well under the Cloud API's rate so a burst
+    /// of pictures never crowds out sending.
+    pub per_second: u32,
     /// Attempts before a download is given up (it stops anyway when Meta's 7 days end).
     pub max_attempts: i64,
 }
@@ -46,6 +49,7 @@ impl Default for MediaSettings {
     fn default() -> Self {
         MediaSettings {
             parallel: 4,
+            per_second: 20,
             max_attempts: 8,
         }
     }
@@ -73,6 +77,9 @@ impl MediaHandle {
             dir,
             clock,
             gate: Arc::new(Semaphore::new(settings.parallel.max(1))),
+            pace: governor::RateLimiter::direct(governor::Quota::per_second(
+                std::num::NonZeroU32::new(settings.per_second.max(1)).expect("rate ≥ 1"),
+            )),
             settings,
         });
         let w = wake.clone();
@@ -97,6 +104,7 @@ struct Downloader {
     dir: PathBuf,
     clock: Arc<dyn Clock>,
     gate: Arc<Semaphore>,
+    pace: governor::DefaultDirectRateLimiter,
     settings: MediaSettings,
 }
 
@@ -126,6 +134,7 @@ impl Downloader {
         }
         loop {
             let permit = self.gate.clone().acquire_owned().await.expect("semaphore open");
+            self.pace.until_ready().await;
             match self.claim().await {
                 Ok(Some(c)) => {
                     let me = self.clone();
@@ -635,5 +644,73 @@ impl Store {
             pending,
             missing,
         })
+    }
+}
+
+impl Store {
+    /// Copies a message's stored file into `dest_dir` under a readable name (the document's own
+    /// name when known), never over an existing file; returns where it went.
+    pub async fn save_media_copy(&self, message_id: i64, media: &Path, dest_dir: &Path) -> Result<PathBuf> {
+        let s = self
+            .media_state(message_id)
+            .await?
+            .filter(|s| s.state == "done")
+            .ok_or_else(|| crate::CoreError::Invalid("this file is not in the workspace".into()))?;
+        let rel = s.path.clone().unwrap_or_default();
+        let named: Option<(Option<String>, Option<String>, String)> = sqlx::query_as(
+            "SELECT (SELECT u.filename FROM media_upload u WHERE u.sha256 = m.media_sha256 LIMIT 1), m.text, m.type
+             FROM message m WHERE m.id = ?",
+        )
+        .bind(message_id)
+        .fetch_optional(self.pool())
+        .await?;
+        let ext = match s.mime.as_deref().and_then(|m| m.split(';').next()).map(str::trim) {
+            Some("image/jpeg") => "jpg",
+            Some("image/png") => "png",
+            Some("image/webp") => "webp",
+            Some("application/pdf") => "pdf",
+            Some("audio/ogg") => "ogg",
+            Some("audio/mpeg") => "mp3",
+            Some("audio/mp4") | Some("audio/aac") => "m4a",
+            Some("video/mp4") => "mp4",
+            Some("text/plain") => "txt",
+            _ => "bin",
+        };
+        let base = match named {
+            Some((Some(f), _, _)) => f,
+            Some((None, Some(t), kind)) if kind == "document" && t.contains('.') => t,
+            _ => format!(
+                "whatsapp-{}.{ext}",
+                &rel.rsplit('/').next().unwrap_or("file")[..12.min(rel.len())]
+            ),
+        };
+        let clean: String = base
+            .chars()
+            .map(|c| {
+                if c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ') {
+                    c
+                } else {
+                    '-'
+                }
+            })
+            .collect();
+        let clean = clean.trim_start_matches('.').to_string();
+        let (stem, suffix) = match clean.rsplit_once('.') {
+            Some((a, b)) => (a.to_string(), format!(".{b}")),
+            None => (clean.clone(), String::new()),
+        };
+        let mut dest = dest_dir.join(&clean);
+        let mut n = 2;
+        while dest.exists() {
+            dest = dest_dir.join(format!("{stem} ({n}){suffix}"));
+            n += 1;
+        }
+        let io = |e: std::io::Error| crate::CoreError::Io {
+            path: dest_dir.display().to_string(),
+            source: e,
+        };
+        tokio::fs::create_dir_all(dest_dir).await.map_err(io)?;
+        tokio::fs::copy(media.join(&rel), &dest).await.map_err(io)?;
+        Ok(dest)
     }
 }

@@ -394,6 +394,23 @@ async fn a_pdf_is_sent_once_and_bad_files_are_refused_before_the_network() {
     assert_eq!(s.state, "done", "shown from the stored copy: {s:?}");
     assert_eq!(std::fs::read(w.media().join(s.path.unwrap())).unwrap(), pdf);
     assert_eq!(w.sim_downloads().await, 0, "nothing downloaded back");
+    // "Save a copy": under its own name, never over an existing file.
+    let downloads = tempfile::tempdir().unwrap();
+    let first = w
+        .store
+        .save_media_copy(msg_id, &w.media(), downloads.path())
+        .await
+        .unwrap();
+    let again = w
+        .store
+        .save_media_copy(msg_id, &w.media(), downloads.path())
+        .await
+        .unwrap();
+    assert!(
+        first.ends_with("menu.pdf") && again.ends_with("menu (2).pdf"),
+        "{first:?} {again:?}"
+    );
+    assert_eq!(std::fs::read(&again).unwrap(), pdf);
 
     // A picture goes the same way: uploaded once, sent once, as an image with its caption.
     let png = coexist_sim::media::photo(11, 48);

@@ -60,6 +60,8 @@ export interface Backend {
   /** Take a chat by hand (for the core's default span) or hand it back; resolves to until when. */
   setAutomationPause(contactId: number, takeOver: boolean): Promise<number | null>;
   thread(contactId: number, before?: number | null, limit?: number): Promise<ThreadMessage[]>;
+  /** Saves a copy of a message's file into Downloads; resolves to where it went. */
+  saveMediaCopy(messageId: number): Promise<string>;
   /** The disk the workspace's media takes. */
   mediaUsage(): Promise<MediaUsage>;
   /** A message's stored media (a picture inline) or why it is missing. */
@@ -149,6 +151,7 @@ export const tauriBackend: Backend = {
   thread: (contactId, before = null, limit = 100) => call<ThreadMessage[]>("thread", { contactId, before, limit }),
   mediaPreview: (messageId) => call<MediaPreview | null>("media_preview", { messageId }),
   mediaUsage: () => call<MediaUsage>("media_usage"),
+  saveMediaCopy: (messageId) => call<string>("save_media_copy", { messageId }),
   heartbeat: () => call<HeartbeatStatus>("heartbeat_status"),
   acknowledgeHeartbeat: () => call<HeartbeatStatus>("acknowledge_heartbeat"),
   reminders: () => call<Reminder[]>("reminders"),

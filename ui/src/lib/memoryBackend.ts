@@ -170,6 +170,7 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       return until;
     },
     thread: () => answer("thread", state.thread),
+    saveMediaCopy: (id: number) => answer(`saveMediaCopy:${id}`, `/home/me/Downloads/file-${id}.pdf`),
     mediaUsage: () => answer("mediaUsage", { files: 12, bytes: 3_400_000, pending: 1, missing: 2 }),
     mediaPreview: (id: number) => answer(`mediaPreview:${id}`, state.media[id] ?? null),
     heartbeat: () => answer("heartbeat", state.heartbeat),

@@ -263,6 +263,9 @@ describe("Thread", () => {
     const img = await screen.findByTestId("media-image");
     expect(img).toHaveAttribute("src", "data:image/png;base64,iVBORw0KGgo=");
     expect(await screen.findByTestId("media-note")).toHaveTextContent("application/pdf — Meta keeps media for 7 days");
+    expect(screen.getAllByTestId("media-save")).toHaveLength(1);
+    await fireEvent.click(screen.getByTestId("media-save"));
+    expect(await screen.findByTestId("media-saved")).toHaveTextContent("Saved to /home/me/Downloads/file-1.pdf");
   });
 
   it("says when Meta's Business Agent is answering the chat", async () => {

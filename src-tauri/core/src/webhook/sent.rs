@@ -103,6 +103,8 @@ async fn upsert(
              contact_id = COALESCE(message.contact_id, excluded.contact_id),
              outbox_id = COALESCE(excluded.outbox_id, message.outbox_id), content_known = 1
          WHERE message.content_known = 0 OR message.outbox_id IS NULL AND excluded.outbox_id IS NOT NULL
+            -- A status may have filled the content from the outbox first, without the file.
+            OR message.media_id IS NULL AND excluded.media_id IS NOT NULL
          RETURNING id",
     )
     .bind(&m.wamid)
