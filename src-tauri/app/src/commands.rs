@@ -96,7 +96,7 @@ pub async fn save_media_copy(
         .download_dir()
         .or_else(|_| app.path().home_dir())
         .map_err(|e| UiError::internal(format!("no folder to save the file in: {e}")))?;
-    let media = coexist_core::media::media_dir(&ws.data_dir);
+    let media = ws.media_dir();
     Ok(ws
         .store
         .save_media_copy(message_id, &media, &dir)
@@ -117,7 +117,7 @@ pub async fn media_preview(
     ws: State<'_, Workspace>,
     message_id: i64,
 ) -> Result<Option<coexist_core::media::MediaPreview>, UiError> {
-    let dir = coexist_core::media::media_dir(&ws.data_dir);
+    let dir = ws.media_dir();
     Ok(ws.store.media_preview(message_id, &dir).await?)
 }
 

@@ -293,7 +293,7 @@ pub async fn send_media(
         bytes,
         caption: meta.caption,
     };
-    let dir = coexist_core::media::media_dir(&ws.data_dir);
+    let dir = ws.media_dir();
     let id = coexist_core::ops::send_media(&ws.ctx(None), client, &phone, &dir, &to, attachment).await?;
     live.wake();
     Ok(id)

@@ -17,6 +17,13 @@ pub struct Workspace {
 impl Workspace {
     /// The operation context of one command: the desk acts as the owner until profiles are
     /// chosen in the app; `pin` is what the owner typed when the window asked for it.
+    /// The workspace's media folder (a window's workspace is always on disk).
+    pub fn media_dir(&self) -> PathBuf {
+        self.store
+            .media_dir()
+            .unwrap_or_else(|| coexist_core::media::media_dir(&self.data_dir))
+    }
+
     pub fn ctx(&self, pin: Option<String>) -> coexist_core::ops::Ctx<'_> {
         coexist_core::ops::Ctx::new(&self.store, crate::commands::APP_ACTOR, pin, SystemClock.now())
     }

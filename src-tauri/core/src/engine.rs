@@ -339,11 +339,11 @@ impl Engine {
         settings.events = self.events.clone();
         if self.media.is_none() {
             // A workspace on disk keeps its media beside its database; an in-memory one has none.
-            if let Some(dir) = self.store.path().and_then(|p| p.parent()) {
+            if let Some(dir) = self.store.media_dir() {
                 self.media = Some(crate::media::MediaHandle::spawn(
                     self.store.clone(),
                     client.clone(),
-                    crate::media::media_dir(dir),
+                    dir,
                     self.clock.clone(),
                     Default::default(),
                 ));

@@ -22,6 +22,13 @@ pub fn media_dir(workspace: &Path) -> PathBuf {
     workspace.join("media")
 }
 
+impl Store {
+    /// This workspace's media folder; `None` for an in-memory store, which keeps no files.
+    pub fn media_dir(&self) -> Option<PathBuf> {
+        self.path().and_then(|p| p.parent()).map(media_dir)
+    }
+}
+
 /// How a download ended, for the row and for the owner.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]

@@ -90,7 +90,7 @@ impl Store {
     /// Copies the workspace's media files beside a backup written to `dest` (into
     /// `<dest>.media/`, the same layout), for a backup that keeps the pictures too.
     pub async fn backup_media(&self, dest: &Path) -> Result<(u64, u64)> {
-        let Some(from) = self.path().and_then(|p| p.parent()).map(crate::media::media_dir) else {
+        let Some(from) = self.media_dir() else {
             return Ok((0, 0));
         };
         let to = media_beside(dest);
@@ -219,7 +219,7 @@ impl Store {
         )
         .await?;
         tx.commit().await?;
-        let media = self.path().and_then(|p| p.parent()).map(crate::media::media_dir);
+        let media = self.media_dir();
         for (_, rel, _) in &orphans {
             if let Some(dir) = &media {
                 if let Err(e) = std::fs::remove_file(dir.join(rel)) {

@@ -39,3 +39,8 @@ export function initials(name: string): string {
   const letters = name.replace(/^[@+]/, "").split(/\s+/).filter(Boolean).slice(0, 2).map((w) => w[0]);
   return letters.join("").toUpperCase() || "?";
 }
+
+/** A file's size for people: "820 KB", "3.4 MB" (binary units, as WhatsApp states its limits). */
+export function fileSize(bytes: number): string {
+  return bytes >= 1_048_576 ? `${(bytes / 1_048_576).toFixed(1)} MB` : `${Math.max(1, Math.round(bytes / 1024))} KB`;
+}
