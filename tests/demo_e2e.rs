@@ -97,6 +97,55 @@ async fn a_newcomer_works_the_demo_desk() {
     }
     shot(&client, "photo").await;
 
+    // 1c'. She sends a voice note (Ogg Opus, as the phone app records them): it is stored and
+    // plays in the thread: the player reads its length and its clock moves, or the thread says
+    // why it cannot play (which fails this test: nothing silently broken).
+    click(&client, "[data-testid=demo-customer-voice]").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let played = loop {
+        let state = client
+            .execute_async(
+                r#"const done = arguments[arguments.length - 1];
+                   const note = document.querySelector('[data-testid=media-unplayable]');
+                   if (note) return done({broken: note.textContent, detail: note.title});
+                   const a = document.querySelector('[data-testid=media-audio]');
+                   if (!a || a.readyState < 1) return done(null);
+                   a.muted = true;
+                   const from = a.currentTime;
+                   a.play().then(
+                     () => setTimeout(() => { a.pause(); done({duration: a.duration, moved: a.currentTime - from, error: a.error && a.error.code}); }, 1200),
+                     (e) => done({broken: 'play() refused: ' + e}));"#,
+                vec![],
+            )
+            .await
+            .unwrap();
+        if !state.is_null() {
+            break state;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the voice note never reached the thread"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        row_with(&client, "[data-testid=conversation]", "Priya Nair")
+            .await
+            .click()
+            .await
+            .unwrap();
+    };
+    assert!(played.get("broken").is_none(), "the voice note does not play: {played}");
+    let duration = played["duration"].as_f64().unwrap_or(0.0);
+    assert!(
+        (3.5..4.5).contains(&duration),
+        "a 4-second voice note reads as {duration} s"
+    );
+    assert!(
+        played["moved"].as_f64().unwrap_or(0.0) > 0.2,
+        "the player's clock did not move: {played}"
+    );
+    assert!(played["error"].is_null(), "{played}");
+    shot(&client, "voice").await;
+
     // 1d. The desk sends her a PDF from the compose box (a file as the picker would hand it over):
     // checked, uploaded to the simulator, sent, and shown in the thread with its caption.
     client

@@ -199,24 +199,34 @@ pub async fn campaign_recipients(ws: State<'_, Workspace>, id: i64) -> Result<Ve
     Ok(ws.store.campaign_recipients(id, 500).await?)
 }
 
-/// Demo only: a simulated customer writes in (so the window opens and automation can answer).
+/// Demo only: a simulated customer writes in (so the window opens and automation can answer),
+/// or sends a `photo`, a `voice` note or a `document` (a PDF) with `text` as its caption.
 #[tauri::command]
 pub async fn demo_customer_writes(
     ws: State<'_, Workspace>,
     engine: State<'_, Engine>,
     contact_id: i64,
     text: String,
-    photo: Option<bool>,
+    attach: Option<String>,
 ) -> Result<(), UiError> {
+    use coexist_sim::Attachment;
     let live = engine.ready().await?;
     let Some(sim) = &live.sim else {
         return Err(CoreError::Invalid("only the demo workspace has simulated customers".into()).into());
     };
     let to = wa_id(&ws, contact_id).await?;
-    let sent = if photo.unwrap_or(false) {
-        sim.customer_sends_photo(&to, &text, 320)
-    } else {
-        sim.customer_writes(&to, &text)
+    let sent = match attach.as_deref() {
+        None => sim.customer_writes(&to, &text),
+        Some("photo") => sim.customer_sends(&to, &text, Attachment::Photo { size: 320, seed: None }),
+        Some("voice") => sim.customer_sends(&to, "", Attachment::Voice { secs: 4 }),
+        Some("document") => sim.customer_sends(
+            &to,
+            &text,
+            Attachment::Document {
+                filename: "price-list.pdf".into(),
+            },
+        ),
+        Some(other) => return Err(CoreError::Invalid(format!("the demo cannot send a {other}")).into()),
     };
     sent.ok_or_else(|| CoreError::Invalid("the simulator does not know this customer".into()))?;
     Ok(())

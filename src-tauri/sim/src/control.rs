@@ -118,6 +118,12 @@ pub struct CustomerMessage {
     /// Which picture (the same seed and size give the same bytes); default: a new one.
     #[serde(default)]
     seed: Option<u64>,
+    /// A voice note (Ogg Opus) this many seconds long.
+    #[serde(default)]
+    voice: Option<u32>,
+    /// A one-page PDF under this file name, with `text` as its caption.
+    #[serde(default)]
+    document: Option<String>,
 }
 
 /// A customer writes in now (opens the service window; a referral opens a free entry point).
@@ -130,9 +136,21 @@ pub async fn customer_message(AxState(sim): Shared, Json(m): Json<CustomerMessag
     }
     let now = st.now;
     let field = if m.standby { "standby" } else { "messages" };
-    let wamid = match m.photo {
-        Some(size) => crate::scenario::photo_in(&sim, &mut st, &wa, now, &m.text, size.clamp(1, 4096), m.seed),
-        None => crate::scenario::inbound_on(&sim, &mut st, field, &wa, now, &m.text, m.referral),
+    use crate::scenario::{media_in, Attachment};
+    let wamid = match (m.photo, m.voice, m.document) {
+        (Some(size), _, _) => crate::scenario::photo_in(&sim, &mut st, &wa, now, &m.text, size.clamp(1, 4096), m.seed),
+        (_, Some(secs), _) => media_in(
+            &sim,
+            &mut st,
+            &wa,
+            now,
+            "",
+            Attachment::Voice {
+                secs: secs.clamp(1, 600),
+            },
+        ),
+        (_, _, Some(filename)) => media_in(&sim, &mut st, &wa, now, &m.text, Attachment::Document { filename }),
+        _ => crate::scenario::inbound_on(&sim, &mut st, field, &wa, now, &m.text, m.referral),
     };
     Json(json!({"id": wamid})).into_response()
 }

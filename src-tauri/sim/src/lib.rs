@@ -11,6 +11,7 @@ mod hooks;
 pub mod media;
 mod pricing;
 mod scenario;
+pub use scenario::Attachment;
 mod truth;
 
 use axum::routing::{get, post};
@@ -329,6 +330,17 @@ impl Sim {
         }
         let now = st.now;
         Some(scenario::inbound(self, &mut st, wa_id, now, text, false))
+    }
+
+    /// A customer sends a file now (see [`Attachment`]); `caption` goes with photos
+    /// and documents.
+    pub fn customer_sends(&self, wa_id: &str, caption: &str, what: Attachment) -> Option<String> {
+        let mut st = self.lock();
+        if !st.customers.contains_key(wa_id) {
+            return None;
+        }
+        let now = st.now;
+        Some(scenario::media_in(self, &mut st, wa_id, now, caption, what))
     }
 
     /// A customer sends a photo (a generated PNG, `size` pixels a side) with a caption now.

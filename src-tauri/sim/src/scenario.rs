@@ -172,24 +172,60 @@ pub fn inbound(sim: &Sim, st: &mut State, wa: &str, at: i64, text: &str, referra
     inbound_on(sim, st, "messages", wa, at, text, referral)
 }
 
+/// What a customer attaches to a message; the simulator makes the bytes.
+#[derive(Debug, Clone)]
+pub enum Attachment {
+    /// A generated PNG, `size` pixels a side (the same seed and size give the same bytes).
+    Photo { size: u32, seed: Option<u64> },
+    /// A voice note recorded in the app: Ogg Opus, `secs` long.
+    Voice { secs: u32 },
+    /// A one-page PDF under this file name.
+    Document { filename: String },
+}
+
 /// A customer sends a photo with a caption: the bytes are kept under a new media id.
 pub fn photo_in(sim: &Sim, st: &mut State, wa: &str, at: i64, caption: &str, size: u32, seed: Option<u64>) -> String {
-    let seed = seed.unwrap_or(st.next_id);
-    let (media_id, item) = st.add_media("image/png", crate::media::photo(seed, size));
+    media_in(sim, st, wa, at, caption, Attachment::Photo { size, seed })
+}
+
+/// A customer sends a file (`caption` for photos and documents; a voice note has none), shaped
+/// like Meta's `image`, `audio` (`voice: true`) and `document` messages.
+pub fn media_in(sim: &Sim, st: &mut State, wa: &str, at: i64, caption: &str, what: Attachment) -> String {
+    let seed = st.next_id;
+    let (kind, mime, bytes) = match &what {
+        Attachment::Photo { size, seed: s } => ("image", "image/png", crate::media::photo(s.unwrap_or(seed), *size)),
+        Attachment::Voice { secs } => ("audio", "audio/ogg; codecs=opus", crate::media::voice_note(seed, *secs)),
+        Attachment::Document { filename } => (
+            "document",
+            "application/pdf",
+            crate::media::pdf_document(filename, &[caption, "Sent from the Coexist simulator."]),
+        ),
+    };
+    let (media_id, item) = st.add_media(mime, bytes);
     let wamid = st.new_id("wamid.IN");
     let c = st.customers.get_mut(wa).expect("known customer");
     c.last_inbound_at = Some(at);
     let c = c.clone();
-    let m = json!({"from": c.wa_id, "from_user_id": c.bsuid, "id": wamid, "timestamp": at.to_string(), "type": "image",
-                   "image": {"id": media_id, "mime_type": item.mime, "sha256": item.sha256, "caption": caption}});
+    let mut media = json!({"id": media_id, "mime_type": item.mime, "sha256": item.sha256});
+    match &what {
+        Attachment::Voice { .. } => media["voice"] = json!(true),
+        Attachment::Document { filename } => {
+            media["filename"] = json!(filename);
+            media["caption"] = json!(caption);
+        }
+        Attachment::Photo { .. } => media["caption"] = json!(caption),
+    }
+    let m = json!({"from": c.wa_id, "from_user_id": c.bsuid, "id": wamid, "timestamp": at.to_string(), "type": kind,
+                   kind: media});
     let body = envelope(
         &st.cfg,
         "messages",
         json!({"contacts": [{"profile": {"name": c.name}, "wa_id": c.wa_id, "user_id": c.bsuid}], "messages": [m]}),
         None,
     );
+    let text = (!matches!(what, Attachment::Voice { .. })).then_some(caption);
     st.truth.contact(wa);
-    st.truth.message(&wamid, "customer", Some(caption), None);
+    st.truth.message(&wamid, "customer", text, None);
     queue(sim, st, "messages", body);
     wamid
 }

@@ -6,6 +6,9 @@ import type { CoreEvent } from "../generated/CoreEvent";
 import type { CampaignAction } from "../generated/CampaignAction";
 import type { MediaPreview } from "../generated/MediaPreview";
 import type { MediaUsage } from "../generated/MediaUsage";
+
+/** What a demo customer can send besides text (the simulator makes the file). */
+export type DemoAttachment = "photo" | "voice" | "document";
 import type {
   InboxFilter,
   ReplyCost,
@@ -89,7 +92,7 @@ export interface Backend {
   createCampaign(c: NewCampaign): Promise<{ id: number; recipients: number }>;
   launchCampaign(id: number): Promise<number>;
   campaignRecipients(id: number): Promise<CampaignRecipient[]>;
-  demoCustomerWrites(contactId: number, text: string, photo?: boolean): Promise<void>;
+  demoCustomerWrites(contactId: number, text: string, attach?: DemoAttachment): Promise<void>;
   contacts(query: string, limit: number, offset: number): Promise<ContactPage>;
   consentHistory(contactId: number): Promise<ConsentEvent[]>;
   setTags(contactId: number, tags: string[]): Promise<void>;
@@ -181,7 +184,7 @@ export const tauriBackend: Backend = {
   createCampaign: (campaign) => call<{ id: number; recipients: number }>("create_campaign", { campaign }),
   launchCampaign: (id) => call<number>("launch_campaign", { id }),
   campaignRecipients: (id) => call<CampaignRecipient[]>("campaign_recipients", { id }),
-  demoCustomerWrites: (contactId, text, photo = false) => call<void>("demo_customer_writes", { contactId, text, photo }),
+  demoCustomerWrites: (contactId, text, attach) => call<void>("demo_customer_writes", { contactId, text, attach: attach ?? null }),
   contacts: (query, limit, offset) => call<ContactPage>("contacts", { query, limit, offset }),
   consentHistory: (contactId) => call<ConsentEvent[]>("consent_history", { contactId }),
   setTags: (contactId, tags) => call<void>("set_tags", { contactId, tags }),

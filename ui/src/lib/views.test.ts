@@ -268,6 +268,30 @@ describe("Thread", () => {
     expect(await screen.findByTestId("media-saved")).toHaveTextContent("Saved to /home/me/Downloads/file-1.pdf");
   });
 
+  it("says so when a voice note cannot be played, instead of showing a dead player", async () => {
+    const m = memoryBackend(NOW);
+    m.state.conversations = [row];
+    m.state.thread = [
+      msg(1, { direction: "inbound", origin: "customer", status: null, type: "audio", text: null, media_id: "m1", media_mime: "audio/ogg; codecs=opus", media_available: true }),
+    ];
+    m.state.media = {
+      1: { state: "done", note: null, mime: "audio/ogg; codecs=opus", bytes: 9000, data_url: "data:audio/ogg;base64,T2dnUw==", file: "/ws/media/ab/abcd" },
+    };
+    setBackend(m.backend);
+    render(Thread, { conversation: row, now: NOW, lastMessageAt: NOW });
+    const audio = await screen.findByTestId("media-audio");
+    expect(audio).toHaveAttribute("src", "data:audio/ogg;base64,T2dnUw==");
+    expect(screen.queryByTestId("media-unplayable")).toBeNull();
+    // What WebKit reports when no decoder takes the file (MEDIA_ERR_SRC_NOT_SUPPORTED).
+    Object.defineProperty(audio, "error", { value: { code: 4 } });
+    await fireEvent.error(audio);
+    expect(await screen.findByTestId("media-unplayable")).toHaveTextContent(
+      "This computer has no player for this recording (audio/ogg; codecs=opus). Save a copy",
+    );
+    expect(screen.queryByTestId("media-audio")).toBeNull();
+    expect(screen.getByTestId("media-save")).toBeInTheDocument();
+  });
+
   it("says when Meta's Business Agent is answering the chat", async () => {
     const m = memoryBackend(NOW);
     const agentRow = { ...row, agent_since: NOW - 60 };
