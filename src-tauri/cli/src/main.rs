@@ -222,8 +222,11 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Stats { json } => {
             let store = open(&data_dir(&cli)?).await?;
             let stats = store.stats().await?;
+            let media = store.media_usage().await?;
             if *json {
-                println!("{}", serde_json::to_string(&stats)?);
+                let mut out = serde_json::to_value(&stats)?;
+                out["media"] = serde_json::to_value(&media)?;
+                println!("{out}");
             } else {
                 println!(
                     "contacts: {} active, {} removed\nmessages: {} customer, {} phone, {} api, {} history\njournal: {} received, {} applied, {} failed, {} skipped, {} pending\nhistory: {} ({}%)\nlink: {}",
@@ -231,6 +234,10 @@ async fn run(cli: Cli) -> Result<()> {
                     stats.messages.api, stats.messages.history, stats.journal.received, stats.journal.applied,
                     stats.journal.failed, stats.journal.skipped, stats.journal.pending, stats.history.state,
                     stats.history.progress, stats.link
+                );
+                println!(
+                    "media: {} files ({} bytes), {} pending, {} missing",
+                    media.files, media.bytes, media.pending, media.missing
                 );
             }
             Ok(())
