@@ -152,6 +152,7 @@ async fn serve_and_the_app_share_one_engine_and_nothing_happens_twice() {
             },
             &[("1".into(), "friend".into()), ("2".into(), "#7".into())],
             None,
+            None,
             "owner",
             now,
         )

@@ -63,7 +63,7 @@ async fn send_text_and_template_through_serve() {
 
     let out = run(dir.path(), &sim, &["templates", "sync"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    assert!(String::from_utf8_lossy(&out.stdout).contains("synced 7 templates"));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("synced 9 templates"));
     let out = run(
         dir.path(),
         &sim,

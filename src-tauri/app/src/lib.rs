@@ -153,6 +153,7 @@ pub fn run() {
             send_commands::demo_customer_writes,
             send_commands::check_attachment,
             send_commands::send_media,
+            send_commands::campaign_header,
             contact_commands::contacts,
             contact_commands::consent_history,
             contact_commands::set_tags,

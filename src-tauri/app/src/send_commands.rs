@@ -149,6 +149,9 @@ pub struct NewCampaign {
     params: Vec<(String, String)>,
     /// Start later (unix seconds); none: when launched.
     scheduled_at: Option<i64>,
+    /// The uploaded picture, video or document for a template that shows one at its top.
+    #[serde(default)]
+    header: Option<coexist_core::send::HeaderMedia>,
 }
 
 #[derive(Serialize)]
@@ -176,6 +179,7 @@ pub async fn create_campaign(ws: State<'_, Workspace>, campaign: NewCampaign) ->
             &campaign.language,
             &audience,
             &campaign.params,
+            campaign.header.as_ref(),
             campaign.scheduled_at,
             APP_ACTOR,
             now,
@@ -262,20 +266,17 @@ fn body_bytes(body: &tauri::ipc::InvokeBody) -> Result<Vec<u8>, UiError> {
 #[derive(serde::Deserialize)]
 #[serde(rename_all = "camelCase")]
 struct AttachmentMeta {
-    contact_id: i64,
+    /// Who gets it (none for a campaign's header file).
+    #[serde(default)]
+    contact_id: Option<i64>,
     name: String,
     mime: String,
     caption: Option<String>,
 }
 
-/// Sends a file (its raw bytes are the request body; `x-meta` says what it is): checked, kept in
-/// the workspace, uploaded, then sent through the outbox.
-#[tauri::command]
-pub async fn send_media(
-    ws: State<'_, Workspace>,
-    engine: State<'_, Engine>,
-    request: tauri::ipc::Request<'_>,
-) -> Result<i64, UiError> {
+/// A file handed over from the window: its raw bytes are the request body; `x-meta` says what
+/// it is.
+fn attachment(request: &tauri::ipc::Request<'_>) -> Result<(AttachmentMeta, Vec<u8>), UiError> {
     let bytes = body_bytes(request.body())?;
     let meta = request
         .headers()
@@ -285,7 +286,14 @@ pub async fn send_media(
         .ok_or_else(|| CoreError::Invalid("the file's description did not arrive".into()))?;
     let meta: AttachmentMeta = serde_json::from_str(&meta)
         .map_err(|e| CoreError::Invalid(format!("the file's description could not be read: {e}")))?;
-    let live = engine.ready().await?;
+    Ok((meta, bytes))
+}
+
+/// The Cloud API client and this number's id, for uploads.
+async fn uploader<'a>(
+    ws: &Workspace,
+    live: &'a Live,
+) -> Result<(&'a coexist_core::cloud::CloudClient, String), UiError> {
     must_send(live)?;
     let Some((client, _)) = &live.cloud else {
         return Err(CoreError::NotConfigured("sending files needs the Cloud API".into()).into());
@@ -296,7 +304,23 @@ pub async fn send_media(
         .await?
         .phone_number_id
         .ok_or_else(|| CoreError::NotConfigured("the phone number id is unknown".into()))?;
-    let to = wa_id(&ws, meta.contact_id).await?;
+    Ok((client, phone))
+}
+
+/// Sends a file: checked, kept in the workspace, uploaded, then sent through the outbox.
+#[tauri::command]
+pub async fn send_media(
+    ws: State<'_, Workspace>,
+    engine: State<'_, Engine>,
+    request: tauri::ipc::Request<'_>,
+) -> Result<i64, UiError> {
+    let (meta, bytes) = attachment(&request)?;
+    let contact_id = meta
+        .contact_id
+        .ok_or_else(|| CoreError::Invalid("the file has no recipient".into()))?;
+    let live = engine.ready().await?;
+    let (client, phone) = uploader(&ws, live).await?;
+    let to = wa_id(&ws, contact_id).await?;
     let attachment = coexist_core::ops::Attachment {
         name: meta.name,
         mime: meta.mime,
@@ -307,4 +331,25 @@ pub async fn send_media(
     let id = coexist_core::ops::send_media(&ws.ctx(None), client, &phone, &dir, &to, attachment).await?;
     live.wake();
     Ok(id)
+}
+
+/// Uploads the picture, video or document a campaign's template shows at its top, before the
+/// campaign is created; the answer goes back with `create_campaign`.
+#[tauri::command]
+pub async fn campaign_header(
+    ws: State<'_, Workspace>,
+    engine: State<'_, Engine>,
+    request: tauri::ipc::Request<'_>,
+) -> Result<coexist_core::send::HeaderMedia, UiError> {
+    let (meta, bytes) = attachment(&request)?;
+    let live = engine.ready().await?;
+    let (client, phone) = uploader(&ws, live).await?;
+    let attachment = coexist_core::ops::Attachment {
+        name: meta.name,
+        mime: meta.mime,
+        bytes,
+        caption: None,
+    };
+    let dir = ws.media_dir();
+    Ok(coexist_core::ops::campaign_header(&ws.ctx(None), client, &phone, &dir, attachment).await?)
 }

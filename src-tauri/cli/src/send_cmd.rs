@@ -63,6 +63,8 @@ pub enum OutboxCmd {
     },
 }
 
+// Parsed once per run: the size of `Create` costs nothing worth boxing for.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub enum CampaignCmd {
     /// Choose the template, audience and parameters; they are frozen now. Prints the campaign id.
@@ -89,6 +91,10 @@ pub enum CampaignCmd {
         /// A parameter for everyone (CSV columns win); repeatable.
         #[arg(long = "param", value_parser = parse_param)]
         params: Vec<(String, String)>,
+        /// The picture, video or document (JPEG, PNG, MP4, PDF …) for a template that shows one at
+        /// its top; uploaded to Meta once, now.
+        #[arg(long)]
+        header_file: Option<PathBuf>,
         /// Start at this time (unix seconds, not milliseconds) instead of at launch.
         #[arg(long, value_parser = clap::value_parser!(i64).range(946_684_800..=4_102_444_800))]
         at: Option<i64>,
@@ -322,10 +328,15 @@ pub async fn campaign(cli: &Cli, clock: Arc<dyn Clock>, what: &CampaignCmd) -> R
             opted_in,
             csv,
             params,
+            header_file,
             at,
             active_within_days,
             quiet_for_days,
         } => {
+            let header = match header_file {
+                Some(p) => Some(campaign_header(cli, &store, p, now).await?),
+                None => None,
+            };
             let csv = match csv {
                 Some(p) => Some(std::fs::read_to_string(p).with_context(|| format!("cannot read {}", p.display()))?),
                 None => None,
@@ -340,7 +351,17 @@ pub async fn campaign(cli: &Cli, clock: Arc<dyn Clock>, what: &CampaignCmd) -> R
                 quiet_since: quiet_for_days.map(|d| now - d * 86_400),
             };
             let (id, n) = store
-                .create_campaign(name, template, lang, &audience, params, *at, &cli.actor, now)
+                .create_campaign(
+                    name,
+                    template,
+                    lang,
+                    &audience,
+                    params,
+                    header.as_ref(),
+                    *at,
+                    &cli.actor,
+                    now,
+                )
                 .await?;
             println!("{id}");
             eprintln!("campaign #{id} created for {n} recipients; `coexist campaign launch {id}` sends it");
@@ -381,6 +402,31 @@ pub(crate) struct CloudSettings {
     pub(crate) phone_number_id: Option<String>,
     pub(crate) waba_id: Option<String>,
     pub(crate) rate: u32,
+}
+
+/// Reads, checks and uploads a campaign's header file.
+async fn campaign_header(cli: &Cli, store: &Store, path: &Path, now: i64) -> Result<send::HeaderMedia> {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mime = coexist_core::media::mime_from_name(&name).with_context(|| {
+        format!("{name}: WhatsApp takes JPEG, PNG, MP4 or a document (PDF, Word, Excel, PowerPoint, text) here")
+    })?;
+    let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
+    let cloud = cloud_settings(&data_dir(cli)?, store).await?;
+    let phone = cloud
+        .phone_number_id
+        .context("the phone number id is unknown: set COEXIST_PHONE_NUMBER_ID")?;
+    let ctx = crate::ctx(cli, store, now);
+    let media_dir = store.media_dir().context("this workspace keeps no files")?;
+    let a = ops::Attachment {
+        name,
+        mime: mime.to_string(),
+        bytes,
+        caption: None,
+    };
+    Ok(ops::campaign_header(&ctx, &cloud.client, &phone, &media_dir, a).await?)
 }
 
 pub(crate) async fn cloud_settings(dir: &Path, store: &Store) -> Result<CloudSettings> {

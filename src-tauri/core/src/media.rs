@@ -456,6 +456,33 @@ impl Store {
     }
 }
 
+/// The type WhatsApp would be told for a file, from its name's ending (for files picked at the
+/// command line, where nothing else says what they are).
+pub fn mime_from_name(name: &str) -> Option<&'static str> {
+    let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
+    Some(match ext.as_str() {
+        "jpg" | "jpeg" => "image/jpeg",
+        "png" => "image/png",
+        "webp" => "image/webp",
+        "mp4" => "video/mp4",
+        "3gp" => "video/3gpp",
+        "ogg" | "opus" => "audio/ogg",
+        "mp3" => "audio/mpeg",
+        "m4a" => "audio/mp4",
+        "aac" => "audio/aac",
+        "amr" => "audio/amr",
+        "pdf" => "application/pdf",
+        "txt" => "text/plain",
+        "doc" => "application/msword",
+        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+        "xls" => "application/vnd.ms-excel",
+        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        "ppt" => "application/vnd.ms-powerpoint",
+        "pptx" => "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+        _ => return None,
+    })
+}
+
 /// What WhatsApp accepts to send, by type: the message kind and the largest file (Meta's limits).
 const OUTGOING: &[(&str, &str, u64)] = &[
     ("image/jpeg", "image", 5 * MB),

@@ -433,3 +433,150 @@ async fn a_pdf_is_sent_once_and_bad_files_are_refused_before_the_network() {
     assert_eq!(images.len(), 1, "the image reached the simulator once");
     assert_eq!(uploads().await, 2);
 }
+
+/// A campaign of templates that show a picture or a document at their top: the file is checked,
+/// uploaded once, and named in every send; a campaign without it, or with the wrong kind of file,
+/// is refused before anything is queued.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_campaign_sends_its_header_picture_uploaded_once() {
+    use coexist_core::ops::{self, Attachment};
+    use coexist_core::send::{Audience, DispatcherHandle, SendSettings};
+    const PHONE: &str = "106540352242922";
+    let w = world().await;
+    let client = CloudClient::new(
+        &w.sim_url,
+        "v21.0",
+        Sensitive::new("sim-access-token".into()),
+        Duration::from_secs(5),
+    );
+    let now = SystemClock.now();
+    let list = client.templates("102290129340398").await.unwrap();
+    w.store.sync_templates(&list, now).await.unwrap();
+    let customers = ["5511987650301", "5511987650302", "5511987650303"];
+    let csv = format!(
+        "phone,name,consent\n{}",
+        customers
+            .iter()
+            .map(|c| format!("{c},Guest,opt_in\n"))
+            .collect::<String>()
+    );
+    w.store.import_contacts_csv(&csv, "owner", now).await.unwrap();
+    for c in customers {
+        w.post("/_sim/customers", json!({"wa_id": c, "opted_in_marketing": true}))
+            .await;
+    }
+    let audience = Audience {
+        all: true,
+        ..Default::default()
+    };
+    let params = [("1".to_string(), "friend".to_string())];
+    let ctx = ops::Ctx::new(&w.store, "owner", None, now);
+    let file = |name: &str, mime: &str, bytes: Vec<u8>| Attachment {
+        name: name.into(),
+        mime: mime.into(),
+        bytes,
+        caption: None,
+    };
+
+    // No picture: refused, saying what is missing.
+    let none = w
+        .store
+        .create_campaign(
+            "Menu", "new_menu", "en_US", &audience, &params, None, None, "owner", now,
+        )
+        .await
+        .unwrap_err();
+    assert!(none.to_string().contains("shows a picture at its top"), "{none}");
+    // A document where the template shows a picture: refused too.
+    let pdf = coexist_sim::media::pdf_document("Invoice 7", &["Total: 12.50"]);
+    let doc = ops::campaign_header(
+        &ctx,
+        &client,
+        PHONE,
+        &w.media(),
+        file("invoice.pdf", "application/pdf", pdf),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        (doc.kind.as_str(), doc.filename.as_deref()),
+        ("document", Some("invoice.pdf"))
+    );
+    let wrong = w
+        .store
+        .create_campaign(
+            "Menu",
+            "new_menu",
+            "en_US",
+            &audience,
+            &params,
+            Some(&doc),
+            None,
+            "owner",
+            now,
+        )
+        .await
+        .unwrap_err();
+    assert!(wrong.to_string().contains("not a document"), "{wrong}");
+    assert_eq!(w.store.outbox_rows(None).await.unwrap().len(), 0);
+
+    // The picture: uploaded once, then every send names it.
+    let png = coexist_sim::media::photo(3, 64);
+    let header = ops::campaign_header(&ctx, &client, PHONE, &w.media(), file("menu.png", "image/png", png))
+        .await
+        .unwrap();
+    assert_eq!(header.kind, "image");
+    let (id, n) = w
+        .store
+        .create_campaign(
+            "Menu",
+            "new_menu",
+            "en_US",
+            &audience,
+            &params,
+            Some(&header),
+            None,
+            "owner",
+            now,
+        )
+        .await
+        .unwrap();
+    assert_eq!(n, 3);
+    assert_eq!(w.store.launch_campaign(id, "owner", now).await.unwrap(), 3);
+    let _d = DispatcherHandle::spawn(
+        w.store.clone(),
+        client.clone(),
+        SendSettings::new(PHONE, 20),
+        Arc::new(SystemClock),
+    );
+    let start = Instant::now();
+    while w.sim.accepted().len() < 3 {
+        assert!(
+            start.elapsed() < Duration::from_secs(20),
+            "{:?}",
+            w.store.outbox_rows(None).await.unwrap()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let accepted = w.sim.accepted();
+    assert_eq!(accepted.len(), 3, "each customer once");
+    assert!(
+        accepted
+            .iter()
+            .all(|a| a.template.as_deref() == Some("new_menu")
+                && a.media_id.as_deref() == Some(header.media_id.as_str())),
+        "{accepted:?}"
+    );
+    let s: Value = reqwest::get(format!("{}/_sim/stats", w.sim_url))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(s["counters"]["media_uploads"], 2, "the PDF and the picture, each once");
+    assert_eq!(
+        s["counters"]["errors_by_code"].as_object().map(|m| m.len()),
+        Some(0),
+        "{s}"
+    );
+}

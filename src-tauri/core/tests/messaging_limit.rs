@@ -67,6 +67,7 @@ async fn a_campaign_over_the_limit_is_forecast_and_finishes_on_day_two_nobody_tw
             &audience,
             &[],
             None,
+            None,
             "owner",
             start,
         )

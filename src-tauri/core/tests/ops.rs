@@ -126,6 +126,7 @@ async fn a_refused_campaign_action_changes_nothing_and_audits_nothing() {
             },
             &[],
             None,
+            None,
             "owner",
             NOW,
         )

@@ -43,7 +43,7 @@ async fn outbox_per_recipient(store: &Store, campaign: i64) -> Vec<(i64, i64)> {
 async fn concurrent_launches_queue_each_recipient_once() {
     let (dir, store) = workspace(400).await;
     let (id, n) = store
-        .create_campaign("Ready", "order_ready", "en", &regulars(), &[], None, "owner", 2)
+        .create_campaign("Ready", "order_ready", "en", &regulars(), &[], None, None, "owner", 2)
         .await
         .unwrap();
     assert_eq!(n, 400);
@@ -71,7 +71,7 @@ async fn concurrent_launches_queue_each_recipient_once() {
 async fn the_database_refuses_a_second_outbox_row_for_one_campaign_recipient() {
     let (_dir, store) = workspace(1).await;
     let (id, _) = store
-        .create_campaign("Ready", "order_ready", "en", &regulars(), &[], None, "owner", 2)
+        .create_campaign("Ready", "order_ready", "en", &regulars(), &[], None, None, "owner", 2)
         .await
         .unwrap();
     assert_eq!(store.launch_campaign(id, "owner", 3).await.unwrap(), 1);
@@ -100,7 +100,7 @@ async fn the_database_refuses_a_second_outbox_row_for_one_campaign_recipient() {
 async fn launch_skips_and_records_opt_outs_and_recipients_without_a_phone() {
     let (_dir, store) = workspace(5).await;
     let (id, n) = store
-        .create_campaign("Sale", "spring_sale", "en", &regulars(), &[], None, "owner", 2)
+        .create_campaign("Sale", "spring_sale", "en", &regulars(), &[], None, None, "owner", 2)
         .await
         .unwrap();
     assert_eq!(n, 5);
@@ -150,7 +150,7 @@ async fn a_stopped_campaign_can_be_cancelled_or_resumed() {
     let mut ids = Vec::new();
     for _ in 0..2 {
         let (id, _) = store
-            .create_campaign("Ready", "order_ready", "en", &regulars(), &[], None, "owner", 2)
+            .create_campaign("Ready", "order_ready", "en", &regulars(), &[], None, None, "owner", 2)
             .await
             .unwrap();
         store.launch_campaign(id, "owner", 3).await.unwrap();
@@ -181,7 +181,7 @@ async fn a_stopped_campaign_can_be_cancelled_or_resumed() {
 async fn a_restore_holds_what_was_queued_and_refuses_a_running_workspace() {
     let (dir, store) = workspace(3).await;
     let (id, _) = store
-        .create_campaign("Ready", "order_ready", "en", &regulars(), &[], None, "owner", 2)
+        .create_campaign("Ready", "order_ready", "en", &regulars(), &[], None, None, "owner", 2)
         .await
         .unwrap();
     store.launch_campaign(id, "owner", 3).await.unwrap();
@@ -236,6 +236,7 @@ async fn out_of_range_times_and_durations_are_refused_in_words() {
             "en",
             &regulars(),
             &[],
+            None,
             Some(1_790_000_000_000),
             "owner",
             2,

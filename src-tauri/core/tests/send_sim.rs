@@ -369,7 +369,17 @@ async fn a_2000_recipient_campaign_at_20_per_second_reaches_everyone_once_withou
     };
     let (id, n) = w
         .store
-        .create_campaign("Order ready", "order_update", "en", &audience, &[], None, "owner", now)
+        .create_campaign(
+            "Order ready",
+            "order_update",
+            "en",
+            &audience,
+            &[],
+            None,
+            None,
+            "owner",
+            now,
+        )
         .await
         .unwrap();
     assert_eq!(n, 2_000);
@@ -414,7 +424,17 @@ async fn campaign_progress_is_announced_and_pause_holds_sends() {
     };
     let (id, _) = w
         .store
-        .create_campaign("Hello", "hello_world", "en_US", &audience, &[], None, "owner", now)
+        .create_campaign(
+            "Hello",
+            "hello_world",
+            "en_US",
+            &audience,
+            &[],
+            None,
+            None,
+            "owner",
+            now,
+        )
         .await
         .unwrap();
     w.store.launch_campaign(id, "owner", now).await.unwrap();
@@ -496,6 +516,7 @@ async fn opt_outs_stop_a_running_marketing_campaign_at_dispatch() {
             "en_US",
             &audience,
             &[("first_name".into(), "friend".into())],
+            None,
             None,
             "owner",
             now,

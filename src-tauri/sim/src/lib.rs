@@ -141,6 +141,8 @@ pub struct Accepted {
     pub template: Option<String>,
     pub category: Option<String>,
     pub callback: Option<String>,
+    /// The media id it carried (a file, or a template's header picture or document).
+    pub media_id: Option<String>,
     pub at: i64,
     pub pricing_type: String,
     pub billable: bool,

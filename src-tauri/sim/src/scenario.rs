@@ -104,7 +104,36 @@ pub fn default_templates() -> Vec<Template> {
             "REJECTED",
             "Bad promotion",
         ),
+        with_header(
+            t(
+                "9000000008",
+                "new_menu",
+                "en_US",
+                "MARKETING",
+                "APPROVED",
+                "Our new menu is here, {{1}}: come and taste it!",
+            ),
+            "IMAGE",
+        ),
+        with_header(
+            t(
+                "9000000009",
+                "invoice_ready",
+                "en",
+                "UTILITY",
+                "APPROVED",
+                "Hi {{1}}, your invoice is attached.",
+            ),
+            "DOCUMENT",
+        ),
     ]
+}
+
+/// The template with a picture, video or document at its top.
+fn with_header(mut t: Template, format: &str) -> Template {
+    let body = t.components[0].clone();
+    t.components = json!([{"type": "HEADER", "format": format, "example": {"header_handle": ["4::aW1hZ2U="]}}, body]);
+    t
 }
 
 const NAMES: &[&str] = &[

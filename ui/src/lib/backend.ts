@@ -6,6 +6,7 @@ import type { CoreEvent } from "../generated/CoreEvent";
 import type { CampaignAction } from "../generated/CampaignAction";
 import type { MediaPreview } from "../generated/MediaPreview";
 import type { MediaUsage } from "../generated/MediaUsage";
+import type { HeaderMedia } from "../generated/HeaderMedia";
 
 /** What a demo customer can send besides text (the simulator makes the file). */
 export type DemoAttachment = "photo" | "voice" | "document";
@@ -89,6 +90,8 @@ export interface Backend {
   sendState(id: number): Promise<SendState>;
   templates(refresh?: boolean): Promise<TemplateInfo[]>;
   createTemplate(name: string, language: string, category: string, body: string): Promise<TemplateInfo>;
+  /** Uploads the picture, video or document a campaign's template shows at its top. */
+  campaignHeader(file: Outgoing): Promise<HeaderMedia>;
   createCampaign(c: NewCampaign): Promise<{ id: number; recipients: number }>;
   launchCampaign(id: number): Promise<number>;
   campaignRecipients(id: number): Promise<CampaignRecipient[]>;
@@ -119,6 +122,27 @@ export interface Outgoing {
   name: string;
   mime: string;
   bytes: Uint8Array;
+}
+
+/** A picked file's bytes, read only to send (FileReader works in every webview and in the tests' DOM). */
+export function fileBytes(f: File): Promise<Uint8Array> {
+  return new Promise((resolve, reject) => {
+    const r = new FileReader();
+    r.onload = () => resolve(new Uint8Array(r.result as ArrayBuffer));
+    r.onerror = () => reject({ code: "invalid", message: `${f.name} could not be read.` });
+    r.readAsArrayBuffer(f);
+  });
+}
+
+/** Calls a command whose body is a file's raw bytes; `meta` (what the file is) goes in a header. */
+async function withFile<T>(cmd: string, file: Outgoing, meta: Record<string, unknown>): Promise<T> {
+  const header = encodeURIComponent(JSON.stringify({ ...meta, name: file.name, mime: file.mime }));
+  try {
+    return await invoke<T>(cmd, file.bytes, { headers: { "x-meta": header } });
+  } catch (e) {
+    const err = e as Partial<BackendError>;
+    throw { code: err?.code ?? "internal", message: err?.message ?? String(e), meta_code: err?.meta_code } satisfies BackendError;
+  }
 }
 
 async function call<T>(cmd: string, args?: Record<string, unknown>): Promise<T> {
@@ -167,16 +191,9 @@ export const tauriBackend: Backend = {
   uiReady: (conversations) => call<void>("ui_ready", { conversations }),
   sendText: (contactId, text) => call<number>("send_text", { contactId, text }),
   checkAttachment: (mime, size, name) => call<string>("check_attachment", { mime, size, name }),
-  sendMedia: async (contactId, file, caption) => {
-    // The bytes go as the raw body (no JSON array of numbers); what they are goes in a header.
-    const meta = encodeURIComponent(JSON.stringify({ contactId, name: file.name, mime: file.mime, caption }));
-    try {
-      return await invoke<number>("send_media", file.bytes, { headers: { "x-meta": meta } });
-    } catch (e) {
-      const err = e as Partial<BackendError>;
-      throw { code: err?.code ?? "internal", message: err?.message ?? String(e), meta_code: err?.meta_code } satisfies BackendError;
-    }
-  },
+  // The bytes go as the raw body (no JSON array of numbers); what they are goes in a header.
+  sendMedia: (contactId, file, caption) => withFile<number>("send_media", file, { contactId, caption }),
+  campaignHeader: (file) => withFile<HeaderMedia>("campaign_header", file, {}),
   sendTemplate: (contactId, name, language, params) => call<number>("send_template", { contactId, name, language, params }),
   sendState: (id) => call<SendState>("send_state", { id }),
   templates: (refresh = false) => call<TemplateInfo[]>(refresh ? "refresh_templates" : "templates"),

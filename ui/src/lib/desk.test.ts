@@ -228,6 +228,37 @@ describe("Campaign builder", () => {
   });
 });
 
+describe("Campaign builder with a picture at the top", () => {
+  it("asks for the picture, refuses a document, and uploads the picture before the draft", async () => {
+    const m = memoryBackend(NOW);
+    m.state.templates = [
+      { id: "8", name: "new_menu", language: "en_US", category: "MARKETING", status: "APPROVED",
+        components: [{ type: "HEADER", format: "IMAGE" }, { type: "BODY", text: "Our new menu, {{1}}!" }] },
+    ];
+    setBackend(m.backend);
+    window.confirm = () => true;
+    render(Campaigns);
+    await fireEvent.click(await screen.findByTestId("campaign-new"));
+    const input = await screen.findByTestId("campaign-header-input");
+    await fireEvent.input(screen.getByTestId("campaign-param"), { target: { value: "friend" } });
+    await fireEvent.click(screen.getByTestId("campaign-create"));
+    expect(await screen.findByTestId("builder-error")).toHaveTextContent("shows a picture at its top: choose the file");
+    expect(m.state.newCampaigns).toHaveLength(0);
+
+    const pdf = new File(["%PDF-1.4"], "menu.pdf", { type: "application/pdf" });
+    await fireEvent.change(input, { target: { files: [pdf] } });
+    expect(await screen.findByTestId("builder-error")).toHaveTextContent("menu.pdf is not one");
+
+    const png = new File([new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10])], "menu.png", { type: "image/png" });
+    await fireEvent.change(input, { target: { files: [png] } });
+    expect(await screen.findByTestId("campaign-header")).toHaveTextContent("menu.png");
+    await fireEvent.click(screen.getByTestId("campaign-create"));
+    await waitFor(() => expect(m.state.newCampaigns).toHaveLength(1));
+    expect(m.calls).toContain("campaignHeader:menu.png:image/png:8");
+    expect(m.state.newCampaigns[0]).toMatchObject({ template: "new_menu", header: { kind: "image", media_id: "hm-1" } });
+  });
+});
+
 describe("Onboarding wizard", () => {
   it("walks eligibility, credentials (secrets only ever 'set'), the syncs with their countdown, and autostart", async () => {
     const { default: Onboarding } = await import("./Onboarding.svelte");

@@ -280,6 +280,11 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       state.templates = [...state.templates, t];
       return answer(`createTemplate:${name}`, t);
     },
+    campaignHeader: async (file: { name: string; mime: string; bytes: Uint8Array }) => {
+      calls.push(`campaignHeader:${file.name}:${file.mime}:${file.bytes.length}`);
+      const kind = file.mime.startsWith("image/") ? "image" : file.mime.startsWith("video/") ? "video" : "document";
+      return { kind, media_id: "hm-1", filename: kind === "document" ? file.name : null };
+    },
     createCampaign: (c: NewCampaign) => {
       state.newCampaigns.push(c);
       const id = 100 + state.newCampaigns.length;

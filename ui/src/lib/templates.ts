@@ -6,6 +6,13 @@ export function templateBody(t: TemplateInfo): string {
   return parts.find((c) => (c.type ?? "").toUpperCase() === "BODY")?.text ?? "";
 }
 
+/** The picture, video or document a template shows at its top (Meta refuses a send without it). */
+export function headerMedia(t: TemplateInfo): "image" | "video" | "document" | null {
+  const parts = Array.isArray(t.components) ? (t.components as { type?: string; format?: string }[]) : [];
+  const format = parts.find((c) => (c.type ?? "").toUpperCase() === "HEADER")?.format?.toUpperCase();
+  return format === "IMAGE" ? "image" : format === "VIDEO" ? "video" : format === "DOCUMENT" ? "document" : null;
+}
+
 /** `{{1}}`, `{{2}}` or `{{first_name}}`, in order of first appearance. */
 export function placeholders(t: TemplateInfo): string[] {
   const seen: string[] = [];

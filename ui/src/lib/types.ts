@@ -1,6 +1,7 @@
 // Shapes the shell sends. Those from coexist-core are generated from the Rust types (ts-rs,
 // `scripts/gen-types.sh`, checked for drift by `make test`), states included as unions; the
 // shell's own few shapes are written by hand.
+import type { HeaderMedia } from "../generated/HeaderMedia";
 import type { AuditEntry } from "../generated/AuditEntry";
 import type { AutomationConfig } from "../generated/AutomationConfig";
 import type { CardInfo } from "../generated/CardInfo";
@@ -85,6 +86,8 @@ export interface NewCampaign {
   tag: string | null;
   params: [string, string][];
   scheduled_at: number | null;
+  /** The uploaded picture, video or document for a template that shows one at its top. */
+  header?: HeaderMedia | null;
 }
 
 /** The eligibility check, in lines an owner reads. */

@@ -128,8 +128,57 @@ pub async fn send_media(
     to: &str,
     a: Attachment,
 ) -> Result<i64> {
-    let kind = crate::media::check_outgoing(&a.mime, a.bytes.len() as u64, &a.name)?;
+    crate::media::check_outgoing(&a.mime, a.bytes.len() as u64, &a.name)?;
     crate::send::window_open(ctx.store, to, ctx.now).await?;
+    let (name, caption) = (a.name.clone(), a.caption.clone());
+    let (kind, media_id) = upload(ctx, client, phone_number_id, media_dir, a).await?;
+    let c = crate::send::compose_media(
+        ctx.store,
+        to,
+        kind,
+        &media_id,
+        caption.as_deref(),
+        Some(name.as_str()),
+        ctx.now,
+    )
+    .await?;
+    ctx.store.send_from_desk(&c, &ctx.actor, ctx.now).await
+}
+
+/// The picture, video or document a campaign's template shows at its top: checked, kept in the
+/// workspace and uploaded to Meta once, before the campaign is created; every send then names it.
+pub async fn campaign_header(
+    ctx: &Ctx<'_>,
+    client: &CloudClient,
+    phone_number_id: &str,
+    media_dir: &std::path::Path,
+    a: Attachment,
+) -> Result<crate::send::HeaderMedia> {
+    let kind = crate::media::check_outgoing(&a.mime, a.bytes.len() as u64, &a.name)?;
+    if !matches!(kind, "image" | "video" | "document") {
+        return Err(CoreError::Invalid(format!(
+            "a template's top shows a picture, a video or a document, not this file ({})",
+            a.name
+        )));
+    }
+    let name = a.name.clone();
+    let (kind, media_id) = upload(ctx, client, phone_number_id, media_dir, a).await?;
+    Ok(crate::send::HeaderMedia {
+        kind: kind.to_string(),
+        media_id,
+        filename: (kind == "document").then_some(name),
+    })
+}
+
+/// Keeps the file in the workspace and uploads it; returns its message kind and Meta's media id.
+async fn upload(
+    ctx: &Ctx<'_>,
+    client: &CloudClient,
+    phone_number_id: &str,
+    media_dir: &std::path::Path,
+    a: Attachment,
+) -> Result<(&'static str, String)> {
+    let kind = crate::media::check_outgoing(&a.mime, a.bytes.len() as u64, &a.name)?;
     let sha = crate::media::store_file(ctx.store, media_dir, &a.bytes, &a.mime, ctx.now).await?;
     let media_id = client
         .upload_media(phone_number_id, a.bytes, &a.mime, &a.name)
@@ -145,15 +194,5 @@ pub async fn send_media(
     ctx.store
         .record_upload(&media_id, &sha, &a.mime, &a.name, ctx.now)
         .await?;
-    let c = crate::send::compose_media(
-        ctx.store,
-        to,
-        kind,
-        &media_id,
-        a.caption.as_deref(),
-        Some(a.name.as_str()),
-        ctx.now,
-    )
-    .await?;
-    ctx.store.send_from_desk(&c, &ctx.actor, ctx.now).await
+    Ok((kind, media_id))
 }

@@ -2,7 +2,7 @@
 //! parameters), launched into the outbox exactly once per recipient, paused, resumed, cancelled,
 //! and stopped by Meta's stop codes.
 
-use super::compose::compose_template;
+use super::compose::{compose_template_with, HeaderMedia};
 use crate::audit::Action;
 use crate::error::{CoreError, Result};
 use crate::store::Store;
@@ -149,6 +149,7 @@ impl Store {
         language: &str,
         audience: &Audience,
         shared_params: &[(String, String)],
+        header: Option<&HeaderMedia>,
         scheduled_at: Option<i64>,
         actor: &str,
         now: i64,
@@ -210,7 +211,7 @@ impl Store {
         let mut frozen = Vec::with_capacity(people.len());
         let mut skipped = 0usize;
         for (phone, params) in &people {
-            match compose_template(self, phone, template, language, params, now).await {
+            match compose_template_with(self, phone, template, language, params, header, now).await {
                 Ok(c) => frozen.push((c.contact_id, params.clone())),
                 Err(CoreError::CannotSend(why)) if why.contains("opted") => skipped += 1,
                 Err(e) => return Err(e),
@@ -231,8 +232,8 @@ impl Store {
         );
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let id: i64 = sqlx::query_scalar(
-            "INSERT INTO campaign (name, template_name, language, audience, scheduled_at, created_at)
-             VALUES (?, ?, ?, ?, ?, ?) RETURNING id",
+            "INSERT INTO campaign (name, template_name, language, audience, scheduled_at, created_at, header_media)
+             VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
         )
         .bind(name)
         .bind(template)
@@ -240,6 +241,7 @@ impl Store {
         .bind(description.trim())
         .bind(scheduled_at)
         .bind(now)
+        .bind(header.map(|h| serde_json::to_string(h).expect("header serialises")))
         .fetch_one(&mut *tx)
         .await?;
         for (contact, params) in &frozen {
@@ -257,7 +259,7 @@ impl Store {
             actor,
             crate::audit::Action::CampaignCreate,
             Some(&format!("campaign:{id}")),
-            &serde_json::json!({"recipients": frozen.len(), "template": template}),
+            &serde_json::json!({"recipients": frozen.len(), "template": template, "header": header.map(|h| &h.kind)}),
         )
         .await?;
         tx.commit().await?;
@@ -271,12 +273,13 @@ impl Store {
     /// longer receive it (opted out since the campaign was created, no phone number) is skipped
     /// and recorded with the reason; the others go out. Returns how many were queued by this call.
     pub async fn launch_campaign(&self, id: i64, actor: &str, now: i64) -> Result<usize> {
-        let (template, language, scheduled_at): (String, String, Option<i64>) =
-            sqlx::query_as("SELECT template_name, language, scheduled_at FROM campaign WHERE id = ?")
+        let (template, language, scheduled_at, header): (String, String, Option<i64>, Option<String>) =
+            sqlx::query_as("SELECT template_name, language, scheduled_at, header_media FROM campaign WHERE id = ?")
                 .bind(id)
                 .fetch_optional(self.pool())
                 .await?
                 .ok_or_else(|| CoreError::Invalid(format!("there is no campaign #{id}")))?;
+        let header: Option<HeaderMedia> = header.as_deref().and_then(|h| serde_json::from_str(h).ok());
         // The state moves in one statement that names the states it may come from.
         let started = sqlx::query(
             "UPDATE campaign SET state = 'running', launched_at = COALESCE(launched_at, ?)
@@ -312,7 +315,8 @@ impl Store {
             for (contact, wa, bsuid, params) in chunk {
                 let params: Vec<(String, String)> = serde_json::from_str(params).unwrap_or_default();
                 let to = wa.as_deref().or(bsuid.as_deref()).unwrap_or_default();
-                let c = match compose_template(self, to, &template, &language, &params, now).await {
+                let c = match compose_template_with(self, to, &template, &language, &params, header.as_ref(), now).await
+                {
                     Ok(c) => Ok(c),
                     Err(CoreError::CannotSend(why)) => Err(why),
                     Err(e) => return Err(e),
@@ -512,7 +516,7 @@ mod tests {
             ..Audience::default()
         };
         let (id, n) = store
-            .create_campaign("Ready", "order_ready", "en", &audience, &[], None, "ana", 2)
+            .create_campaign("Ready", "order_ready", "en", &audience, &[], None, None, "ana", 2)
             .await
             .unwrap();
         assert_eq!(n, 2);

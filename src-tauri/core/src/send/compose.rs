@@ -20,6 +20,33 @@ pub struct Compose {
     pub template_category: Option<String>,
 }
 
+/// The picture, video or document a template shows at its top, uploaded to Meta once and then
+/// named by its media id in every send of a campaign.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
+pub struct HeaderMedia {
+    /// `image`, `video` or `document`: Meta's parameter type for the header.
+    pub kind: String,
+    pub media_id: String,
+    /// A document's name as the customer sees it.
+    pub filename: Option<String>,
+}
+
+/// The media a template's header needs (`image`, `video` or `document`), if any: Meta refuses a
+/// send of such a template without it.
+pub fn media_header_kind(components: &Value) -> Option<&'static str> {
+    let header = components
+        .as_array()?
+        .iter()
+        .find(|c| c["type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case("header")))?;
+    match header["format"].as_str()?.to_ascii_uppercase().as_str() {
+        "IMAGE" => Some("image"),
+        "VIDEO" => Some("video"),
+        "DOCUMENT" => Some("document"),
+        _ => None,
+    }
+}
+
 struct Recipient {
     id: i64,
     wa_id: String,
@@ -147,6 +174,19 @@ pub async fn compose_template(
     params: &[(String, String)],
     now: i64,
 ) -> Result<Compose> {
+    compose_template_with(store, to, name, language, params, None, now).await
+}
+
+/// [`compose_template`] with the header's picture, video or document for templates that show one.
+pub async fn compose_template_with(
+    store: &Store,
+    to: &str,
+    name: &str,
+    language: &str,
+    params: &[(String, String)],
+    header: Option<&HeaderMedia>,
+    now: i64,
+) -> Result<Compose> {
     let found: Option<(String, String, String)> =
         sqlx::query_as("SELECT category, status, components FROM template WHERE name = ? AND language = ?")
             .bind(name)
@@ -186,8 +226,41 @@ pub async fn compose_template(
         .collect();
     parameters.extend(named);
     let mut template = json!({"name": name, "language": {"code": language}});
+    let mut parts = Vec::new();
+    let needs = media_header_kind(&serde_json::from_str(&components).unwrap_or(Value::Null));
+    match (needs, header) {
+        (None, None) => {}
+        (Some(kind), None) => {
+            return Err(CoreError::CannotSend(format!(
+                "template {name} ({language}) shows a {} at its top: choose the file to send with it",
+                header_word(kind)
+            )))
+        }
+        (None, Some(_)) => {
+            return Err(CoreError::Invalid(format!(
+                "template {name} ({language}) has no picture, video or document at its top"
+            )))
+        }
+        (Some(kind), Some(h)) if h.kind != kind => {
+            return Err(CoreError::Invalid(format!(
+                "template {name} ({language}) shows a {} at its top, not a {}",
+                header_word(kind),
+                header_word(&h.kind)
+            )))
+        }
+        (Some(kind), Some(h)) => {
+            let mut media = json!({"id": h.media_id});
+            if let (Some(f), "document") = (&h.filename, kind) {
+                media["filename"] = json!(f);
+            }
+            parts.push(json!({"type": "header", "parameters": [{"type": kind, kind: media}]}));
+        }
+    }
     if !parameters.is_empty() {
-        template["components"] = json!([{"type": "body", "parameters": parameters}]);
+        parts.push(json!({"type": "body", "parameters": parameters}));
+    }
+    if !parts.is_empty() {
+        template["components"] = Value::Array(parts);
     }
     Ok(Compose {
         contact_id: r.id,
@@ -200,6 +273,13 @@ pub async fn compose_template(
         template_name: Some(name.to_string()),
         template_category: Some(category),
     })
+}
+
+fn header_word(kind: &str) -> &str {
+    match kind {
+        "image" => "picture",
+        other => other,
+    }
 }
 
 /// A template's BODY text with `{{1}}` / `{{name}}` replaced by the given values.

@@ -107,6 +107,8 @@ fn process_send(sim: &Sim, id: &str, body: &[u8]) -> Response {
     };
     let mut template_category = None;
     let mut template_name = None;
+    // The media a message carries by id: the file itself, or a template's header.
+    let mut media_id: Option<String> = None;
     match kind.as_str() {
         "text" => {
             if req["text"]["body"].as_str().is_none_or(str::is_empty) {
@@ -132,6 +134,7 @@ fn process_send(sim: &Sim, id: &str, body: &[u8]) -> Response {
                 );
             }
             if let Some(id) = req[&kind]["id"].as_str() {
+                media_id = Some(id.to_string());
                 if !st.media.contains_key(id) {
                     drop(st);
                     return fail(
@@ -156,6 +159,29 @@ fn process_send(sim: &Sim, id: &str, body: &[u8]) -> Response {
                     if expected != given {
                         drop(st);
                         return fail(sim, StatusCode::BAD_REQUEST, 132000, "Number of parameters does not match the expected number of params", &format!("body: number of localizable_params ({given}) does not match the expected number of params ({expected})"));
+                    }
+                    match header_media(&t.components, &req["template"]["components"]) {
+                        Err(details) => {
+                            drop(st);
+                            return fail(
+                                sim,
+                                StatusCode::BAD_REQUEST,
+                                132012,
+                                "Parameter format does not match format in the created template",
+                                &details,
+                            );
+                        }
+                        Ok(Some(id)) if !st.media.contains_key(&id) => {
+                            drop(st);
+                            return fail(
+                                sim,
+                                StatusCode::BAD_REQUEST,
+                                131053,
+                                "Media upload error",
+                                &format!("Media id {id} is not known: upload the file first."),
+                            );
+                        }
+                        Ok(id) => media_id = id,
                     }
                     template_category = Some(t.category.to_lowercase());
                     template_name = Some(t.name.clone());
@@ -238,6 +264,7 @@ fn process_send(sim: &Sim, id: &str, body: &[u8]) -> Response {
         template: template_name,
         category: template_category.clone(),
         callback: callback.clone(),
+        media_id,
         at: now,
         pricing_type: priced.kind.unwrap_or("conversation").into(),
         billable: priced.billable,
@@ -302,6 +329,46 @@ fn placeholders(components: &Value) -> usize {
         rest = &after[end + 2..];
     }
     seen.len()
+}
+
+/// A template whose header is an IMAGE, VIDEO or DOCUMENT needs that media in the send's header
+/// parameters; returns its media id (none when the template has no media header), or Meta's
+/// complaint.
+fn header_media(template: &Value, send: &Value) -> Result<Option<String>, String> {
+    let of_type = |v: &Value, ty: &str| {
+        v.as_array()
+            .into_iter()
+            .flatten()
+            .find(|c| c["type"].as_str().is_some_and(|t| t.eq_ignore_ascii_case(ty)))
+            .cloned()
+    };
+    let format = of_type(template, "header")
+        .and_then(|h| h["format"].as_str().map(str::to_ascii_lowercase))
+        .filter(|f| matches!(f.as_str(), "image" | "video" | "document"));
+    let given = of_type(send, "header").and_then(|h| h["parameters"].get(0).cloned());
+    match (format, given) {
+        (None, None) => Ok(None),
+        (None, Some(_)) => Err("header: the template has no media header".into()),
+        (Some(f), None) => Err(format!(
+            "header: Format mismatch, expected {}, received UNKNOWN",
+            f.to_uppercase()
+        )),
+        (Some(f), Some(p)) => {
+            let ty = p["type"].as_str().unwrap_or_default().to_ascii_lowercase();
+            if ty != f {
+                return Err(format!(
+                    "header: Format mismatch, expected {}, received {}",
+                    f.to_uppercase(),
+                    ty.to_uppercase()
+                ));
+            }
+            match (p[&f]["id"].as_str(), p[&f]["link"].as_str()) {
+                (Some(id), _) => Ok(Some(id.to_string())),
+                (None, Some(_)) => Ok(None),
+                (None, None) => Err(format!("header: {f} needs an id or a link")),
+            }
+        }
+    }
 }
 
 /// How many parameters (positional, or named with `parameter_name`) a send gives the BODY.
