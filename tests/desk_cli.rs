@@ -142,3 +142,44 @@ fn profiles_pin_audit_and_automation_from_the_cli() {
         assert!(actions.contains(&expected), "{expected:?} missing from {actions:?}");
     }
 }
+
+/// The media folder's cap and No Storage from the command line: owner only, audited, and shown
+/// by `coexist media --json`.
+#[test]
+fn the_media_cap_and_no_storage_are_owner_settings() {
+    let dir = tempfile::tempdir().unwrap();
+    let ok = |o: Output| {
+        assert!(o.status.success(), "{}", err(&o));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    ok(run(dir.path(), &["profile", "set-pin"], Some("4821\n")));
+    let refused = run(dir.path(), &["media", "--cap-mb", "500"], None);
+    assert!(!refused.status.success(), "no PIN, no change");
+    let out = ok(run(
+        dir.path(),
+        &[
+            "--pin",
+            "4821",
+            "media",
+            "--cap-mb",
+            "500",
+            "--no-storage",
+            "on",
+            "--json",
+        ],
+        None,
+    ));
+    let u: serde_json::Value = serde_json::from_str(out.trim()).unwrap();
+    assert_eq!(
+        (u["cap_bytes"].as_i64(), u["no_storage"].as_bool()),
+        (Some(500_000_000), Some(true)),
+        "{u}"
+    );
+    let out = ok(run(dir.path(), &["--pin", "4821", "media", "--no-cap"], None));
+    assert!(
+        out.contains("cap: none") && out.contains("1 hour (No Storage)"),
+        "{out}"
+    );
+    let log = ok(run(dir.path(), &["--pin", "4821", "audit", "export"], None));
+    assert_eq!(log.matches("settings.media").count(), 2, "{log}");
+}

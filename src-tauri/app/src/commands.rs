@@ -338,6 +338,19 @@ pub async fn set_service_allowance(
     Ok(coexist_core::ops::change_pricing(&ws.ctx(pin), &change).await?)
 }
 
+/// The media folder's cap (none: no cap) and whether the number uses No Storage; owner only.
+#[tauri::command]
+pub async fn set_media_policy(
+    ws: State<'_, Workspace>,
+    cap_bytes: Option<i64>,
+    no_storage: bool,
+    pin: Option<String>,
+) -> Result<coexist_core::media::MediaUsage, UiError> {
+    let policy = coexist_core::media::MediaPolicy { cap_bytes, no_storage };
+    coexist_core::ops::set_media_policy(&ws.ctx(pin), &policy).await?;
+    Ok(ws.store.media_usage().await?)
+}
+
 /// A consistent copy of the workspace in the Documents folder, taken while it stays in use.
 #[tauri::command]
 pub async fn backup_now(

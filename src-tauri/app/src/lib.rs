@@ -139,6 +139,7 @@ pub fn run() {
             commands::media_usage,
             commands::save_media_copy,
             commands::set_service_allowance,
+            commands::set_media_policy,
             commands::backup_now,
             send_commands::engine_status,
             send_commands::send_text,

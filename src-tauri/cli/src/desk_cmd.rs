@@ -225,6 +225,57 @@ pub async fn backup(dir: &Path, cmd: &BackupCmd, actor: &str, pin: Option<String
     Ok(())
 }
 
+#[derive(clap::Args)]
+pub struct MediaArgs {
+    /// Keep the downloaded media under this many megabytes (downloads wait at the cap; owner only).
+    #[arg(long, conflicts_with = "no_cap", value_parser = clap::value_parser!(i64).range(1..=100_000_000))]
+    cap_mb: Option<i64>,
+    /// Remove the cap (owner only).
+    #[arg(long)]
+    no_cap: bool,
+    /// Whether the number uses No Storage: Meta keeps its media for 1 hour (owner only).
+    #[arg(long, value_parser = ["on", "off"])]
+    no_storage: Option<String>,
+    #[arg(long)]
+    json: bool,
+}
+
+/// Shows the media folder's use; with a flag, changes its cap or the No Storage window first.
+pub async fn media(ctx: &Ctx<'_>, a: &MediaArgs) -> Result<()> {
+    if a.cap_mb.is_some() || a.no_cap || a.no_storage.is_some() {
+        let mut policy = ctx.store.media_policy().await?;
+        if let Some(mb) = a.cap_mb {
+            policy.cap_bytes = Some(mb * 1_000_000);
+        }
+        if a.no_cap {
+            policy.cap_bytes = None;
+        }
+        if let Some(v) = &a.no_storage {
+            policy.no_storage = v == "on";
+        }
+        ops::set_media_policy(ctx, &policy).await?;
+    }
+    let u = ctx.store.media_usage().await?;
+    if a.json {
+        println!("{}", serde_json::to_string(&u)?);
+        return Ok(());
+    }
+    println!(
+        "media: {} files, {} bytes; {} downloading, {} no longer available from Meta",
+        u.files, u.bytes, u.pending, u.missing
+    );
+    match u.cap_bytes {
+        Some(c) if u.at_cap => println!("cap: {c} bytes, reached: new media waits to be downloaded"),
+        Some(c) => println!("cap: {c} bytes"),
+        None => println!("cap: none"),
+    }
+    println!(
+        "Meta keeps media for {}",
+        if u.no_storage { "1 hour (No Storage)" } else { "7 days" }
+    );
+    Ok(())
+}
+
 pub async fn retention(ctx: &Ctx<'_>, a: &RetentionArgs) -> Result<()> {
     if !a.yes {
         let p = ops::retention_preview(ctx, a.older_than_days).await?;

@@ -135,6 +135,8 @@ enum Command {
     },
     /// Delete (optionally archive) messages older than N days from the mirror.
     Retention(desk_cmd::RetentionArgs),
+    /// The media folder: its size, its cap, and No Storage's 1-hour window.
+    Media(desk_cmd::MediaArgs),
     /// Owner and front-desk profiles; the owner PIN.
     Profile {
         #[command(subcommand)]
@@ -293,6 +295,10 @@ async fn run(cli: Cli) -> Result<()> {
         Command::Retention(args) => {
             let store = open(&data_dir(&cli)?).await?;
             desk_cmd::retention(&ctx(&cli, &store, clock.now()), args).await
+        }
+        Command::Media(args) => {
+            let store = open(&data_dir(&cli)?).await?;
+            desk_cmd::media(&ctx(&cli, &store, clock.now()), args).await
         }
         Command::Profile { what } => {
             let store = open(&data_dir(&cli)?).await?;

@@ -76,6 +76,7 @@ pub enum Action {
     OwnerPin,
     ProfileAdd,
     OutboxRelease,
+    MediaPolicy,
 }
 
 impl Action {
@@ -114,6 +115,7 @@ impl Action {
             OwnerPin => "secret.owner_pin",
             ProfileAdd => "profile.add",
             OutboxRelease => "outbox.release",
+            MediaPolicy => "settings.media",
         }
     }
 }

@@ -580,3 +580,98 @@ async fn a_campaign_sends_its_header_picture_uploaded_once() {
         "{s}"
     );
 }
+
+/// A No Storage number: Meta keeps media for 1 hour. Files queued before the owner said so get
+/// the shorter deadline too, and an expired file says why in those words; the simulator's ids
+/// are gone after the hour as well.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_no_storage_number_has_one_hour_to_fetch_its_media() {
+    use coexist_core::media::MediaPolicy;
+    let w = world().await;
+    let before = w.photo("5511987650110", 32, 1).await;
+    let policy = MediaPolicy {
+        cap_bytes: None,
+        no_storage: true,
+    };
+    w.store.set_media_policy(&policy).await.unwrap();
+    assert_eq!(w.store.media_policy().await.unwrap(), policy);
+    let after = w.photo("5511987650111", 32, 2).await;
+    // Coexist runs again 61 minutes later: both deadlines are over, nothing is asked for.
+    let d = w.downloader(Arc::new(FixedClock::new(SystemClock.now() + 3_660)));
+    for id in [before, after] {
+        let s = w.settled(id).await;
+        assert_eq!(s.state, "expired", "{s:?}");
+        assert!(
+            s.error
+                .as_deref()
+                .unwrap()
+                .starts_with("This number uses No Storage: Meta keeps media for 1 hour"),
+            "{s:?}"
+        );
+    }
+    assert_eq!(w.sim_downloads().await, 0);
+    drop(d);
+
+    // Within the hour it is fetched; the simulator's No Storage ids expire after it.
+    w.sim.set_no_storage(true);
+    let fresh = w.photo("5511987650112", 32, 3).await;
+    let late = w.photo("5511987650113", 32, 4).await;
+    let d = w.downloader(Arc::new(SystemClock));
+    assert_eq!(w.settled(fresh).await.state, "done");
+    assert_eq!(w.settled(late).await.state, "done");
+    drop(d);
+    let gone = w.photo("5511987650114", 32, 5).await;
+    w.sim.advance(3_601);
+    let _d = w.downloader(Arc::new(SystemClock));
+    let s = w.settled(gone).await;
+    assert_eq!(s.state, "expired");
+    assert!(s.error.as_deref().unwrap().contains("Meta no longer has"), "{s:?}");
+}
+
+/// The owner's cap on the media folder: once it is reached, downloads wait (saying why) instead
+/// of filling the disk, and go on when the cap is raised.
+#[tokio::test(flavor = "multi_thread")]
+async fn downloads_wait_at_the_cap_and_go_on_when_it_is_raised() {
+    use coexist_core::media::MediaPolicy;
+    let w = world().await;
+    w.store
+        .set_media_policy(&MediaPolicy {
+            cap_bytes: Some(1_000),
+            no_storage: false,
+        })
+        .await
+        .unwrap();
+    let _d = w.downloader(Arc::new(SystemClock));
+    let first = w.photo("5511987650120", 64, 1).await;
+    assert_eq!(w.settled(first).await.state, "done", "room for the first file");
+    let second = w.photo("5511987650121", 64, 2).await;
+    tokio::time::sleep(Duration::from_millis(1_500)).await;
+    let s = w.store.media_state(second).await.unwrap().unwrap();
+    assert_eq!(s.state, "queued", "it waits at the cap: {s:?}");
+    let usage = w.store.media_usage().await.unwrap();
+    assert!(usage.at_cap && usage.pending == 1 && usage.files == 1, "{usage:?}");
+    let note = w
+        .store
+        .media_preview(second, &w.media())
+        .await
+        .unwrap()
+        .unwrap()
+        .note
+        .unwrap();
+    assert!(
+        note.starts_with("Waiting for room: the media folder is at its cap of 1 MB"),
+        "{note}"
+    );
+    assert_eq!(w.sim_downloads().await, 1, "the second was not fetched");
+
+    // A raised cap lets it through.
+    w.store
+        .set_media_policy(&MediaPolicy {
+            cap_bytes: Some(50_000_000),
+            no_storage: false,
+        })
+        .await
+        .unwrap();
+    assert_eq!(w.settled(second).await.state, "done");
+    assert!(!w.store.media_usage().await.unwrap().at_cap);
+}

@@ -77,6 +77,8 @@ pub struct SimConfig {
     /// The portfolio's messaging limit: unique customers reached with templates outside a
     /// service window per rolling 24 h (250, 2,000, 10,000, 100,000); `None` is unlimited.
     pub messaging_limit: Option<u32>,
+    /// The number uses No Storage: media ids can be downloaded for 1 hour, not 7 days.
+    pub no_storage: bool,
 }
 
 impl Default for SimConfig {
@@ -97,6 +99,7 @@ impl Default for SimConfig {
             history_declined: false,
             faults: Faults::default(),
             messaging_limit: None,
+            no_storage: false,
         }
     }
 }
@@ -322,6 +325,11 @@ impl Sim {
     /// Adds or replaces a customer (the demo workspace tells the simulator who its contacts are).
     pub fn insert_customer(&self, c: Customer) {
         self.lock().customers.insert(c.wa_id.clone(), c);
+    }
+
+    /// The number starts or stops using No Storage (media ids last 1 hour instead of 7 days).
+    pub fn set_no_storage(&self, on: bool) {
+        self.lock().cfg.no_storage = on;
     }
 
     /// A customer writes in now; returns the message id.

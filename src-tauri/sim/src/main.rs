@@ -43,6 +43,9 @@ struct Args {
     /// The portfolio's messaging limit (unique customers per 24 h); default: unlimited.
     #[arg(long)]
     messaging_limit: Option<u32>,
+    /// The number uses No Storage (media expire after 1 hour).
+    #[arg(long)]
+    no_storage: bool,
     /// Where the virtual clock starts (unix seconds); default: now.
     #[arg(long)]
     start_time: Option<i64>,
@@ -76,6 +79,7 @@ async fn main() -> Result<()> {
         history_declined: args.history_declined,
         faults,
         messaging_limit: args.messaging_limit,
+        no_storage: args.no_storage,
         ..SimConfig::default()
     };
     let sim = Sim::new(cfg);

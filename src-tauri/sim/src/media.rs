@@ -1,6 +1,6 @@
 //! Media as Meta serves it: a media id answers `GET /{ver}/{media_id}` with a short-lived `url`,
 //! `mime_type`, `sha256` (hex) and `file_size`; the url gives the bytes to the same bearer token.
-//! Ids expire 7 simulated days after they were made. Customers' media are generated: photos as
+//! Ids expire 7 simulated days after they were made (1 hour for a No Storage number). Customers' media are generated: photos as
 //! PNGs, voice notes as Ogg Opus (what the phone app records), documents as PDFs.
 
 use crate::{Sim, State};
@@ -14,6 +14,8 @@ use std::time::Duration;
 
 /// How long Meta lets a media id be downloaded.
 pub const MEDIA_TTL_SECS: i64 = 7 * 86_400;
+/// The same for numbers with No Storage.
+pub const NO_STORAGE_TTL_SECS: i64 = 3_600;
 
 #[derive(Debug, Clone)]
 pub struct MediaItem {
@@ -177,7 +179,12 @@ pub fn pdf_document(title: &str, lines: &[&str]) -> Vec<u8> {
 pub(crate) fn node(sim: &Sim, id: &str, host: &str, ver: &str) -> Option<Response> {
     let st = sim.lock();
     let item = st.media.get(id)?.clone();
-    let expired = st.now - item.created_at >= MEDIA_TTL_SECS;
+    let ttl = if st.cfg.no_storage {
+        NO_STORAGE_TTL_SECS
+    } else {
+        MEDIA_TTL_SECS
+    };
+    let expired = st.now - item.created_at >= ttl;
     drop(st);
     if expired {
         return Some(crate::graph::fail(

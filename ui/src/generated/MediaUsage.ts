@@ -11,4 +11,12 @@ pending: number,
 /**
  * Files Meta no longer has that were never fetched.
  */
-missing: number, };
+missing: number, 
+/**
+ * The owner's cap on the folder, and whether downloads now wait for room under it.
+ */
+cap_bytes: number | null, at_cap: boolean, 
+/**
+ * The number uses No Storage (Meta keeps media for 1 hour).
+ */
+no_storage: boolean, };

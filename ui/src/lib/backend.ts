@@ -68,6 +68,8 @@ export interface Backend {
   saveMediaCopy(messageId: number): Promise<string>;
   /** The disk the workspace's media takes. */
   mediaUsage(): Promise<MediaUsage>;
+  /** The media folder's cap in bytes (null: none) and the No Storage window; owner only. */
+  setMediaPolicy(capBytes: number | null, noStorage: boolean, pin?: string | null): Promise<MediaUsage>;
   /** A message's stored media (a picture inline) or why it is missing. */
   mediaPreview(messageId: number): Promise<MediaPreview | null>;
   heartbeat(): Promise<HeartbeatStatus>;
@@ -178,6 +180,7 @@ export const tauriBackend: Backend = {
   thread: (contactId, before = null, limit = 100) => call<ThreadMessage[]>("thread", { contactId, before, limit }),
   mediaPreview: (messageId) => call<MediaPreview | null>("media_preview", { messageId }),
   mediaUsage: () => call<MediaUsage>("media_usage"),
+  setMediaPolicy: (capBytes, noStorage, pin = null) => call<MediaUsage>("set_media_policy", { capBytes, noStorage, pin }),
   saveMediaCopy: (messageId) => call<string>("save_media_copy", { messageId }),
   heartbeat: () => call<HeartbeatStatus>("heartbeat_status"),
   acknowledgeHeartbeat: () => call<HeartbeatStatus>("acknowledge_heartbeat"),

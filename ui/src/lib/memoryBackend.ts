@@ -1,5 +1,6 @@
 // An in-memory Backend for component tests: the same shapes as the shell, held in plain objects,
 // with a record of the calls made.
+import type { MediaUsage } from "../generated/MediaUsage";
 import type { Backend } from "./backend";
 import type { MediaPreview } from "../generated/MediaPreview";
 import type { CoreEvent } from "../generated/CoreEvent";
@@ -106,6 +107,7 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
     connected: null,
     fail: null,
     ownerPin: null,
+    mediaUsage: { files: 12, bytes: 3_400_000, pending: 1, missing: 2, cap_bytes: null, at_cap: false, no_storage: false },
     reminders: [],
     ...over,
   };
@@ -171,7 +173,13 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
     },
     thread: () => answer("thread", state.thread),
     saveMediaCopy: (id: number) => answer(`saveMediaCopy:${id}`, `/home/me/Downloads/file-${id}.pdf`),
-    mediaUsage: () => answer("mediaUsage", { files: 12, bytes: 3_400_000, pending: 1, missing: 2 }),
+    mediaUsage: () => answer("mediaUsage", state.mediaUsage),
+    setMediaPolicy: (capBytes: number | null, noStorage: boolean, pin?: string | null) => {
+      owner(pin);
+      state.mediaUsage = { ...state.mediaUsage, cap_bytes: capBytes, no_storage: noStorage,
+        at_cap: capBytes !== null && state.mediaUsage.bytes >= capBytes };
+      return answer(`setMediaPolicy:${capBytes}:${noStorage}`, state.mediaUsage);
+    },
     mediaPreview: (id: number) => answer(`mediaPreview:${id}`, state.media[id] ?? null),
     heartbeat: () => answer("heartbeat", state.heartbeat),
     acknowledgeHeartbeat: () => {
@@ -359,4 +367,5 @@ export interface MemoryState {
   fail: { code: string; message: string } | null;
   /** The owner PIN the core would check (null: none set). */
   ownerPin: string | null;
+  mediaUsage: MediaUsage;
 }

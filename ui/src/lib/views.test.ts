@@ -355,6 +355,28 @@ describe("Settings backup and rate card", () => {
   });
 });
 
+describe("Settings: the media folder", () => {
+  it("caps the folder in GB, warns when downloads wait at the cap, and marks a No Storage number", async () => {
+    const m = memoryBackend(NOW, { billing: report() });
+    setBackend(m.backend);
+    render(Settings, { now: NOW });
+    const cap = await screen.findByTestId("media-cap");
+    await fireEvent.input(cap, { target: { value: "-1" } });
+    await fireEvent.click(screen.getByTestId("media-cap-save"));
+    expect(await screen.findByRole("alert")).toHaveTextContent("a number of GB above 0");
+    expect(m.calls.filter((c) => c.startsWith("setMediaPolicy"))).toHaveLength(0);
+    // 3.4 MB are kept: a cap of 0,002 GB (2 MB) is already full.
+    await fireEvent.input(cap, { target: { value: "0,002" } });
+    await fireEvent.click(screen.getByTestId("media-cap-save"));
+    expect(await screen.findByTestId("media-saved-policy")).toHaveTextContent("kept under 0.002 GB");
+    expect(m.calls).toContain("setMediaPolicy:2000000:false");
+    expect(await screen.findByTestId("media-at-cap")).toHaveTextContent("wait to be downloaded");
+    await fireEvent.click(screen.getByTestId("media-no-storage"));
+    await waitFor(() => expect(m.calls).toContain("setMediaPolicy:2000000:true"));
+    expect(screen.getByTestId("media-at-cap")).toHaveTextContent("before Meta's hour is over");
+  });
+});
+
 describe("Owner PIN in the window", () => {
   it("asks for the PIN the core requires, asks again when it is wrong, and goes on once right", async () => {
     forgetPin();

@@ -324,3 +324,22 @@ pub async fn connect(
         .await?;
     Ok(report)
 }
+
+/// The media folder's cap and whether the number uses No Storage (its 1-hour window).
+pub async fn set_media_policy(ctx: &Ctx<'_>, policy: &crate::media::MediaPolicy) -> Result<()> {
+    ctx.owner("change how media is kept").await?;
+    if policy.cap_bytes.is_some_and(|c| c < 0) {
+        return Err(CoreError::Invalid("the media cap cannot be negative".into()));
+    }
+    ctx.store.set_media_policy(policy).await?;
+    ctx.store
+        .audit(
+            ctx.now,
+            &ctx.actor,
+            Action::MediaPolicy,
+            None,
+            json!({"cap_bytes": policy.cap_bytes, "no_storage": policy.no_storage}),
+        )
+        .await?;
+    Ok(())
+}

@@ -17,6 +17,9 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{Notify, Semaphore};
 
+mod policy;
+pub use policy::{MediaPolicy, MEDIA_TTL_SECS, NO_STORAGE_TTL_SECS};
+
 /// Where a workspace keeps its media, beside its database.
 pub fn media_dir(workspace: &Path) -> PathBuf {
     workspace.join("media")
@@ -187,15 +190,21 @@ impl Downloader {
 
     async fn claim(&self) -> Result<Option<Claim>> {
         let now = self.clock.now();
-        // What Meta's 7 days no longer allow is marked expired without a request.
+        let policy = self.store.media_policy().await?;
+        let (_, full) = self.store.media_room(&policy).await?;
+        // What Meta's window no longer allows is marked expired without a request.
         sqlx::query(
-            "UPDATE media_download SET state = 'expired', updated_at = ?1,
-                    error = 'Meta keeps media for 7 days and this file was not downloaded in time.'
+            "UPDATE media_download SET state = 'expired', updated_at = ?1, error = ?2
              WHERE state = 'queued' AND expires_at <= ?1",
         )
         .bind(now)
+        .bind(policy::expired_reason(&policy, full))
         .execute(self.store.pool())
         .await?;
+        // At the owner's cap, downloads wait for room (a raised cap, or files removed).
+        if full {
+            return Ok(None);
+        }
         let row: Option<(i64, String, i64, i64)> = sqlx::query_as(
             "UPDATE media_download SET state = 'downloading', attempts = attempts + 1, updated_at = ?1
              WHERE message_id = (SELECT message_id FROM media_download
@@ -437,7 +446,13 @@ impl Store {
             },
             _ => None,
         };
+        let policy = self.media_policy().await?;
         let note = match s.state.as_str() {
+            "queued" if self.media_room(&policy).await?.1 => Some(format!(
+                "Waiting for room: the media folder is at its cap of {}. Raise the cap in Settings: Meta keeps this file for {} only.",
+                policy::megabytes(policy.cap_bytes.unwrap_or_default()),
+                if policy.no_storage { "1 hour" } else { "7 days" }
+            )),
             "queued" | "downloading" => Some("Downloading…".to_string()),
             "done" if file.as_ref().is_some_and(|f| !f.exists()) => {
                 Some("The file was removed from the media folder.".to_string())
@@ -659,6 +674,11 @@ pub struct MediaUsage {
     pub pending: i64,
     /// Files Meta no longer has that were never fetched.
     pub missing: i64,
+    /// The owner's cap on the folder, and whether downloads now wait for room under it.
+    pub cap_bytes: Option<i64>,
+    pub at_cap: bool,
+    /// The number uses No Storage (Meta keeps media for 1 hour).
+    pub no_storage: bool,
 }
 
 impl Store {
@@ -672,11 +692,15 @@ impl Store {
         )
         .fetch_one(self.pool())
         .await?;
+        let policy = self.media_policy().await?;
         Ok(MediaUsage {
             files,
             bytes,
             pending,
             missing,
+            cap_bytes: policy.cap_bytes,
+            at_cap: policy.cap_bytes.is_some_and(|c| bytes >= c),
+            no_storage: policy.no_storage,
         })
     }
 }
