@@ -105,6 +105,31 @@ pub async fn save_media_copy(
         .to_string())
 }
 
+/// Opens a message's file in the app the OS picks for it. The stored file is named by its
+/// content, with no extension, so a copy under its own name goes to the cache folder first
+/// (emptied at each start).
+#[tauri::command]
+pub async fn open_media(app: tauri::AppHandle, ws: State<'_, Workspace>, message_id: i64) -> Result<(), UiError> {
+    use tauri::Manager;
+    use tauri_plugin_opener::OpenerExt;
+    let dir = app
+        .path()
+        .app_cache_dir()
+        .map_err(|e| UiError::internal(format!("no folder to open the file from: {e}")))?
+        .join(OPENED_DIR);
+    let copy = ws.store.save_media_copy(message_id, &ws.media_dir(), &dir).await?;
+    app.opener()
+        .open_path(copy.display().to_string(), None::<&str>)
+        .map_err(|e| {
+            UiError::from(coexist_core::CoreError::Invalid(format!(
+                "no app on this computer opened the file: {e}"
+            )))
+        })
+}
+
+/// Where `open_media` puts its named copies, under the app's cache folder.
+pub const OPENED_DIR: &str = "opened";
+
 /// How much disk the workspace's media takes, and what is still to fetch.
 #[tauri::command]
 pub async fn media_usage(ws: State<'_, Workspace>) -> Result<coexist_core::media::MediaUsage, UiError> {

@@ -34,9 +34,14 @@ pub fn run() {
             tauri_plugin_autostart::MacosLauncher::LaunchAgent,
             Some(vec!["--background"]),
         ))
+        .plugin(tauri_plugin_opener::init())
         .setup(|app| {
             let log_dir = app.path().app_log_dir()?;
             init_logging(&log_dir);
+            // Copies made to open files last one run.
+            if let Ok(cache) = app.path().app_cache_dir() {
+                let _ = std::fs::remove_dir_all(cache.join(commands::OPENED_DIR));
+            }
             let data_root = app.path().app_data_dir()?;
             let ws = tauri::async_runtime::block_on(Workspace::choose_and_open(&data_root))?;
             let since = || STARTED.get().map(|t| t.elapsed().as_millis() as u64).unwrap_or(0);
@@ -140,6 +145,7 @@ pub fn run() {
             commands::save_media_copy,
             commands::set_service_allowance,
             commands::set_media_policy,
+            commands::open_media,
             commands::backup_now,
             send_commands::engine_status,
             send_commands::send_text,

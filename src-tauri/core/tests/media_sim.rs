@@ -675,3 +675,59 @@ async fn downloads_wait_at_the_cap_and_go_on_when_it_is_raised() {
     assert_eq!(w.settled(second).await.state, "done");
     assert!(!w.store.media_usage().await.unwrap().at_cap);
 }
+
+/// A customer's document keeps its own name apart from its caption: the window shows it and
+/// "Save a copy" uses it; a voice note is stored as the Ogg Opus file it is.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_document_keeps_its_name_and_a_voice_note_its_type() {
+    let w = world().await;
+    let _d = w.downloader(Arc::new(SystemClock));
+    w.post(
+        "/_sim/customer_message",
+        json!({"from": "5511987650130", "text": "Here is our price list", "document": "price-list.pdf"}),
+    )
+    .await;
+    w.post(
+        "/_sim/customer_message",
+        json!({"from": "5511987650130", "text": "", "voice": 2}),
+    )
+    .await;
+    let start = Instant::now();
+    while w
+        .count("SELECT COUNT(*) FROM message WHERE type IN ('document', 'audio')")
+        .await
+        < 2
+    {
+        assert!(
+            start.elapsed() < Duration::from_secs(10),
+            "the files never reached the mirror"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let doc: i64 = w.count("SELECT id FROM message WHERE type = 'document'").await;
+    let voice: i64 = w.count("SELECT id FROM message WHERE type = 'audio'").await;
+    assert_eq!(w.settled(doc).await.state, "done");
+    assert_eq!(w.settled(voice).await.state, "done");
+    let p = w.store.media_preview(doc, &w.media()).await.unwrap().unwrap();
+    assert_eq!(p.filename.as_deref(), Some("price-list.pdf"));
+    assert_eq!(p.data_url, None, "a document is opened from disk, not inlined");
+    let (text,): (String,) = sqlx::query_as("SELECT text FROM message WHERE id = ?")
+        .bind(doc)
+        .fetch_one(w.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(text, "Here is our price list");
+    let out = tempfile::tempdir().unwrap();
+    let saved = w.store.save_media_copy(doc, &w.media(), out.path()).await.unwrap();
+    assert!(saved.ends_with("price-list.pdf"), "{saved:?}");
+    assert!(std::fs::read(&saved).unwrap().starts_with(b"%PDF-1.4"));
+
+    let v = w.store.media_preview(voice, &w.media()).await.unwrap().unwrap();
+    assert_eq!(v.mime.as_deref(), Some("audio/ogg; codecs=opus"));
+    let url = v.data_url.expect("a voice note plays inline");
+    assert!(
+        url.starts_with("data:audio/ogg;base64,T2dnUw"),
+        "an Ogg file, typed for the player: {}",
+        &url[..40]
+    );
+}

@@ -12,4 +12,8 @@ note: string | null, mime: string | null, bytes: number | null, data_url: string
 /**
  * The stored file on disk, for "open" and "save as".
  */
-file: string | null, };
+file: string | null, 
+/**
+ * A document's own name.
+ */
+filename: string | null, };

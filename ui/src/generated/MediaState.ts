@@ -7,4 +7,8 @@ export type MediaState = { state: string, error: string | null,
 /**
  * The stored file, relative to the media folder, once downloaded.
  */
-path: string | null, mime: string | null, bytes: number | null, };
+path: string | null, mime: string | null, bytes: number | null, 
+/**
+ * A document's own name: as it was sent to us, or as we uploaded it.
+ */
+filename: string | null, };

@@ -66,6 +66,8 @@ export interface Backend {
   thread(contactId: number, before?: number | null, limit?: number): Promise<ThreadMessage[]>;
   /** Saves a copy of a message's file into Downloads; resolves to where it went. */
   saveMediaCopy(messageId: number): Promise<string>;
+  /** Opens the message's file in the app the OS picks for it. */
+  openMedia(messageId: number): Promise<void>;
   /** The disk the workspace's media takes. */
   mediaUsage(): Promise<MediaUsage>;
   /** The media folder's cap in bytes (null: none) and the No Storage window; owner only. */
@@ -182,6 +184,7 @@ export const tauriBackend: Backend = {
   mediaUsage: () => call<MediaUsage>("media_usage"),
   setMediaPolicy: (capBytes, noStorage, pin = null) => call<MediaUsage>("set_media_policy", { capBytes, noStorage, pin }),
   saveMediaCopy: (messageId) => call<string>("save_media_copy", { messageId }),
+  openMedia: (messageId) => call<void>("open_media", { messageId }),
   heartbeat: () => call<HeartbeatStatus>("heartbeat_status"),
   acknowledgeHeartbeat: () => call<HeartbeatStatus>("acknowledge_heartbeat"),
   reminders: () => call<Reminder[]>("reminders"),

@@ -29,7 +29,7 @@ export function preview(text: string | null, type: string | null, revoked: boole
     case "audio": return "Voice message";
     case "document": return "Document";
     case "sticker": return "Sticker";
-    case "media_placeholder": return "Media (older than 14 days)";
+    case "media_placeholder": return "A photo or file older than 14 days: the history import does not bring it over (it stays on the phone)";
     case "unknown": return "Sent through the API (content not in this mirror)";
     default: return type ?? "";
   }

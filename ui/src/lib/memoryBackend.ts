@@ -172,6 +172,7 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       return until;
     },
     thread: () => answer("thread", state.thread),
+    openMedia: (id: number) => answer(`openMedia:${id}`, undefined),
     saveMediaCopy: (id: number) => answer(`saveMediaCopy:${id}`, `/home/me/Downloads/file-${id}.pdf`),
     mediaUsage: () => answer("mediaUsage", state.mediaUsage),
     setMediaPolicy: (capBytes: number | null, noStorage: boolean, pin?: string | null) => {

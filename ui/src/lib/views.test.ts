@@ -255,8 +255,8 @@ describe("Thread", () => {
       msg(2, { direction: "inbound", origin: "customer", status: null, type: "document", text: "invoice.pdf", media_id: "m2", media_mime: "application/pdf", media_available: true }),
     ];
     m.state.media = {
-      1: { state: "done", note: null, mime: "image/png", bytes: 2048, data_url: "data:image/png;base64,iVBORw0KGgo=", file: "/ws/media/ab/abcd" },
-      2: { state: "expired", note: "Meta keeps media for 7 days and this file was not downloaded in time.", mime: "application/pdf", bytes: null, data_url: null, file: null },
+      1: { state: "done", note: null, mime: "image/png", bytes: 2048, data_url: "data:image/png;base64,iVBORw0KGgo=", file: "/ws/media/ab/abcd", filename: null },
+      2: { state: "expired", note: "Meta keeps media for 7 days and this file was not downloaded in time.", mime: "application/pdf", bytes: null, data_url: null, file: null, filename: null },
     };
     setBackend(m.backend);
     render(Thread, { conversation: row, now: NOW, lastMessageAt: NOW });
@@ -268,6 +268,23 @@ describe("Thread", () => {
     expect(await screen.findByTestId("media-saved")).toHaveTextContent("Saved to /home/me/Downloads/file-1.pdf");
   });
 
+  it("shows a document by its own name and opens it in the computer's app", async () => {
+    const m = memoryBackend(NOW);
+    m.state.conversations = [row];
+    m.state.thread = [
+      msg(1, { direction: "inbound", origin: "customer", status: null, type: "document", text: "Our price list", media_id: "m1", media_mime: "application/pdf", media_available: true }),
+    ];
+    m.state.media = {
+      1: { state: "done", note: null, mime: "application/pdf", bytes: 20_480, data_url: null, file: "/ws/media/ab/abcd", filename: "price-list.pdf" },
+    };
+    setBackend(m.backend);
+    render(Thread, { conversation: row, now: NOW, lastMessageAt: NOW });
+    expect(await screen.findByTestId("media-filename")).toHaveTextContent("price-list.pdf");
+    expect(screen.getByTestId("media-note")).toHaveTextContent("price-list.pdf · application/pdf · 20 KB");
+    await fireEvent.click(screen.getByTestId("media-open"));
+    expect(m.calls).toContain("openMedia:1");
+  });
+
   it("says so when a voice note cannot be played, instead of showing a dead player", async () => {
     const m = memoryBackend(NOW);
     m.state.conversations = [row];
@@ -275,7 +292,7 @@ describe("Thread", () => {
       msg(1, { direction: "inbound", origin: "customer", status: null, type: "audio", text: null, media_id: "m1", media_mime: "audio/ogg; codecs=opus", media_available: true }),
     ];
     m.state.media = {
-      1: { state: "done", note: null, mime: "audio/ogg; codecs=opus", bytes: 9000, data_url: "data:audio/ogg;base64,T2dnUw==", file: "/ws/media/ab/abcd" },
+      1: { state: "done", note: null, mime: "audio/ogg; codecs=opus", bytes: 9000, data_url: "data:audio/ogg;base64,T2dnUw==", file: "/ws/media/ab/abcd", filename: null },
     };
     setBackend(m.backend);
     render(Thread, { conversation: row, now: NOW, lastMessageAt: NOW });

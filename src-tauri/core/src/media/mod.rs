@@ -42,6 +42,8 @@ pub struct MediaState {
     pub path: Option<String>,
     pub mime: Option<String>,
     pub bytes: Option<i64>,
+    /// A document's own name: as it was sent to us, or as we uploaded it.
+    pub filename: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -375,24 +377,35 @@ fn gone(e: &GraphError) -> bool {
 impl Store {
     /// Where a message's media stands.
     pub async fn media_state(&self, message_id: i64) -> Result<Option<MediaState>> {
-        Ok(
-            sqlx::query_as::<_, (String, Option<String>, Option<String>, Option<String>, Option<i64>)>(
-                "SELECT d.state, d.error, f.path, COALESCE(f.mime, m.media_mime), f.bytes
+        Ok(sqlx::query_as::<
+            _,
+            (
+                String,
+                Option<String>,
+                Option<String>,
+                Option<String>,
+                Option<i64>,
+                Option<String>,
+            ),
+        >(
+            "SELECT d.state, d.error, f.path, COALESCE(f.mime, m.media_mime), f.bytes,
+                        COALESCE(m.media_filename,
+                                 (SELECT u.filename FROM media_upload u WHERE u.sha256 = m.media_sha256 LIMIT 1))
              FROM media_download d JOIN message m ON m.id = d.message_id
              LEFT JOIN media_file f ON f.sha256 = m.media_sha256 AND d.state = 'done'
              WHERE d.message_id = ?",
-            )
-            .bind(message_id)
-            .fetch_optional(self.pool())
-            .await?
-            .map(|(state, error, path, mime, bytes)| MediaState {
-                state,
-                error,
-                path,
-                mime,
-                bytes,
-            }),
         )
+        .bind(message_id)
+        .fetch_optional(self.pool())
+        .await?
+        .map(|(state, error, path, mime, bytes, filename)| MediaState {
+            state,
+            error,
+            path,
+            mime,
+            bytes,
+            filename,
+        }))
     }
 }
 
@@ -409,6 +422,8 @@ pub struct MediaPreview {
     pub data_url: Option<String>,
     /// The stored file on disk, for "open" and "save as".
     pub file: Option<String>,
+    /// A document's own name.
+    pub filename: Option<String>,
 }
 
 /// Pictures, voice notes and short videos up to this size come inline (WhatsApp's own limit for
@@ -467,6 +482,7 @@ impl Store {
             bytes: s.bytes,
             data_url,
             file: file.map(|f| f.display().to_string()),
+            filename: s.filename,
         }))
     }
 }
@@ -715,13 +731,6 @@ impl Store {
             .filter(|s| s.state == "done")
             .ok_or_else(|| crate::CoreError::Invalid("this file is not in the workspace".into()))?;
         let rel = s.path.clone().unwrap_or_default();
-        let named: Option<(Option<String>, Option<String>, String)> = sqlx::query_as(
-            "SELECT (SELECT u.filename FROM media_upload u WHERE u.sha256 = m.media_sha256 LIMIT 1), m.text, m.type
-             FROM message m WHERE m.id = ?",
-        )
-        .bind(message_id)
-        .fetch_optional(self.pool())
-        .await?;
         let ext = match s.mime.as_deref().and_then(|m| m.split(';').next()).map(str::trim) {
             Some("image/jpeg") => "jpg",
             Some("image/png") => "png",
@@ -734,10 +743,9 @@ impl Store {
             Some("text/plain") => "txt",
             _ => "bin",
         };
-        let base = match named {
-            Some((Some(f), _, _)) => f,
-            Some((None, Some(t), kind)) if kind == "document" && t.contains('.') => t,
-            _ => format!(
+        let base = match s.filename.clone().filter(|f| !f.trim().is_empty()) {
+            Some(f) => f,
+            None => format!(
                 "whatsapp-{}.{ext}",
                 &rel.rsplit('/').next().unwrap_or("file")[..12.min(rel.len())]
             ),

@@ -84,7 +84,7 @@ pub(super) async fn apply_history_thread(
     for batch in thread.messages.chunks(HISTORY_BATCH) {
         let mut qb = QueryBuilder::new(
             "INSERT INTO message (wamid, contact_id, direction, origin, type, text, media_id, media_mime, media_sha256,
-                                  media_available, timestamp, status, status_at) ",
+                                  media_available, timestamp, status, status_at, media_filename) ",
         );
         qb.push_values(batch, |mut b, m| {
             let media = m.media();
@@ -111,7 +111,8 @@ pub(super) async fn apply_history_thread(
                 .push_bind(media_id.is_some())
                 .push_bind(m.timestamp)
                 .push_bind(status)
-                .push_bind(status.map(|_| m.timestamp));
+                .push_bind(status.map(|_| m.timestamp))
+                .push_bind(media.and_then(|x| x.filename.clone()));
         });
         // A status seen before the history named this message left only a stub: fill it in. A
         // media follow-up that arrived before its chunk left no status: take the chunk's.
@@ -154,13 +155,14 @@ pub(super) async fn apply_media_followup(
     let media = m.media();
     let updated = sqlx::query(
         "UPDATE message SET type = ?, media_id = ?, media_mime = ?, media_sha256 = ?, media_available = 1,
-                text = COALESCE(text, ?)
+                media_filename = ?, text = COALESCE(text, ?)
          WHERE wamid = ?",
     )
     .bind(&m.kind)
     .bind(media.and_then(|x| x.id.clone()))
     .bind(media.and_then(|x| x.mime_type.clone()))
     .bind(media.and_then(|x| x.sha256.clone()))
+    .bind(media.and_then(|x| x.filename.clone()))
     .bind(media.and_then(|x| x.caption.clone()))
     .bind(&m.id)
     .execute(&mut *conn)

@@ -245,12 +245,13 @@ async fn insert_message(conn: &mut SqliteConnection, r: &Row<'_>) -> sqlx::Resul
     let media_id = r.media.and_then(|m| m.id.clone());
     sqlx::query_scalar(
         "INSERT INTO message (wamid, contact_id, direction, origin, type, text, media_id, media_mime, media_sha256,
-                              media_available, timestamp, status, status_at, referral_source)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                              media_available, timestamp, status, status_at, referral_source, media_filename)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
          ON CONFLICT(wamid) DO UPDATE SET
            contact_id = COALESCE(message.contact_id, excluded.contact_id), direction = excluded.direction,
            origin = excluded.origin, type = excluded.type, text = excluded.text, media_id = excluded.media_id,
            media_mime = excluded.media_mime, media_sha256 = excluded.media_sha256,
+           media_filename = excluded.media_filename,
            media_available = excluded.media_available, timestamp = excluded.timestamp,
            referral_source = excluded.referral_source, content_known = 1
          WHERE message.content_known = 0
@@ -270,6 +271,7 @@ async fn insert_message(conn: &mut SqliteConnection, r: &Row<'_>) -> sqlx::Resul
     .bind(r.status)
     .bind(r.status.map(|_| r.timestamp))
     .bind(&r.referral)
+    .bind(r.media.and_then(|m| m.filename.clone()))
     .fetch_optional(&mut *conn)
     .await
 }
