@@ -268,6 +268,78 @@ async fn a_newcomer_works_the_demo_desk() {
     assert!(outcomes.contains("Amelia Hart"), "{outcomes}");
     shot(&client, "campaigns").await;
 
+    // 4b. A campaign of a template with a picture at its top: the picture (drawn here, as the
+    // file picker would hand it over) is uploaded before the draft is made.
+    click(&client, "[data-testid=campaign-new]").await;
+    wait_text(&client, "[data-testid=campaign-template]", 10, |t| {
+        t.contains("new_menu")
+    })
+    .await;
+    let picked = client
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+               const select = document.querySelector('[data-testid=campaign-template]');
+               select.value = 'new_menu|en_US';
+               select.dispatchEvent(new Event('change', {bubbles: true}));
+               setTimeout(() => {
+                 const input = document.querySelector('[data-testid=campaign-header-input]');
+                 if (!input) return done('no file field for the picture');
+                 const c = document.createElement('canvas');
+                 c.width = 96; c.height = 96;
+                 const g = c.getContext('2d');
+                 g.fillStyle = '#1a7f4b'; g.fillRect(0, 0, 96, 96);
+                 g.fillStyle = '#fff'; g.fillRect(24, 24, 48, 48);
+                 c.toBlob((b) => {
+                   const dt = new DataTransfer();
+                   dt.items.add(new File([b], 'menu.png', {type: 'image/png'}));
+                   input.files = dt.files;
+                   input.dispatchEvent(new Event('change', {bubbles: true}));
+                   done('ok');
+                 }, 'image/png');
+               }, 300);"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(picked.as_str(), Some("ok"), "{picked:?}");
+    wait_text(&client, "[data-testid=campaign-header]", 10, |t| t.contains("menu.png")).await;
+    wait_for(&client, "[data-testid=campaign-name]")
+        .await
+        .send_keys("New menu")
+        .await
+        .unwrap();
+    wait_for(&client, "[data-testid=campaign-param]")
+        .await
+        .send_keys("friend")
+        .await
+        .unwrap();
+    click(&client, "[data-testid=campaign-create]").await;
+    // The new draft, with its cost, once the picture is with Meta (the simulator).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let draft = client
+            .execute(
+                r#"const c = [...document.querySelectorAll('[data-testid=campaign]')].find((e) => e.textContent.includes('New menu'));
+                   const f = c && c.querySelector('[data-testid=campaign-forecast]');
+                   const err = document.querySelector('[data-testid=builder-error]');
+                   return err ? 'error: ' + err.textContent : (f ? f.textContent : '');"#,
+                vec![],
+            )
+            .await
+            .unwrap();
+        let text = draft.as_str().unwrap_or_default().to_string();
+        assert!(!text.starts_with("error: "), "{text}");
+        if text.contains("USD") && text.contains("recipients") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the picture campaign never became a draft: {text:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    }
+    shot(&client, "campaign-picture").await;
+
     // 5. The billing total equals the core's own report for the month, read by the CLI.
     nav(&client, "billing").await;
     let shown = wait_text(&client, "[data-testid=billing-total]", 20, |t| {
