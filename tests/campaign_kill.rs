@@ -41,14 +41,7 @@ async fn serve(dir: &std::path::Path, sim: &str, http: &reqwest::Client) -> Proc
         .arg(dir)
         .args(["serve", "--listen", "127.0.0.1:0"]);
     cloud_env(&mut cmd, sim);
-    let (p, line) = start(cmd);
-    let hook = line.strip_prefix("listening on ").unwrap().to_string();
-    http.post(format!("{sim}/_sim/webhook_url"))
-        .json(&json!({"url": hook}))
-        .send()
-        .await
-        .unwrap();
-    p
+    serve_for_sim(cmd, sim, http).await
 }
 
 fn outbox(dir: &std::path::Path, sim: &str) -> Vec<Value> {

@@ -16,14 +16,7 @@ async fn serve(ws: &Path, sim: &str, http: &reqwest::Client) -> Proc {
     let mut cmd = Command::new(bin("coexist"));
     cmd.arg("--data-dir").arg(ws).args(["serve", "--listen", "127.0.0.1:0"]);
     with_cloud(&mut cmd, sim, SECRET);
-    let (p, line) = start(cmd);
-    let hook = line.strip_prefix("listening on ").unwrap().to_string();
-    http.post(format!("{sim}/_sim/webhook_url"))
-        .json(&json!({"url": hook}))
-        .send()
-        .await
-        .unwrap();
-    p
+    serve_for_sim(cmd, sim, http).await
 }
 
 /// Every file under `dir`, with its size.

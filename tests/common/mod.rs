@@ -74,6 +74,22 @@ pub fn start(mut cmd: Command) -> (Proc, String) {
     (Proc(child), line.trim().to_string())
 }
 
+/// Starts `coexist serve` (`cmd`, listening on a free port) and points the simulator's webhooks
+/// at it.
+pub async fn serve_for_sim(cmd: Command, sim: &str, http: &reqwest::Client) -> Proc {
+    let (p, line) = start(cmd);
+    let hook = line
+        .strip_prefix("listening on ")
+        .expect("serve prints its address")
+        .to_string();
+    http.post(format!("{sim}/_sim/webhook_url"))
+        .json(&serde_json::json!({"url": hook}))
+        .send()
+        .await
+        .unwrap();
+    p
+}
+
 /// Points a `coexist` command at the simulator as its Cloud API, with test secrets in the
 /// environment.
 pub fn with_cloud(cmd: &mut Command, sim: &str, app_secret: &str) {

@@ -133,19 +133,7 @@ fn process_send(sim: &Sim, id: &str, body: &[u8]) -> Response {
                     &format!("{kind} needs an id or a link."),
                 );
             }
-            if let Some(id) = req[&kind]["id"].as_str() {
-                media_id = Some(id.to_string());
-                if !st.media.contains_key(id) {
-                    drop(st);
-                    return fail(
-                        sim,
-                        StatusCode::BAD_REQUEST,
-                        131053,
-                        "Media upload error",
-                        &format!("Media id {id} is not known: upload the file first."),
-                    );
-                }
-            }
+            media_id = req[&kind]["id"].as_str().map(str::to_string);
         }
         "template" => {
             let name = req["template"]["name"].as_str().unwrap_or_default();
@@ -169,16 +157,6 @@ fn process_send(sim: &Sim, id: &str, body: &[u8]) -> Response {
                                 132012,
                                 "Parameter format does not match format in the created template",
                                 &details,
-                            );
-                        }
-                        Ok(Some(id)) if !st.media.contains_key(&id) => {
-                            drop(st);
-                            return fail(
-                                sim,
-                                StatusCode::BAD_REQUEST,
-                                131053,
-                                "Media upload error",
-                                &format!("Media id {id} is not known: upload the file first."),
                             );
                         }
                         Ok(id) => media_id = id,
@@ -218,6 +196,12 @@ fn process_send(sim: &Sim, id: &str, body: &[u8]) -> Response {
                 &format!("Unsupported message type {other}."),
             );
         }
+    }
+    // A file sent by id (or a template's header) must have been uploaded first.
+    if let Some(id) = media_id.as_deref().filter(|id| !st.media.contains_key(*id)) {
+        let details = format!("Media id {id} is not known: upload the file first.");
+        drop(st);
+        return fail(sim, StatusCode::BAD_REQUEST, 131053, "Media upload error", &details);
     }
     let window_open = customer.last_inbound_at.is_some_and(|t| now - t < 24 * 3600);
     if template_category.is_none() && !window_open {
