@@ -717,6 +717,17 @@ async fn a_document_keeps_its_name_and_a_voice_note_its_type() {
         .await
         .unwrap();
     assert_eq!(text, "Here is our price list");
+    let exported = w.store.export_messages().await.unwrap();
+    let row = exported.iter().find(|m| m.kind == "document").unwrap();
+    assert_eq!(
+        row.media_filename.as_deref(),
+        Some("price-list.pdf"),
+        "exports name the document"
+    );
+    assert!(
+        row.media_file.as_deref().is_some_and(|f| f.starts_with("media/")),
+        "{row:?}"
+    );
     let out = tempfile::tempdir().unwrap();
     let saved = w.store.save_media_copy(doc, &w.media(), out.path()).await.unwrap();
     assert!(saved.ends_with("price-list.pdf"), "{saved:?}");

@@ -90,6 +90,8 @@ pub struct ExportedMessage {
     pub callback_data: Option<String>,
     /// The stored file, relative to the workspace folder (`media/ab/<sha256>`), once downloaded.
     pub media_file: Option<String>,
+    /// A document's own name, as it was sent.
+    pub media_filename: Option<String>,
 }
 
 /// A row of the conversation list: newest first, with the last message and its origin.
@@ -234,7 +236,8 @@ impl Store {
                     m.origin, m.direction, m.type, m.text, m.status, m.status_at, m.timestamp, m.media_id,
                     m.media_mime, m.edited, m.revoked, m.content_known, m.error_code, m.error,
                     m.pricing_billable, m.pricing_model, m.pricing_type, m.pricing_category, m.callback_data,
-                    (SELECT 'media/' || f.path FROM media_file f WHERE f.sha256 = m.media_sha256) AS media_file
+                    (SELECT 'media/' || f.path FROM media_file f WHERE f.sha256 = m.media_sha256) AS media_file,
+                    m.media_filename
              FROM message m LEFT JOIN contact c ON c.id = m.contact_id
              ORDER BY m.timestamp, m.wamid"
         );
