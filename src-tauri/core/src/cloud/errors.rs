@@ -24,7 +24,7 @@ pub fn plain_reason(code: i64, meta_title: Option<&str>, details: Option<&str>) 
         2593108 => Some("The 24 hours after connecting, during which Meta allows the contact and history syncs, are over."),
         131051 => Some("This message type is not supported."),
         131052 => Some("The customer's media could not be downloaded."),
-        131053 => Some("The media could not be uploaded."),
+        131053 => Some("Meta could not use this file: it was not uploaded, was uploaded over 30 days ago (Meta keeps uploads that long), or is not a kind WhatsApp takes. Send the file again; for a campaign, make it again with the file."),
         4 | 80007 => Some("Too many requests to Meta in a short time; Coexist will retry."),
         190 => Some("The access token is invalid or has expired; reconnect the number in Settings."),
         _ => None,
