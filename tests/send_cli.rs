@@ -172,3 +172,95 @@ async fn send_text_and_template_through_serve() {
         std::thread::sleep(Duration::from_millis(100));
     }
 }
+
+/// `campaign create --header-file`: a template that shows a document at its top is refused
+/// without one; with one, the file is uploaded once and every send of the campaign names it.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_campaign_with_a_document_at_its_top_from_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_sim, line) = start({
+        let mut c = Command::new(bin("coexist-sim"));
+        c.args(["--listen", "127.0.0.1:0", "--app-secret", SECRET, "--seed", "4"]);
+        c
+    });
+    let sim = line.strip_prefix("simulator on ").unwrap().to_string();
+    let http = reqwest::Client::new();
+    let customers = ["919800070001", "919800070002"];
+    for c in customers {
+        http.post(format!("{sim}/_sim/customers"))
+            .json(&json!({"wa_id": c, "name": "Guest"}))
+            .send()
+            .await
+            .unwrap();
+    }
+    let ws = dir.path().join("ws");
+    let ok = |o: std::process::Output| {
+        assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+        String::from_utf8(o.stdout).unwrap()
+    };
+    ok(run(&ws, &sim, &["templates", "sync"]));
+    let csv = dir.path().join("invoices.csv");
+    std::fs::write(&csv, format!("phone,1\n{},Asha\n{},Ravi\n", customers[0], customers[1])).unwrap();
+    let pdf = dir.path().join("invoice-7.pdf");
+    std::fs::write(&pdf, coexist_sim::media::pdf_document("Invoice 7", &["Total: 12.50"])).unwrap();
+    let create = |header: Option<&std::path::Path>| {
+        let mut args = vec![
+            "campaign",
+            "create",
+            "--name",
+            "Invoices",
+            "--template",
+            "invoice_ready",
+            "--lang",
+            "en",
+            "--csv",
+            csv.to_str().unwrap(),
+        ];
+        if let Some(h) = header {
+            args.extend(["--header-file", h.to_str().unwrap()]);
+        }
+        run(&ws, &sim, &args)
+    };
+    let refused = create(None);
+    assert!(!refused.status.success());
+    assert!(
+        String::from_utf8_lossy(&refused.stderr).contains("shows a document at its top"),
+        "{}",
+        String::from_utf8_lossy(&refused.stderr)
+    );
+    let id = ok(create(Some(&pdf))).trim().to_string();
+    ok(run(&ws, &sim, &["campaign", "launch", &id]));
+    let mut serve = Command::new(bin("coexist"));
+    serve
+        .arg("--data-dir")
+        .arg(&ws)
+        .args(["serve", "--listen", "127.0.0.1:0"]);
+    with_cloud(&mut serve, &sim, SECRET);
+    let _serve = serve_for_sim(serve, &sim, &http).await;
+    let start_t = Instant::now();
+    let stats = loop {
+        let s: Value = http
+            .get(format!("{sim}/_sim/stats"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if s["accepted"].as_array().is_some_and(|a| a.len() >= 2) {
+            break s;
+        }
+        assert!(start_t.elapsed() < Duration::from_secs(20), "{s}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    let accepted = stats["accepted"].as_array().unwrap();
+    assert_eq!(accepted.len(), 2, "each customer once");
+    let media = accepted[0]["media_id"].as_str().expect("the header's media id");
+    assert!(
+        accepted
+            .iter()
+            .all(|a| a["media_id"] == media && a["template"] == "invoice_ready"),
+        "{accepted:?}"
+    );
+    assert_eq!(stats["counters"]["media_uploads"], 1, "uploaded once");
+}
