@@ -97,19 +97,10 @@ async fn report_equals_the_simulators_ground_truth() {
         .send()
         .await
         .unwrap();
-    let sim_stats = || async {
-        http.get(format!("{sim}/_sim/stats"))
-            .send()
-            .await
-            .unwrap()
-            .json::<Value>()
-            .await
-            .unwrap()
-    };
     let settle = || async {
         let t = Instant::now();
         loop {
-            let s = sim_stats().await;
+            let s = sim_stats(&sim).await;
             if s["webhooks_pending"] == 0 && stats(dir.path())["journal"]["pending"] == 0 {
                 return s;
             }

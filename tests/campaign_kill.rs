@@ -49,26 +49,16 @@ fn outbox(dir: &std::path::Path, sim: &str) -> Vec<Value> {
     serde_json::from_slice(&out.stdout).unwrap()
 }
 
-async fn sim_stats(http: &reqwest::Client, sim: &str) -> Value {
-    http.get(format!("{sim}/_sim/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
-}
-
 /// Waits until no row is queued or being sent, the simulator has delivered its webhooks and the
 /// mirror has applied them.
-async fn settle(dir: &std::path::Path, sim: &str, http: &reqwest::Client) {
+async fn settle(dir: &std::path::Path, sim: &str) {
     let start = Instant::now();
     loop {
         let rows = outbox(dir, sim);
         let busy = rows
             .iter()
             .any(|r| r["state"] == "queued" || r["state"] == "dispatching");
-        let pending = sim_stats(http, sim).await["webhooks_pending"].as_u64().unwrap();
+        let pending = sim_stats(sim).await["webhooks_pending"].as_u64().unwrap();
         if !busy && pending == 0 && stats(dir)["journal"]["pending"] == 0 {
             return;
         }
@@ -139,7 +129,7 @@ async fn sigkill_mid_campaign_loses_nothing_and_sends_nothing_twice() {
         tokio::time::sleep(Duration::from_millis(4_000 + (seed >> 33) % 4_000)).await;
         server.0.kill().unwrap();
         server.0.wait().unwrap();
-        let sent_so_far = sim_stats(&http, &sim).await["counters"]["accepted"].as_u64().unwrap();
+        let sent_so_far = sim_stats(&sim).await["counters"]["accepted"].as_u64().unwrap();
         assert!(
             (sent_so_far as usize) < RECIPIENTS,
             "killed mid-campaign ({sent_so_far} sent)"
@@ -147,10 +137,10 @@ async fn sigkill_mid_campaign_loses_nothing_and_sends_nothing_twice() {
         server = serve(&ws, &sim, &http).await;
     }
     let t = Instant::now();
-    settle(&ws, &sim, &http).await;
+    settle(&ws, &sim).await;
     eprintln!("settled in {:.1} s", t.elapsed().as_secs_f64());
 
-    let accepted: Vec<Value> = serde_json::from_value(sim_stats(&http, &sim).await["accepted"].clone()).unwrap();
+    let accepted: Vec<Value> = serde_json::from_value(sim_stats(&sim).await["accepted"].clone()).unwrap();
     let mut per_recipient: BTreeMap<String, usize> = BTreeMap::new();
     for a in &accepted {
         *per_recipient.entry(a["to"].as_str().unwrap().to_string()).or_default() += 1;
@@ -190,8 +180,8 @@ async fn sigkill_mid_campaign_loses_nothing_and_sends_nothing_twice() {
         let out = cli(&ws, &sim, &["outbox", "resend", &r["id"].to_string(), "--yes"]);
         assert!(out.status.success());
     }
-    settle(&ws, &sim, &http).await;
-    let stats_now = sim_stats(&http, &sim).await;
+    settle(&ws, &sim).await;
+    let stats_now = sim_stats(&sim).await;
     let delivered = stats_now["counters"]["delivered_per_recipient"].as_object().unwrap();
     assert_eq!(delivered.len(), RECIPIENTS);
     assert!(delivered.values().all(|n| n == 1));

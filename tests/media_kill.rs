@@ -134,15 +134,8 @@ async fn a_download_killed_midway_leaves_no_half_file_and_is_fetched_whole_after
 
     // Meta's checksum for that media id is the one the file has; the simulator served it twice
     // (the cut download and the whole one), and no part file is left behind.
-    let sim_stats: Value = http
-        .get(format!("{sim}/_sim/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let downloads = sim_stats["counters"]["media_downloads"].as_object().unwrap();
+    let served = sim_stats(&sim).await;
+    let downloads = served["counters"]["media_downloads"].as_object().unwrap();
     assert_eq!(downloads.len(), 1, "{downloads:?}");
     let (media_id, count) = downloads.iter().next().unwrap();
     assert_eq!(count, 2, "one cut download and one whole one");

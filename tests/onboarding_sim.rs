@@ -33,16 +33,8 @@ fn json_of(out: &Output) -> Value {
     })
 }
 
-async fn sync_calls(http: &reqwest::Client, sim: &str) -> u64 {
-    let s: Value = http
-        .get(format!("{sim}/_sim/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    s["counters"]["sync_requests"].as_u64().unwrap()
+async fn sync_calls(sim: &str) -> u64 {
+    sim_stats(sim).await["counters"]["sync_requests"].as_u64().unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -62,7 +54,6 @@ async fn connect_then_sync_once_within_the_window() {
     ]);
     let (_sim, line) = start(sim_cmd);
     let sim = line.strip_prefix("simulator on ").unwrap().to_string();
-    let http = reqwest::Client::new();
 
     // The simulator onboarded the number an hour ago.
     let dir = tempfile::tempdir().unwrap();
@@ -104,14 +95,14 @@ async fn connect_then_sync_once_within_the_window() {
         (Some("accepted"), Some("accepted")),
         "{s}"
     );
-    assert_eq!(sync_calls(&http, &sim).await, 2);
+    assert_eq!(sync_calls(&sim).await, 2);
 
     // Once only: refused by Coexist, without asking Meta again.
     let out = coexist_with(dir.path(), &sim, &["sync", "history", "--json"]);
     assert!(!out.status.success());
     let s = json_of(&out);
     assert!(s[0]["message"].as_str().unwrap().contains("already requested"), "{s}");
-    assert_eq!(sync_calls(&http, &sim).await, 2, "no second call reached Meta");
+    assert_eq!(sync_calls(&sim).await, 2, "no second call reached Meta");
 
     let out = coexist_with(dir.path(), &sim, &["doctor", "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
@@ -168,5 +159,5 @@ async fn connect_then_sync_once_within_the_window() {
         "{}",
         String::from_utf8_lossy(&out.stdout)
     );
-    assert_eq!(sync_calls(&http, &sim).await, 2);
+    assert_eq!(sync_calls(&sim).await, 2);
 }

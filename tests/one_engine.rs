@@ -12,7 +12,7 @@ use coexist_core::send::{Audience, SendSettings};
 use coexist_core::{Clock, Store, SystemClock};
 use coexist_sim::{Scenario, Sim, SimConfig};
 use common::*;
-use serde_json::{json, Value};
+use serde_json::json;
 use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -37,15 +37,6 @@ fn app_settings(sim: &str) -> EngineSettings {
     );
     s.sending = Some((client, SendSettings::new(PHONE_ID, 20)));
     s
-}
-
-async fn sim_stats(sim: &str) -> Value {
-    reqwest::get(format!("{sim}/_sim/stats"))
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap()
 }
 
 async fn wait_for(what: &str, secs: u64, mut done: impl AsyncFnMut() -> bool) {

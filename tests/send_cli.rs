@@ -123,15 +123,8 @@ async fn send_text_and_template_through_serve() {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    let sim_stats: Value = http
-        .get(format!("{sim}/_sim/stats"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    assert_eq!(sim_stats["counters"]["accepted"], 2);
+    let served = sim_stats(&sim).await;
+    assert_eq!(served["counters"]["accepted"], 2);
 
     // A new template: submitted PENDING, approved by Meta's review webhook.
     let out = run(
@@ -239,14 +232,7 @@ async fn a_campaign_with_a_document_at_its_top_from_the_cli() {
     let _serve = serve_for_sim(serve, &sim, &http).await;
     let start_t = Instant::now();
     let stats = loop {
-        let s: Value = http
-            .get(format!("{sim}/_sim/stats"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let s: Value = sim_stats(&sim).await;
         if s["accepted"].as_array().is_some_and(|a| a.len() >= 2) {
             break s;
         }

@@ -90,14 +90,7 @@ async fn mirror_equals_ground_truth_under_faults() {
     // Wait for the simulator to deliver everything and Coexist to apply it.
     let start = Instant::now();
     let truth = loop {
-        let s: Value = http
-            .get(format!("{base}/_sim/stats"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let s: Value = sim_stats(&base).await;
         if s["webhooks_pending"] == 0 {
             let m = stats(dir.path());
             if m["journal"]["pending"] == 0 {

@@ -74,6 +74,16 @@ pub fn start(mut cmd: Command) -> (Proc, String) {
     (Proc(child), line.trim().to_string())
 }
 
+/// The simulator's counters and records (`/_sim/stats`).
+pub async fn sim_stats(sim: &str) -> serde_json::Value {
+    reqwest::get(format!("{sim}/_sim/stats"))
+        .await
+        .expect("the simulator answers")
+        .json()
+        .await
+        .expect("stats are JSON")
+}
+
 /// Starts `coexist serve` (`cmd`, listening on a free port) and points the simulator's webhooks
 /// at it.
 pub async fn serve_for_sim(cmd: Command, sim: &str, http: &reqwest::Client) -> Proc {
