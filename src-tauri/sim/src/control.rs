@@ -138,7 +138,14 @@ pub async fn customer_message(AxState(sim): Shared, Json(m): Json<CustomerMessag
     let field = if m.standby { "standby" } else { "messages" };
     use crate::scenario::{media_in, Attachment};
     let wamid = match (m.photo, m.voice, m.document) {
-        (Some(size), _, _) => crate::scenario::photo_in(&sim, &mut st, &wa, now, &m.text, size.clamp(1, 4096), m.seed),
+        (Some(size), _, _) => media_in(
+            &sim,
+            &mut st,
+            &wa,
+            now,
+            &m.text,
+            Attachment::Photo { size, seed: m.seed },
+        ),
         (_, Some(secs), _) => media_in(
             &sim,
             &mut st,

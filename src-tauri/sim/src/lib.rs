@@ -353,24 +353,6 @@ impl Sim {
         Some(scenario::media_in(self, &mut st, wa_id, now, caption, what))
     }
 
-    /// A customer sends a photo (a generated PNG, `size` pixels a side) with a caption now.
-    pub fn customer_sends_photo(&self, wa_id: &str, caption: &str, size: u32) -> Option<String> {
-        let mut st = self.lock();
-        if !st.customers.contains_key(wa_id) {
-            return None;
-        }
-        let now = st.now;
-        Some(scenario::photo_in(
-            self,
-            &mut st,
-            wa_id,
-            now,
-            caption,
-            size.clamp(1, 4096),
-            None,
-        ))
-    }
-
     /// Keeps the virtual clock on the wall clock (the demo runs in real time, not test time).
     /// Must be called inside a Tokio runtime; abort the handle to stop.
     pub fn follow_wall_clock(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {

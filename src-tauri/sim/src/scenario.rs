@@ -212,17 +212,16 @@ pub enum Attachment {
     Document { filename: String },
 }
 
-/// A customer sends a photo with a caption: the bytes are kept under a new media id.
-pub fn photo_in(sim: &Sim, st: &mut State, wa: &str, at: i64, caption: &str, size: u32, seed: Option<u64>) -> String {
-    media_in(sim, st, wa, at, caption, Attachment::Photo { size, seed })
-}
-
 /// A customer sends a file (`caption` for photos and documents; a voice note has none), shaped
 /// like Meta's `image`, `audio` (`voice: true`) and `document` messages.
 pub fn media_in(sim: &Sim, st: &mut State, wa: &str, at: i64, caption: &str, what: Attachment) -> String {
     let seed = st.next_id;
     let (kind, mime, bytes) = match &what {
-        Attachment::Photo { size, seed: s } => ("image", "image/png", crate::media::photo(s.unwrap_or(seed), *size)),
+        Attachment::Photo { size, seed: s } => (
+            "image",
+            "image/png",
+            crate::media::photo(s.unwrap_or(seed), (*size).clamp(1, 4096)),
+        ),
         Attachment::Voice { secs } => ("audio", "audio/ogg; codecs=opus", crate::media::voice_note(seed, *secs)),
         Attachment::Document { filename } => (
             "document",

@@ -193,7 +193,7 @@ impl Downloader {
     async fn claim(&self) -> Result<Option<Claim>> {
         let now = self.clock.now();
         let policy = self.store.media_policy().await?;
-        let (_, full) = self.store.media_room(&policy).await?;
+        let full = self.store.media_full(&policy).await?;
         // What Meta's window no longer allows is marked expired without a request.
         sqlx::query(
             "UPDATE media_download SET state = 'expired', updated_at = ?1, error = ?2
@@ -461,18 +461,26 @@ impl Store {
             },
             _ => None,
         };
-        let policy = self.media_policy().await?;
-        let note = match s.state.as_str() {
-            "queued" if self.media_room(&policy).await?.1 => Some(format!(
+        // Only a queued file can be waiting at the cap: the folder is looked at for it alone.
+        let policy = match s.state.as_str() {
+            "queued" => Some(self.media_policy().await?),
+            _ => None,
+        };
+        let full = match &policy {
+            Some(p) => self.media_full(p).await?,
+            None => false,
+        };
+        let note = match (s.state.as_str(), &policy) {
+            ("queued", Some(p)) if full => Some(format!(
                 "Waiting for room: the media folder is at its cap of {}. Raise the cap in Settings: Meta keeps this file for {} only.",
-                policy::megabytes(policy.cap_bytes.unwrap_or_default()),
-                if policy.no_storage { "1 hour" } else { "7 days" }
+                policy::megabytes(p.cap_bytes.unwrap_or_default()),
+                if p.no_storage { "1 hour" } else { "7 days" }
             )),
-            "queued" | "downloading" => Some("Downloading…".to_string()),
-            "done" if file.as_ref().is_some_and(|f| !f.exists()) => {
+            ("queued" | "downloading", _) => Some("Downloading…".to_string()),
+            ("done", _) if file.as_ref().is_some_and(|f| !f.exists()) => {
                 Some("The file was removed from the media folder.".to_string())
             }
-            "done" => None,
+            ("done", _) => None,
             _ => s.error.clone(),
         };
         Ok(Some(MediaPreview {
@@ -487,31 +495,54 @@ impl Store {
     }
 }
 
+/// File name endings and the types they stand for; the first ending of a type is the one a
+/// saved copy gets.
+const EXTENSIONS: &[(&str, &str)] = &[
+    ("jpg", "image/jpeg"),
+    ("jpeg", "image/jpeg"),
+    ("png", "image/png"),
+    ("webp", "image/webp"),
+    ("mp4", "video/mp4"),
+    ("3gp", "video/3gpp"),
+    ("ogg", "audio/ogg"),
+    ("opus", "audio/ogg"),
+    ("mp3", "audio/mpeg"),
+    ("m4a", "audio/mp4"),
+    ("aac", "audio/aac"),
+    ("amr", "audio/amr"),
+    ("pdf", "application/pdf"),
+    ("txt", "text/plain"),
+    ("doc", "application/msword"),
+    (
+        "docx",
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+    ),
+    ("xls", "application/vnd.ms-excel"),
+    (
+        "xlsx",
+        "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    ),
+    ("ppt", "application/vnd.ms-powerpoint"),
+    (
+        "pptx",
+        "application/vnd.openxmlformats-officedocument.presentationml.presentation",
+    ),
+];
+
 /// The type WhatsApp would be told for a file, from its name's ending (for files picked at the
 /// command line, where nothing else says what they are).
 pub fn mime_from_name(name: &str) -> Option<&'static str> {
     let ext = name.rsplit_once('.')?.1.to_ascii_lowercase();
-    Some(match ext.as_str() {
-        "jpg" | "jpeg" => "image/jpeg",
-        "png" => "image/png",
-        "webp" => "image/webp",
-        "mp4" => "video/mp4",
-        "3gp" => "video/3gpp",
-        "ogg" | "opus" => "audio/ogg",
-        "mp3" => "audio/mpeg",
-        "m4a" => "audio/mp4",
-        "aac" => "audio/aac",
-        "amr" => "audio/amr",
-        "pdf" => "application/pdf",
-        "txt" => "text/plain",
-        "doc" => "application/msword",
-        "docx" => "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
-        "xls" => "application/vnd.ms-excel",
-        "xlsx" => "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-        "ppt" => "application/vnd.ms-powerpoint",
-        "pptx" => "application/vnd.openxmlformats-officedocument.presentationml.presentation",
-        _ => return None,
-    })
+    EXTENSIONS.iter().find(|(e, _)| *e == ext).map(|(_, m)| *m)
+}
+
+/// The ending a file of this type gets (`audio/ogg; codecs=opus` → `ogg`).
+fn extension_for(mime: &str) -> &'static str {
+    let mime = mime.split(';').next().unwrap_or_default().trim();
+    EXTENSIONS
+        .iter()
+        .find(|(_, m)| m.eq_ignore_ascii_case(mime))
+        .map_or("bin", |(e, _)| *e)
 }
 
 /// What WhatsApp accepts to send, by type: the message kind and the largest file (Meta's limits).
@@ -655,7 +686,16 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::check_outgoing;
+    use super::{check_outgoing, extension_for, mime_from_name};
+
+    #[test]
+    fn one_table_reads_endings_both_ways() {
+        assert_eq!(mime_from_name("Menu.JPEG"), Some("image/jpeg"));
+        assert_eq!(mime_from_name("notes"), None);
+        assert_eq!(extension_for("audio/ogg; codecs=opus"), "ogg");
+        assert_eq!(extension_for("image/jpeg"), "jpg");
+        assert_eq!(extension_for("application/zip"), "bin");
+    }
 
     #[test]
     fn outgoing_files_are_checked_in_words() {
@@ -715,7 +755,7 @@ impl Store {
             pending,
             missing,
             cap_bytes: policy.cap_bytes,
-            at_cap: policy.cap_bytes.is_some_and(|c| bytes >= c),
+            at_cap: policy.is_full(bytes),
             no_storage: policy.no_storage,
         })
     }
@@ -731,18 +771,7 @@ impl Store {
             .filter(|s| s.state == "done")
             .ok_or_else(|| crate::CoreError::Invalid("this file is not in the workspace".into()))?;
         let rel = s.path.clone().unwrap_or_default();
-        let ext = match s.mime.as_deref().and_then(|m| m.split(';').next()).map(str::trim) {
-            Some("image/jpeg") => "jpg",
-            Some("image/png") => "png",
-            Some("image/webp") => "webp",
-            Some("application/pdf") => "pdf",
-            Some("audio/ogg") => "ogg",
-            Some("audio/mpeg") => "mp3",
-            Some("audio/mp4") | Some("audio/aac") => "m4a",
-            Some("video/mp4") => "mp4",
-            Some("text/plain") => "txt",
-            _ => "bin",
-        };
+        let ext = extension_for(s.mime.as_deref().unwrap_or_default());
         let base = match s.filename.clone().filter(|f| !f.trim().is_empty()) {
             Some(f) => f,
             None => format!(

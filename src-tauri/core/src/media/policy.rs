@@ -21,6 +21,11 @@ pub struct MediaPolicy {
 }
 
 impl MediaPolicy {
+    /// Whether files taking `used` bytes leave no room under the cap.
+    pub fn is_full(&self, used: i64) -> bool {
+        self.cap_bytes.is_some_and(|c| used >= c)
+    }
+
     pub fn ttl_secs(&self) -> i64 {
         if self.no_storage {
             NO_STORAGE_TTL_SECS
@@ -97,12 +102,16 @@ impl Store {
         Ok(())
     }
 
-    /// Bytes the downloaded files take, and whether the cap leaves no room for more.
-    pub(crate) async fn media_room(&self, p: &MediaPolicy) -> Result<(i64, bool)> {
+    /// Whether the cap leaves no room for more files (the folder is summed only under a cap:
+    /// the downloader asks before every file).
+    pub(crate) async fn media_full(&self, p: &MediaPolicy) -> Result<bool> {
+        if p.cap_bytes.is_none() {
+            return Ok(false);
+        }
         let used: i64 = sqlx::query_scalar("SELECT COALESCE(SUM(bytes), 0) FROM media_file")
             .fetch_one(self.pool())
             .await?;
-        Ok((used, p.cap_bytes.is_some_and(|c| used >= c)))
+        Ok(p.is_full(used))
     }
 }
 

@@ -128,10 +128,10 @@ pub async fn send_media(
     to: &str,
     a: Attachment,
 ) -> Result<i64> {
-    crate::media::check_outgoing(&a.mime, a.bytes.len() as u64, &a.name)?;
+    let kind = crate::media::check_outgoing(&a.mime, a.bytes.len() as u64, &a.name)?;
     crate::send::window_open(ctx.store, to, ctx.now).await?;
     let (name, caption) = (a.name.clone(), a.caption.clone());
-    let (kind, media_id) = upload(ctx, client, phone_number_id, media_dir, a).await?;
+    let media_id = upload(ctx, client, phone_number_id, media_dir, a).await?;
     let c = crate::send::compose_media(
         ctx.store,
         to,
@@ -162,7 +162,7 @@ pub async fn campaign_header(
         )));
     }
     let name = a.name.clone();
-    let (kind, media_id) = upload(ctx, client, phone_number_id, media_dir, a).await?;
+    let media_id = upload(ctx, client, phone_number_id, media_dir, a).await?;
     Ok(crate::send::HeaderMedia {
         kind: kind.to_string(),
         media_id,
@@ -170,15 +170,14 @@ pub async fn campaign_header(
     })
 }
 
-/// Keeps the file in the workspace and uploads it; returns its message kind and Meta's media id.
+/// Keeps a checked file in the workspace and uploads it; returns Meta's media id.
 async fn upload(
     ctx: &Ctx<'_>,
     client: &CloudClient,
     phone_number_id: &str,
     media_dir: &std::path::Path,
     a: Attachment,
-) -> Result<(&'static str, String)> {
-    let kind = crate::media::check_outgoing(&a.mime, a.bytes.len() as u64, &a.name)?;
+) -> Result<String> {
     let sha = crate::media::store_file(ctx.store, media_dir, &a.bytes, &a.mime, ctx.now).await?;
     let media_id = client
         .upload_media(phone_number_id, a.bytes, &a.mime, &a.name)
@@ -194,5 +193,5 @@ async fn upload(
     ctx.store
         .record_upload(&media_id, &sha, &a.mime, &a.name, ctx.now)
         .await?;
-    Ok((kind, media_id))
+    Ok(media_id)
 }
