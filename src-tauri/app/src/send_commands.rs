@@ -269,6 +269,11 @@ struct AttachmentMeta {
     /// Who gets it (none for a campaign's header file).
     #[serde(default)]
     contact_id: Option<i64>,
+    /// The template whose top shows a campaign's header file, and its language.
+    #[serde(default)]
+    template: Option<String>,
+    #[serde(default)]
+    language: Option<String>,
     name: String,
     mime: String,
     caption: Option<String>,
@@ -342,6 +347,9 @@ pub async fn campaign_header(
     request: tauri::ipc::Request<'_>,
 ) -> Result<coexist_core::send::HeaderMedia, UiError> {
     let (meta, bytes) = attachment(&request)?;
+    let (Some(template), Some(language)) = (meta.template, meta.language) else {
+        return Err(CoreError::Invalid("the file's template did not arrive".into()).into());
+    };
     let live = engine.ready().await?;
     let (client, phone) = uploader(&ws, live).await?;
     let attachment = coexist_core::ops::Attachment {
@@ -351,5 +359,6 @@ pub async fn campaign_header(
         caption: None,
     };
     let dir = ws.media_dir();
-    Ok(coexist_core::ops::campaign_header(&ws.ctx(None), client, &phone, &dir, attachment).await?)
+    let ctx = ws.ctx(None);
+    Ok(coexist_core::ops::campaign_header(&ctx, client, &phone, &dir, (&template, &language), attachment).await?)
 }

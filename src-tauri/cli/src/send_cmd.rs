@@ -334,7 +334,7 @@ pub async fn campaign(cli: &Cli, clock: Arc<dyn Clock>, what: &CampaignCmd) -> R
             quiet_for_days,
         } => {
             let header = match header_file {
-                Some(p) => Some(campaign_header(cli, &store, p, now).await?),
+                Some(p) => Some(campaign_header(cli, &store, (template, lang), p, now).await?),
                 None => None,
             };
             let csv = match csv {
@@ -405,7 +405,13 @@ pub(crate) struct CloudSettings {
 }
 
 /// Reads, checks and uploads a campaign's header file.
-async fn campaign_header(cli: &Cli, store: &Store, path: &Path, now: i64) -> Result<send::HeaderMedia> {
+async fn campaign_header(
+    cli: &Cli,
+    store: &Store,
+    template: (&str, &str),
+    path: &Path,
+    now: i64,
+) -> Result<send::HeaderMedia> {
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -426,7 +432,7 @@ async fn campaign_header(cli: &Cli, store: &Store, path: &Path, now: i64) -> Res
         bytes,
         caption: None,
     };
-    Ok(ops::campaign_header(&ctx, &cloud.client, &phone, &media_dir, a).await?)
+    Ok(ops::campaign_header(&ctx, &cloud.client, &phone, &media_dir, template, a).await?)
 }
 
 pub(crate) async fn cloud_settings(dir: &Path, store: &Store) -> Result<CloudSettings> {

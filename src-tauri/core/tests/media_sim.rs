@@ -489,11 +489,23 @@ async fn a_campaign_sends_its_header_picture_uploaded_once() {
     assert!(none.to_string().contains("shows a picture at its top"), "{none}");
     // A document where the template shows a picture: refused too.
     let pdf = coexist_sim::media::pdf_document("Invoice 7", &["Total: 12.50"]);
+    let refused = ops::campaign_header(
+        &ctx,
+        &client,
+        PHONE,
+        &w.media(),
+        ("new_menu", "en_US"),
+        file("invoice.pdf", "application/pdf", pdf.clone()),
+    )
+    .await
+    .unwrap_err();
+    assert!(refused.to_string().contains("invoice.pdf is not one"), "{refused}");
     let doc = ops::campaign_header(
         &ctx,
         &client,
         PHONE,
         &w.media(),
+        ("invoice_ready", "en"),
         file("invoice.pdf", "application/pdf", pdf),
     )
     .await
@@ -522,9 +534,16 @@ async fn a_campaign_sends_its_header_picture_uploaded_once() {
 
     // The picture: uploaded once, then every send names it.
     let png = coexist_sim::media::photo(3, 64);
-    let header = ops::campaign_header(&ctx, &client, PHONE, &w.media(), file("menu.png", "image/png", png))
-        .await
-        .unwrap();
+    let header = ops::campaign_header(
+        &ctx,
+        &client,
+        PHONE,
+        &w.media(),
+        ("new_menu", "en_US"),
+        file("menu.png", "image/png", png),
+    )
+    .await
+    .unwrap();
     assert_eq!(header.kind, "image");
     let (id, n) = w
         .store

@@ -95,7 +95,7 @@ export interface Backend {
   templates(refresh?: boolean): Promise<TemplateInfo[]>;
   createTemplate(name: string, language: string, category: string, body: string): Promise<TemplateInfo>;
   /** Uploads the picture, video or document a campaign's template shows at its top. */
-  campaignHeader(file: Outgoing): Promise<HeaderMedia>;
+  campaignHeader(template: string, language: string, file: Outgoing): Promise<HeaderMedia>;
   createCampaign(c: NewCampaign): Promise<{ id: number; recipients: number }>;
   launchCampaign(id: number): Promise<number>;
   campaignRecipients(id: number): Promise<CampaignRecipient[]>;
@@ -199,7 +199,7 @@ export const tauriBackend: Backend = {
   checkAttachment: (mime, size, name) => call<string>("check_attachment", { mime, size, name }),
   // The bytes go as the raw body (no JSON array of numbers); what they are goes in a header.
   sendMedia: (contactId, file, caption) => withFile<number>("send_media", file, { contactId, caption }),
-  campaignHeader: (file) => withFile<HeaderMedia>("campaign_header", file, {}),
+  campaignHeader: (template, language, file) => withFile<HeaderMedia>("campaign_header", file, { template, language }),
   sendTemplate: (contactId, name, language, params) => call<number>("send_template", { contactId, name, language, params }),
   sendState: (id) => call<SendState>("send_state", { id }),
   templates: (refresh = false) => call<TemplateInfo[]>(refresh ? "refresh_templates" : "templates"),

@@ -247,7 +247,9 @@ describe("Campaign builder with a picture at the top", () => {
 
     const pdf = new File(["%PDF-1.4"], "menu.pdf", { type: "application/pdf" });
     await fireEvent.change(input, { target: { files: [pdf] } });
-    expect(await screen.findByTestId("builder-error")).toHaveTextContent("menu.pdf is not one");
+    await fireEvent.click(screen.getByTestId("campaign-create"));
+    await waitFor(() => expect(screen.getByTestId("builder-error")).toHaveTextContent("menu.pdf is not one"));
+    expect(m.state.newCampaigns).toHaveLength(0);
 
     const png = new File([new Uint8Array([137, 80, 78, 71, 13, 10, 26, 10])], "menu.png", { type: "image/png" });
     await fireEvent.change(input, { target: { files: [png] } });

@@ -2,6 +2,7 @@
 // with a record of the calls made.
 import type { MediaUsage } from "../generated/MediaUsage";
 import type { Backend } from "./backend";
+import { headerMedia } from "./templates";
 import type { MediaPreview } from "../generated/MediaPreview";
 import type { CoreEvent } from "../generated/CoreEvent";
 import type {
@@ -117,6 +118,12 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
     if (state.fail) throw state.fail;
     return structuredClone(value);
   };
+  /** What a stored template shows at its top, and how the core names it. */
+  const headerOf = (name: string, language: string) => {
+    const t = state.templates.find((x) => x.name === name && x.language === language);
+    return t ? headerMedia(t) : null;
+  };
+  const word = (kind: string | null) => (kind === "image" ? "picture" : kind ?? "nothing");
   /** The core's owner rule: once a PIN is set, owner actions need it. */
   const owner = (pin: string | null | undefined) => {
     if (state.ownerPin === null || pin === state.ownerPin) return;
@@ -289,12 +296,22 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       state.templates = [...state.templates, t];
       return answer(`createTemplate:${name}`, t);
     },
-    campaignHeader: async (file: { name: string; mime: string; bytes: Uint8Array }) => {
+    // The core's rules: the file must be what the template shows at its top, and a template
+    // that shows one needs it.
+    campaignHeader: async (template: string, language: string, file: { name: string; mime: string; bytes: Uint8Array }) => {
       calls.push(`campaignHeader:${file.name}:${file.mime}:${file.bytes.length}`);
       const kind = file.mime.startsWith("image/") ? "image" : file.mime.startsWith("video/") ? "video" : "document";
+      const wanted = headerOf(template, language);
+      if (wanted !== kind) {
+        throw { code: "invalid", message: `template ${template} (${language}) shows a ${word(wanted)} at its top; ${file.name} is not one` };
+      }
       return { kind, media_id: "hm-1", filename: kind === "document" ? file.name : null };
     },
     createCampaign: (c: NewCampaign) => {
+      const wanted = headerOf(c.template, c.language);
+      if (wanted && !c.header) {
+        throw { code: "cannot_send", message: `template ${c.template} (${c.language}) shows a ${word(wanted)} at its top: choose the file to send with it` };
+      }
       state.newCampaigns.push(c);
       const id = 100 + state.newCampaigns.length;
       state.campaigns = [...state.campaigns, { id, name: c.name, template: c.template, state: "draft", stopped_reason: null,

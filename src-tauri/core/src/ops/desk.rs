@@ -152,14 +152,25 @@ pub async fn campaign_header(
     client: &CloudClient,
     phone_number_id: &str,
     media_dir: &std::path::Path,
+    template: (&str, &str),
     a: Attachment,
 ) -> Result<crate::send::HeaderMedia> {
     let kind = crate::media::check_outgoing(&a.mime, a.bytes.len() as u64, &a.name)?;
-    if !matches!(kind, "image" | "video" | "document") {
-        return Err(CoreError::Invalid(format!(
-            "a template's top shows a picture, a video or a document, not this file ({})",
-            a.name
-        )));
+    let (name, language) = template;
+    match crate::send::template_header_kind(ctx.store, name, language).await? {
+        Some(wanted) if wanted == kind => {}
+        Some(wanted) => {
+            return Err(CoreError::Invalid(format!(
+                "template {name} ({language}) shows a {} at its top; {} is not one",
+                crate::send::header_word(wanted),
+                a.name
+            )))
+        }
+        None => {
+            return Err(CoreError::Invalid(format!(
+                "template {name} ({language}) has no picture, video or document at its top"
+            )))
+        }
     }
     let name = a.name.clone();
     let media_id = upload(ctx, client, phone_number_id, media_dir, a).await?;

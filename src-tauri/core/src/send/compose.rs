@@ -47,6 +47,20 @@ pub fn media_header_kind(components: &Value) -> Option<&'static str> {
     }
 }
 
+/// The media a stored template's header needs, if any (none also when the template is unknown).
+pub async fn template_header_kind(store: &Store, name: &str, language: &str) -> Result<Option<&'static str>> {
+    let components: Option<String> =
+        sqlx::query_scalar("SELECT components FROM template WHERE name = ? AND language = ?")
+            .bind(name)
+            .bind(language)
+            .fetch_optional(store.pool())
+            .await?;
+    Ok(components
+        .and_then(|c| serde_json::from_str::<Value>(&c).ok())
+        .as_ref()
+        .and_then(media_header_kind))
+}
+
 struct Recipient {
     id: i64,
     wa_id: String,
@@ -275,7 +289,8 @@ pub async fn compose_template_with(
     })
 }
 
-fn header_word(kind: &str) -> &str {
+/// How an owner names a header's kind.
+pub fn header_word(kind: &str) -> &str {
     match kind {
         "image" => "picture",
         other => other,

@@ -12,8 +12,8 @@ pub use campaign::{
     parse_recipients_csv, Audience, CampaignAction, CampaignRecipient, CampaignState, CampaignStatus, RecipientState,
 };
 pub use compose::{
-    compose_media, compose_template, compose_template_with, compose_text, media_header_kind, window_open, Compose,
-    HeaderMedia,
+    compose_media, compose_template, compose_template_with, compose_text, header_word, template_header_kind,
+    window_open, Compose, HeaderMedia,
 };
 pub use dispatcher::{DispatcherHandle, SendSettings};
 pub(crate) use outbox::insert_automation;
