@@ -84,10 +84,14 @@ pub enum DeliveryStatus {
     Read,
     Played,
     Failed,
+    /// History: the phone app never sent it (the thread shows a clock).
+    Pending,
+    /// History: it failed on the phone.
+    Error,
 }
 
 named!(Origin { Customer => "customer", Phone => "phone", Api => "api", History => "history" });
 named!(Direction { Inbound => "inbound", Outbound => "outbound" });
 named!(LinkState { Connected => "connected", Dropped => "dropped", Offboarded => "offboarded" });
 named!(HistoryState { None => "none", InProgress => "in_progress", Complete => "complete", Declined => "declined" });
-named!(DeliveryStatus { Sent => "sent", Delivered => "delivered", Read => "read", Played => "played", Failed => "failed" });
+named!(DeliveryStatus { Sent => "sent", Delivered => "delivered", Read => "read", Played => "played", Failed => "failed", Pending => "pending", Error => "error" });

@@ -100,7 +100,7 @@ async fn scalar_str(store: &Store, sql: &str) -> Option<String> {
 #[tokio::test]
 async fn all_together_in_file_order() {
     let names = all_names();
-    assert_eq!(names.len(), 22, "the fixture set changed: {names:?}");
+    assert_eq!(names.len(), 23, "the fixture set changed: {names:?}");
     let refs: Vec<&str> = names.iter().map(String::as_str).collect();
     let store = mirror(&refs).await;
     let s = store.stats().await.unwrap();
@@ -121,7 +121,7 @@ async fn all_together_in_file_order() {
             s.journal.failed,
             s.journal.skipped
         ),
-        (22, 20, 1, 1)
+        (23, 21, 1, 1)
     );
     assert_eq!(s.history.progress, 100);
     assert_eq!(s.link, "connected");
@@ -344,6 +344,37 @@ async fn edit_and_revoke_apply_in_either_order() {
             Some(1)
         );
         assert_eq!(store.stats().await.unwrap().messages.phone, 2);
+    }
+}
+
+/// Fixture 21: a customer's edit in Meta's documented shape (`edit.message`) changes the words of
+/// IN0001, keeps the earlier ones in the edit's history, and is no message of its own, in either
+/// order and applied twice.
+#[tokio::test]
+async fn a_customer_edit_in_the_documented_shape_changes_the_words() {
+    for order in [["01_", "21_"], ["21_", "01_"]] {
+        let store = mirror(&order).await;
+        feed(&store, &order).await;
+        let (text, edited): (Option<String>, bool) =
+            sqlx::query_as("SELECT text, edited FROM message WHERE wamid = 'wamid.IN0001'")
+                .fetch_one(store.pool())
+                .await
+                .unwrap();
+        assert_eq!(
+            (text.as_deref(), edited),
+            (Some("Hi, is the blue kurta still available in L?"), true),
+            "order {order:?}"
+        );
+        let previous = scalar_str(
+            &store,
+            "SELECT previous_text FROM message_edit WHERE original_wamid = 'wamid.IN0001'",
+        )
+        .await;
+        assert!(previous.is_some_and(|p| p != "Hi, is the blue kurta still available in L?"));
+        assert_eq!(store.stats().await.unwrap().messages.customer, 1);
+        let exported = serde_json::to_value(store.export_messages().await.unwrap()).unwrap();
+        assert_eq!(exported.as_array().unwrap().len(), 1);
+        assert_eq!(exported[0]["text"], "Hi, is the blue kurta still available in L?");
     }
 }
 
@@ -610,7 +641,7 @@ async fn two_appliers_on_one_workspace_apply_each_body_once() {
     let (ra, rb) = (ra.unwrap(), rb.unwrap());
     assert_eq!(
         ra.total() + rb.total(),
-        22,
+        23,
         "every body applied exactly once: {ra:?} {rb:?}"
     );
     assert_eq!(ra.failed + rb.failed, 1, "only the malformed body fails");

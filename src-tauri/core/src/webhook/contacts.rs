@@ -9,6 +9,9 @@ use sqlx::SqliteConnection;
 pub struct Who {
     pub wa_id: Option<String>,
     pub bsuid: Option<String>,
+    /// A parent BSUID (`US.ENT.…`, shared by linked portfolios): it finds the customer's one
+    /// contact but never makes a second one.
+    pub parent_bsuid: Option<String>,
     pub name: Option<String>,
     pub profile_name: Option<String>,
     pub username: Option<String>,
@@ -23,6 +26,13 @@ impl Who {
             ..Default::default()
         }
     }
+    /// Adds the parent BSUID a payload names (`to_parent_user_id`, `parent_user_id`).
+    pub fn parent(mut self, parent: Option<&str>) -> Self {
+        if let Some(p) = normalize_bsuid(parent) {
+            self.parent_bsuid = Some(p);
+        }
+        self
+    }
     pub fn profile(mut self, name: Option<&str>, username: Option<&str>, country: Option<&str>) -> Self {
         self.profile_name = non_empty(name);
         self.username = non_empty(username);
@@ -30,7 +40,7 @@ impl Who {
         self
     }
     pub fn is_empty(&self) -> bool {
-        self.wa_id.is_none() && self.bsuid.is_none()
+        self.wa_id.is_none() && self.bsuid.is_none() && self.parent_bsuid.is_none()
     }
 }
 
@@ -41,19 +51,23 @@ pub async fn upsert(conn: &mut SqliteConnection, who: &Who, source: &str, at: i6
     }
     let by_wa = find(conn, "wa_id", who.wa_id.as_deref()).await?;
     let by_bs = find(conn, "bsuid", who.bsuid.as_deref()).await?;
-    let id = match (by_wa, by_bs) {
-        (Some(a), Some(b)) if a != b => {
+    let by_parent = find(conn, "parent_bsuid", who.parent_bsuid.as_deref()).await?;
+    let id = match (by_wa, by_bs, by_parent) {
+        (Some(a), Some(b), _) if a != b => {
             merge(conn, a, b).await?;
             a
         }
-        (Some(a), _) | (None, Some(a)) => a,
-        (None, None) => {
+        (Some(a), _, _) | (None, Some(a), _) | (None, None, Some(a)) => a,
+        (None, None, None) => {
             return sqlx::query_scalar(
-                "INSERT INTO contact (wa_id, bsuid, name, profile_name, username, country, source, created_at)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                "INSERT INTO contact (wa_id, bsuid, parent_bsuid, name, profile_name, username, country, source, created_at)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
             )
             .bind(&who.wa_id)
-            .bind(&who.bsuid)
+            // Known by nothing but the parent: the contact is reached by it until its own BSUID
+            // arrives and takes its place (a contact always has a phone or a BSUID).
+            .bind(who.bsuid.as_ref().or(who.parent_bsuid.as_ref()))
+            .bind(&who.parent_bsuid)
             .bind(&who.name)
             .bind(&who.profile_name)
             .bind(&who.username)
@@ -65,14 +79,21 @@ pub async fn upsert(conn: &mut SqliteConnection, who: &Who, source: &str, at: i6
             .map(Some);
         }
     };
+    // A record known only by the parent BSUID is the same person: fold it in.
+    if let Some(p) = by_parent.filter(|p| *p != id) {
+        merge(conn, id, p).await?;
+    }
     // Fill what we did not know; newer names win over older ones.
     sqlx::query(
-        "UPDATE contact SET wa_id = COALESCE(wa_id, ?), bsuid = COALESCE(bsuid, ?), name = COALESCE(?, name),
-                profile_name = COALESCE(?, profile_name), username = COALESCE(?, username), country = COALESCE(country, ?)
-         WHERE id = ?",
+        "UPDATE contact SET wa_id = COALESCE(wa_id, ?1),
+                bsuid = CASE WHEN ?2 IS NOT NULL AND (bsuid IS NULL OR bsuid = parent_bsuid) THEN ?2 ELSE bsuid END,
+                parent_bsuid = COALESCE(parent_bsuid, ?3), name = COALESCE(?4, name),
+                profile_name = COALESCE(?5, profile_name), username = COALESCE(?6, username), country = COALESCE(country, ?7)
+         WHERE id = ?8",
     )
     .bind(&who.wa_id)
     .bind(&who.bsuid)
+    .bind(&who.parent_bsuid)
     .bind(&who.name)
     .bind(&who.profile_name)
     .bind(&who.username)
@@ -117,10 +138,10 @@ pub async fn change_id(conn: &mut SqliteConnection, old: &Who, new: &Who, at: i6
     Ok(Some(keep))
 }
 
-/// The contact whose `col` (`wa_id` or `bsuid`, both unique) is `value`.
+/// The contact whose `col` (`wa_id` or `bsuid`, both unique, or `parent_bsuid`) is `value`.
 async fn find(conn: &mut SqliteConnection, col: &'static str, value: Option<&str>) -> sqlx::Result<Option<i64>> {
     let Some(value) = value else { return Ok(None) };
-    sqlx::query_scalar(&format!("SELECT id FROM contact WHERE {col} = ?"))
+    sqlx::query_scalar(&format!("SELECT id FROM contact WHERE {col} = ? ORDER BY id LIMIT 1"))
         .bind(value)
         .fetch_optional(&mut *conn)
         .await
@@ -187,6 +208,7 @@ async fn merge(conn: &mut SqliteConnection, keep: i64, other: i64) -> sqlx::Resu
            profile_name = COALESCE(profile_name, (SELECT profile_name FROM contact WHERE id = ?2)),
            username = COALESCE(username, (SELECT username FROM contact WHERE id = ?2)),
            country = COALESCE(country, (SELECT country FROM contact WHERE id = ?2)),
+           parent_bsuid = COALESCE(parent_bsuid, (SELECT parent_bsuid FROM contact WHERE id = ?2)),
            vip = MAX(vip, (SELECT vip FROM contact WHERE id = ?2))
          WHERE id = ?1",
     )

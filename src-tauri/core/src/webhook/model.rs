@@ -112,6 +112,8 @@ pub struct WaContact {
     pub profile: Profile,
     pub wa_id: Option<String>,
     pub user_id: Option<String>,
+    /// A parent BSUID (`US.ENT.…`) where Meta has linked portfolios.
+    pub parent_user_id: Option<String>,
 }
 
 /// `field = messages`: customer messages and statuses of business-sent messages.
@@ -161,9 +163,13 @@ pub struct HistoryValue {
     pub metadata: Option<Metadata>,
     #[serde(default)]
     pub history: Vec<HistoryItem>,
-    /// Media for earlier `media_placeholder` messages arrives here.
+    /// Media for earlier `media_placeholder` messages: the owner's here…
     #[serde(default)]
     pub message_echoes: Each<WaMessage>,
+    /// …and the customer's here, in the same form with `from` (Meta's history reference,
+    /// 2026-05: "additional history webhooks containing media message asset IDs").
+    #[serde(default)]
+    pub messages: Each<WaMessage>,
 }
 
 impl HistoryValue {
@@ -180,6 +186,7 @@ impl HistoryValue {
                 self.message_echoes
                     .rejected
                     .iter()
+                    .chain(self.messages.rejected.iter())
                     .map(|e| format!("media follow-up {e}")),
             )
             .collect()
@@ -246,6 +253,7 @@ pub struct SyncedContact {
     pub first_name: Option<String>,
     pub phone_number: Option<String>,
     pub user_id: Option<String>,
+    pub parent_user_id: Option<String>,
     pub username: Option<String>,
     pub country_code: Option<String>,
 }
@@ -331,6 +339,10 @@ pub struct WaMessage {
     pub from_user_id: Option<String>,
     pub to: Option<String>,
     pub to_user_id: Option<String>,
+    /// Echoes to a username-only customer may name the parent BSUID too (`US.ENT.…`).
+    pub to_parent_user_id: Option<String>,
+    /// The same on a customer's own message; inferred by symmetry with `to_parent_user_id`.
+    pub from_parent_user_id: Option<String>,
     pub id: String,
     #[serde(deserialize_with = "ts")]
     pub timestamp: i64,
@@ -409,10 +421,43 @@ pub struct Referral {
     pub ctwa_clid: Option<String>,
 }
 
+/// An edit of a customer's or the owner's message. Meta's edit webhook reference (2026-07) carries
+/// the new content as a whole message (`edit.message {type, text | image…}`); payloads before it
+/// carried `edit.text`. Both are read.
 #[derive(Debug, Default, Deserialize)]
 pub struct Edit {
     pub original_message_id: String,
+    pub message: Option<EditedContent>,
     pub text: Option<TextBody>,
+}
+
+/// The content an edit gives a message: new words, or a media message's new caption.
+#[derive(Debug, Default, Deserialize)]
+pub struct EditedContent {
+    #[serde(rename = "type", default)]
+    pub kind: String,
+    pub text: Option<TextBody>,
+    pub image: Option<Media>,
+    pub video: Option<Media>,
+    pub audio: Option<Media>,
+    pub document: Option<Media>,
+    pub sticker: Option<Media>,
+}
+
+impl Edit {
+    /// The edited words (a caption for media), wherever this payload put them; none when the
+    /// edit names no content Coexist can read, so the message keeps what it had.
+    pub fn new_text(&self) -> Option<&str> {
+        let inner = self.message.as_ref().and_then(|m| {
+            m.text.as_ref().map(|t| t.body.as_str()).or_else(|| {
+                [&m.image, &m.video, &m.audio, &m.document, &m.sticker]
+                    .into_iter()
+                    .flatten()
+                    .find_map(|x| x.caption.as_deref())
+            })
+        });
+        inner.or(self.text.as_ref().map(|t| t.body.as_str()))
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -490,15 +535,13 @@ impl WaMessage {
     }
 
     /// The text a person would read for this message, when it has one (borrowed when it can be:
-    /// history imports run this for every message).
+    /// history imports run this for every message). A file's text is its caption only: a
+    /// document's name lives in `media_filename`, apart from what people wrote.
     pub fn display_text(&self) -> Option<Cow<'_, str>> {
         if let Some(t) = &self.text {
             return Some(Cow::Borrowed(t.body.as_str()));
         }
-        if let Some(c) = self
-            .media()
-            .and_then(|m| m.caption.as_deref().or(m.filename.as_deref()))
-        {
+        if let Some(c) = self.media().and_then(|m| m.caption.as_deref()) {
             return Some(Cow::Borrowed(c));
         }
         if let Some(t) = self.button.as_ref().and_then(|b| b.text.as_deref()) {

@@ -5,11 +5,7 @@ use super::*;
 
 pub(super) fn edit_target(m: &WaMessage) -> Option<(&'static str, &str, Option<&str>)> {
     if let Some(e) = &m.edit {
-        return Some((
-            "edit",
-            e.original_message_id.as_str(),
-            e.text.as_ref().map(|t| t.body.as_str()),
-        ));
+        return Some(("edit", e.original_message_id.as_str(), e.new_text()));
     }
     m.revoke
         .as_ref()
@@ -56,10 +52,12 @@ pub(super) async fn apply_pending_edits(conn: &mut SqliteConnection, original: &
                 .bind(&wamid)
                 .execute(&mut *conn)
                 .await?;
-            // The newest edit wins, whatever order the edits arrived in.
+            // The newest edit with readable content wins, whatever order the edits arrived in; an
+            // edit whose content could not be read never blanks the message.
             sqlx::query(
-                "UPDATE message SET edited = 1, text = (SELECT new_text FROM message_edit
-                     WHERE original_wamid = ?1 AND kind = 'edit' ORDER BY at DESC, wamid DESC LIMIT 1)
+                "UPDATE message SET edited = 1, text = COALESCE((SELECT new_text FROM message_edit
+                     WHERE original_wamid = ?1 AND kind = 'edit' AND new_text IS NOT NULL
+                     ORDER BY at DESC, wamid DESC LIMIT 1), text)
                  WHERE wamid = ?1",
             )
             .bind(original)

@@ -6,7 +6,15 @@ use super::*;
 /// Rows per multi-row insert of history messages (13 columns each, under SQLite's 32,766 variables).
 const HISTORY_BATCH: usize = 1000;
 
-pub(super) async fn apply_history(conn: &mut SqliteConnection, waba: &str, v: HistoryValue) -> sqlx::Result<()> {
+/// `at`: when Meta sent this body. A media id in a history follow-up is new then, so its 7 days
+/// (1 hour under No Storage) count from `at`, not from the message's own date up to 14 days
+/// before onboarding, or every such photo would expire before its first download.
+pub(super) async fn apply_history(
+    conn: &mut SqliteConnection,
+    waba: &str,
+    v: HistoryValue,
+    at: i64,
+) -> sqlx::Result<()> {
     let business = note_account(conn, waba, v.metadata.as_ref()).await?;
     for item in &v.history {
         for e in &item.errors {
@@ -33,6 +41,13 @@ pub(super) async fn apply_history(conn: &mut SqliteConnection, waba: &str, v: Hi
         }
         for thread in &item.threads {
             apply_history_thread(conn, business.as_deref(), thread).await?;
+            for m in thread
+                .messages
+                .iter()
+                .filter(|m| m.media().is_some_and(|x| x.id.is_some()))
+            {
+                media_deadline_from(conn, &m.id, at).await?;
+            }
         }
         if let Some(meta) = &item.metadata {
             sqlx::query(
@@ -54,9 +69,24 @@ pub(super) async fn apply_history(conn: &mut SqliteConnection, waba: &str, v: Hi
             .await?;
         }
     }
-    for m in &v.message_echoes {
+    for m in v.message_echoes.iter().chain(v.messages.iter()) {
         apply_media_followup(conn, business.as_deref(), m).await?;
+        media_deadline_from(conn, &m.id, at).await?;
     }
+    Ok(())
+}
+
+/// Gives a history message's queued download Meta's full window from `at`.
+async fn media_deadline_from(conn: &mut SqliteConnection, wamid: &str, at: i64) -> sqlx::Result<()> {
+    sqlx::query(
+        "UPDATE media_download SET expires_at = MAX(expires_at, ?1 + CASE WHEN
+                (SELECT value FROM setting WHERE key = 'media.no_storage') = '1' THEN 3600 ELSE 7 * 86400 END)
+         WHERE state = 'queued' AND message_id = (SELECT id FROM message WHERE wamid = ?2)",
+    )
+    .bind(at)
+    .bind(wamid)
+    .execute(&mut *conn)
+    .await?;
     Ok(())
 }
 
@@ -73,12 +103,14 @@ pub(super) async fn apply_history_thread(
     thread: &HistoryThread,
 ) -> sqlx::Result<()> {
     let ctx = &thread.context;
+    // A thread is named by the customer's phone, or by their BSUID when they withhold it.
+    let thread_bsuid = thread.id.contains('.').then_some(thread.id.as_str());
     let wa = ctx
         .wa_id
         .as_deref()
         .filter(|s| !s.is_empty())
-        .or(Some(thread.id.as_str()));
-    let who = Who::new(wa, ctx.user_id.as_deref()).profile(None, ctx.username.as_deref(), None);
+        .or(Some(thread.id.as_str()).filter(|_| thread_bsuid.is_none()));
+    let who = Who::new(wa, ctx.user_id.as_deref().or(thread_bsuid)).profile(None, ctx.username.as_deref(), None);
     let first_at = thread.messages.iter().map(|m| m.timestamp).min().unwrap_or(0);
     let contact = contacts::upsert(conn, &who, "history", first_at).await?;
     for batch in thread.messages.chunks(HISTORY_BATCH) {
@@ -115,19 +147,30 @@ pub(super) async fn apply_history_thread(
                 .push_bind(media.and_then(|x| x.filename.clone()));
         });
         // A status seen before the history named this message left only a stub: fill it in. A
-        // media follow-up that arrived before its chunk left no status: take the chunk's.
+        // media follow-up that arrived before its chunk left no status: take the chunk's. A
+        // follow-up in the thread form (the same wamid, now with its media id) fills the
+        // placeholder's media, whichever came first.
         qb.push(
             " ON CONFLICT(wamid) DO UPDATE SET
                 origin = CASE WHEN message.content_known = 0 THEN 'history' ELSE message.origin END,
                 direction = CASE WHEN message.content_known = 0 THEN excluded.direction ELSE message.direction END,
-                type = CASE WHEN message.content_known = 0 THEN excluded.type ELSE message.type END,
-                text = CASE WHEN message.content_known = 0 THEN excluded.text ELSE message.text END,
+                type = CASE WHEN message.content_known = 0 OR (message.media_id IS NULL AND excluded.media_id IS NOT NULL)
+                            THEN excluded.type ELSE message.type END,
+                text = CASE WHEN message.content_known = 0 THEN excluded.text ELSE COALESCE(message.text, excluded.text) END,
+                media_id = COALESCE(message.media_id, excluded.media_id),
+                media_mime = CASE WHEN message.media_id IS NULL AND excluded.media_id IS NOT NULL
+                                  THEN excluded.media_mime ELSE message.media_mime END,
+                media_sha256 = CASE WHEN message.media_id IS NULL AND excluded.media_id IS NOT NULL
+                                    THEN excluded.media_sha256 ELSE message.media_sha256 END,
+                media_filename = COALESCE(message.media_filename, excluded.media_filename),
+                media_available = MAX(message.media_available, excluded.media_available),
                 timestamp = CASE WHEN message.content_known = 0 THEN excluded.timestamp ELSE message.timestamp END,
                 contact_id = COALESCE(message.contact_id, excluded.contact_id),
                 status = COALESCE(message.status, excluded.status),
                 status_at = COALESCE(message.status_at, excluded.status_at),
                 content_known = 1
-              WHERE message.content_known = 0 OR message.status IS NULL",
+              WHERE message.content_known = 0 OR message.status IS NULL
+                 OR (message.media_id IS NULL AND excluded.media_id IS NOT NULL)",
         );
         qb.build().execute(&mut *conn).await?;
     }
@@ -154,14 +197,16 @@ pub(super) async fn apply_media_followup(
 ) -> sqlx::Result<()> {
     let media = m.media();
     let updated = sqlx::query(
-        "UPDATE message SET type = ?, media_id = ?, media_mime = ?, media_sha256 = ?, media_available = 1,
-                media_filename = ?, text = COALESCE(text, ?)
+        "UPDATE message SET type = ?, media_id = COALESCE(?, media_id), media_mime = COALESCE(?, media_mime),
+                media_sha256 = COALESCE(?, media_sha256), media_available = media_id IS NOT NULL OR ? IS NOT NULL,
+                media_filename = COALESCE(?, media_filename), text = COALESCE(text, ?)
          WHERE wamid = ?",
     )
     .bind(&m.kind)
     .bind(media.and_then(|x| x.id.clone()))
     .bind(media.and_then(|x| x.mime_type.clone()))
     .bind(media.and_then(|x| x.sha256.clone()))
+    .bind(media.and_then(|x| x.id.clone()))
     .bind(media.and_then(|x| x.filename.clone()))
     .bind(media.and_then(|x| x.caption.clone()))
     .bind(&m.id)
@@ -174,9 +219,9 @@ pub(super) async fn apply_media_followup(
     // The placeholder has not arrived (yet): keep the message so nothing is lost.
     let outbound = is_business(business, &m.from);
     let who = if outbound {
-        Who::new(m.to.as_deref(), m.to_user_id.as_deref())
+        Who::new(m.to.as_deref(), m.to_user_id.as_deref()).parent(m.to_parent_user_id.as_deref())
     } else {
-        Who::new(Some(&m.from), m.from_user_id.as_deref())
+        Who::new(Some(&m.from), m.from_user_id.as_deref()).parent(m.from_parent_user_id.as_deref())
     };
     let contact = contacts::upsert(conn, &who, "history", m.timestamp).await?;
     let row = Row {
@@ -203,11 +248,9 @@ pub(super) async fn apply_state_sync(conn: &mut SqliteConnection, v: StateSyncVa
             continue;
         };
         let ts = item.metadata.timestamp.unwrap_or(at);
-        let mut who = Who::new(c.phone_number.as_deref(), c.user_id.as_deref()).profile(
-            None,
-            c.username.as_deref(),
-            c.country_code.as_deref(),
-        );
+        let mut who = Who::new(c.phone_number.as_deref(), c.user_id.as_deref())
+            .profile(None, c.username.as_deref(), c.country_code.as_deref())
+            .parent(c.parent_user_id.as_deref());
         who.name = crate::phone::non_empty(c.full_name.as_deref()).or(crate::phone::non_empty(c.first_name.as_deref()));
         let Some(id) = contacts::upsert(conn, &who, "state_sync", ts).await? else {
             continue;

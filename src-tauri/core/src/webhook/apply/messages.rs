@@ -24,7 +24,8 @@ pub(super) async fn apply_messages(
             contacts::change_id(conn, &old, &new, m.timestamp).await?;
             continue;
         }
-        let who = who_from(&v.contacts, Some(&m.from), m.from_user_id.as_deref());
+        let who =
+            who_from(&v.contacts, Some(&m.from), m.from_user_id.as_deref()).parent(m.from_parent_user_id.as_deref());
         let contact = contacts::upsert(conn, &who, "message", m.timestamp).await?;
         if let Some(edit_target) = edit_target(m) {
             record_edit(conn, m, edit_target).await?;
@@ -88,7 +89,8 @@ pub(super) async fn apply_echoes(
 ) -> sqlx::Result<()> {
     note_account(conn, waba, v.metadata.as_ref()).await?;
     for m in &v.message_echoes {
-        let who = who_from(&v.contacts, m.to.as_deref(), m.to_user_id.as_deref());
+        let who =
+            who_from(&v.contacts, m.to.as_deref(), m.to_user_id.as_deref()).parent(m.to_parent_user_id.as_deref());
         let contact = contacts::upsert(conn, &who, "message", m.timestamp).await?;
         if let Some(target) = edit_target(m) {
             record_edit(conn, m, target).await?;

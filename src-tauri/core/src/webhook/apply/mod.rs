@@ -112,7 +112,7 @@ pub(crate) async fn apply_body(
                 "history" => match serde_json::from_str::<HistoryValue>(json) {
                     Ok(v) => {
                         rejected.extend(v.rejected().into_iter().map(|e| (i, e)));
-                        apply_history(conn, &entry.id, v).await.map(Ok)?
+                        apply_history(conn, &entry.id, v, at).await.map(Ok)?
                     }
                     Err(e) => Err(e),
                 },
@@ -214,11 +214,13 @@ fn who_from(contacts: &[WaContact], wa_id: Option<&str>, bsuid: Option<&str>) ->
                     .or_else(|| crate::phone::normalize_bsuid(c.user_id.as_deref())),
                 ..Default::default()
             };
-            who = who.profile(
-                c.profile.name.as_deref(),
-                c.profile.username.as_deref(),
-                c.profile.country_code.as_deref(),
-            );
+            who = who
+                .profile(
+                    c.profile.name.as_deref(),
+                    c.profile.username.as_deref(),
+                    c.profile.country_code.as_deref(),
+                )
+                .parent(c.parent_user_id.as_deref());
             who
         }
         None => base,

@@ -3,9 +3,11 @@
 
 use super::*;
 
-/// Where a status sits in a message's life; a status never moves a message backwards.
+/// Where a status sits in a message's life; a status never moves a message backwards. `pending`
+/// (history: the phone never sent it) comes before `sent`.
 pub(super) fn status_rank(s: &str) -> Option<i32> {
     match s {
+        "pending" => Some(0),
         "sent" => Some(1),
         "delivered" => Some(2),
         "read" | "played" => Some(3),
@@ -13,20 +15,25 @@ pub(super) fn status_rank(s: &str) -> Option<i32> {
     }
 }
 
-/// A status as the mirror stores it (lowercase; history sends `READ`, statuses `read`).
+/// A status as the mirror stores it, lowercased (history sends `READ`, statuses `read`). History's
+/// `ERROR` and `PENDING` are statuses of their own (DESIGN §4), kept as `error` and `pending`.
 pub(super) fn known_status(s: &str) -> Option<&'static str> {
-    ["sent", "delivered", "read", "played", "failed"]
+    ["sent", "delivered", "read", "played", "failed", "error", "pending"]
         .into_iter()
         .find(|k| s.eq_ignore_ascii_case(k))
-        .or_else(|| s.eq_ignore_ascii_case("error").then_some("failed"))
 }
 
-/// Should `new` replace `current`? `failed` stands only while nothing was delivered or read.
+/// A status that says the message did not go out: history's `error` stands like `failed`.
+fn is_failure(s: &str) -> bool {
+    matches!(s, "failed" | "error")
+}
+
+/// Should `new` replace `current`? A failure stands only while nothing was delivered or read.
 pub(super) fn status_advances(current: Option<&str>, new: &str) -> bool {
     match (current, new) {
         (None, _) => true,
-        (Some("failed"), n) => status_rank(n).is_some_and(|r| r >= 2),
-        (Some(c), "failed") => status_rank(c).is_none_or(|r| r < 2),
+        (Some(c), n) if is_failure(c) => status_rank(n).is_some_and(|r| r >= 2),
+        (Some(c), n) if is_failure(n) => status_rank(c).is_none_or(|r| r < 2),
         (Some(c), n) => status_rank(n) > status_rank(c),
     }
 }
