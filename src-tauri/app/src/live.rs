@@ -117,8 +117,14 @@ impl Live {
             .await?;
         // The simulated WhatsApp knows the demo's customers, with their windows as mirrored.
         for c in store.contacts(None, 10_000, 0).await? {
-            let Some(wa) = c.wa_id.clone() else { continue };
+            // A customer known only by BSUID (a username) is reached by `recipient` there too.
+            let (wa, username_only) = match (c.wa_id.clone(), c.bsuid.clone()) {
+                (Some(wa), _) => (wa, false),
+                (None, Some(b)) => (b, true),
+                (None, None) => continue,
+            };
             sim.insert_customer(Customer {
+                username_only,
                 bsuid: c.bsuid.clone().unwrap_or_else(|| format!("XX.{}", c.id)),
                 name: c.display_name.clone(),
                 country: String::new(),

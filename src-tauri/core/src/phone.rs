@@ -13,6 +13,14 @@ pub fn normalize_bsuid(raw: Option<&str>) -> Option<String> {
     (!s.is_empty()).then(|| s.to_string())
 }
 
+/// Whether `s` has a BSUID's shape: an ISO country code, a dot, then Meta's id (`BR.1a2b…`,
+/// a parent `US.ENT.…`), as opposed to a phone number.
+pub fn looks_like_bsuid(s: &str) -> bool {
+    let s = s.trim();
+    let b = s.as_bytes();
+    b.len() > 3 && b[0].is_ascii_alphabetic() && b[1].is_ascii_alphabetic() && b[2] == b'.'
+}
+
 /// An optional display string, none when empty.
 pub fn non_empty(raw: Option<&str>) -> Option<String> {
     let s = raw?.trim();

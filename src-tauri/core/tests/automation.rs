@@ -314,3 +314,32 @@ async fn automation_in_several_processes_answers_each_message_once() {
     assert!(per.iter().all(|(_, n)| *n == 1), "a customer answered twice: {per:?}");
     assert_eq!(replies, 40);
 }
+
+/// A customer known only by a username (no `from`, no `wa_id`: DESIGN §4) gets the FAQ reply,
+/// addressed to their BSUID in `recipient`.
+#[tokio::test]
+async fn a_username_only_customer_gets_the_faq_reply_by_recipient() {
+    let w = W::new().await;
+    let open = T + 2 * H;
+    w.feed(
+        envelope(
+            "messages",
+            json!({"messaging_product": "whatsapp", "contacts": [{"user_id": "IN.55cc66dd", "profile": {"name": "R", "username": "@r"}}],
+                   "messages": [{"from_user_id": "IN.55cc66dd", "id": "wamid.U1", "timestamp": open.to_string(),
+                                 "type": "text", "text": {"body": "What are your opening hours?"}}]}),
+        ),
+        open,
+    )
+    .await;
+    let r = w.run(open + 5).await;
+    assert_eq!(r.replies, 1, "{r:?}");
+    let (recipient, payload): (String, String) =
+        sqlx::query_as("SELECT recipient, payload FROM outbox WHERE source = 'automation'")
+            .fetch_one(w.store.pool())
+            .await
+            .unwrap();
+    let payload: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(recipient, "IN.55cc66dd");
+    assert_eq!(payload["recipient"], "IN.55cc66dd");
+    assert!(payload.get("to").is_none(), "{payload}");
+}

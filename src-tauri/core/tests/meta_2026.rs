@@ -242,8 +242,9 @@ async fn history_error_and_pending_statuses_land_with_the_rest_of_the_chunk() {
     assert_eq!(
         got,
         vec![
-            ("wamid.HE1", Some("failed")),
-            ("wamid.HE2", None),
+            // DESIGN §4: history's ERROR and PENDING are statuses of their own.
+            ("wamid.HE1", Some("error")),
+            ("wamid.HE2", Some("pending")),
             ("wamid.HE3", Some("delivered")),
             ("wamid.HE4", Some("read")),
             ("wamid.HE5", None),

@@ -204,11 +204,11 @@ async fn echoes_to_a_username_only_customer_land_on_their_one_contact() {
     ] {
         let store = mirror(&bodies).await;
         feed(&store, &bodies).await;
-        let contacts: Vec<(Option<String>, Option<String>, Option<String>, Option<String>)> =
-            sqlx::query_as("SELECT wa_id, bsuid, parent_bsuid, username FROM contact")
-                .fetch_all(store.pool())
-                .await
-                .unwrap();
+        type Ids = (Option<String>, Option<String>, Option<String>, Option<String>);
+        let contacts: Vec<Ids> = sqlx::query_as("SELECT wa_id, bsuid, parent_bsuid, username FROM contact")
+            .fetch_all(store.pool())
+            .await
+            .unwrap();
         assert_eq!(
             contacts,
             vec![(

@@ -659,3 +659,75 @@ async fn a_replay_of_the_journal_rebuilds_what_we_sent_and_its_bill() {
     let cats = a.to_string();
     assert!(cats.contains("utility"), "the template's category is billed: {a}");
 }
+
+/// A customer who adopted a username writes in with no phone (DESIGN §4): the reply goes to
+/// their BSUID in `recipient`, reaches the simulator once, and its statuses land on their one
+/// contact; a login code to them is refused before anything is sent (Meta answers 131062);
+/// the simulator, like Meta, does not deliver a BSUID put in `to`.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_username_only_customer_is_answered_by_recipient_once() {
+    let w = world(20).await;
+    let http = reqwest::Client::new();
+    http.post(format!("{}/_sim/customers", w.sim_url))
+        .json(&json!({"wa_id": "4915112345678", "name": "Mika", "username_only": true}))
+        .send()
+        .await
+        .unwrap();
+    w.customer_writes("4915112345678").await;
+    let bsuid: String = sqlx::query_scalar("SELECT bsuid FROM contact WHERE wa_id IS NULL")
+        .fetch_one(w.store.pool())
+        .await
+        .expect("a contact known by BSUID only");
+    assert!(coexist_core::phone::looks_like_bsuid(&bsuid), "{bsuid}");
+    w.sync_templates().await;
+    let now = SystemClock.now();
+    let err = compose_template(
+        &w.store,
+        &bsuid,
+        "login_code",
+        "en",
+        &[("1".into(), "123456".into())],
+        now,
+    )
+    .await
+    .unwrap_err();
+    assert!(err.to_string().contains("phone numbers only"), "{err}");
+    let c = compose_text(&w.store, &bsuid, "Yes, we ship to Berlin.", now)
+        .await
+        .unwrap();
+    assert_eq!(c.payload["recipient"], bsuid.as_str());
+    assert!(c.payload.get("to").is_none(), "{}", c.payload);
+    w.store.enqueue(&c, None, now, now * 1000).await.unwrap();
+    let _d = w.dispatcher(20, Duration::from_secs(5));
+    w.settle("the reply", all_final).await;
+    let accepted = w.sim.accepted();
+    assert_eq!(accepted.len(), 1, "sent once: {accepted:?}");
+    assert_eq!(
+        (accepted[0].addressed_by, accepted[0].to.as_str()),
+        ("recipient", bsuid.as_str())
+    );
+    let rows = w.store.outbox_rows(None).await.unwrap();
+    assert_eq!(rows[0].state, "accepted");
+    let contacts: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM contact")
+        .fetch_one(w.store.pool())
+        .await
+        .unwrap();
+    assert_eq!(contacts, 1, "statuses by BSUID land on the same contact");
+    let status: Option<String> = sqlx::query_scalar("SELECT status FROM message WHERE origin = 'api'")
+        .fetch_one(w.store.pool())
+        .await
+        .unwrap();
+    assert!(matches!(status.as_deref(), Some("delivered" | "read")), "{status:?}");
+    // A BSUID in `to` is not delivered by Meta; the simulator refuses it.
+    let refused: Value = http
+        .post(format!("{}/v24.0/106540352242922/messages", w.sim_url))
+        .bearer_auth("sim-access-token")
+        .json(&json!({"messaging_product": "whatsapp", "to": bsuid, "type": "text", "text": {"body": "x"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(refused["error"]["code"], 131026, "{refused}");
+}

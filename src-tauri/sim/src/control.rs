@@ -89,6 +89,9 @@ pub struct NewCustomer {
     name: Option<String>,
     #[serde(default)]
     opted_in_marketing: bool,
+    /// The customer adopted a username and withholds the phone (see [`Customer::username_only`]).
+    #[serde(default)]
+    username_only: bool,
 }
 
 pub async fn customers_post(AxState(sim): Shared, Json(c): Json<NewCustomer>) -> Json<Value> {
@@ -97,6 +100,7 @@ pub async fn customers_post(AxState(sim): Shared, Json(c): Json<NewCustomer>) ->
     let cust = crate::scenario::new_customer(&mut st, &wa, c.name.as_deref());
     let cust = Customer {
         opted_in_marketing: c.opted_in_marketing,
+        username_only: c.username_only,
         ..cust
     };
     st.customers.insert(wa, cust.clone());

@@ -118,6 +118,11 @@ pub struct Customer {
     /// Whether this customer's phone sends read receipts.
     pub reads: bool,
     pub opted_in_marketing: bool,
+    /// The customer adopted a WhatsApp username and withholds the phone: webhooks name them by
+    /// BSUID only (`wa_id`/`from` absent, DESIGN §4), and a business reaches them with
+    /// `"recipient": BSUID`. Their key in `customers` is still a stable id of the simulator's.
+    #[serde(default)]
+    pub username_only: bool,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -138,7 +143,10 @@ pub struct Template {
 #[derive(Debug, Clone, Serialize)]
 pub struct Accepted {
     pub wamid: String,
+    /// The customer's key: their phone, or their BSUID when the send named them by `recipient`.
     pub to: String,
+    /// Which request field addressed them: `to` (a phone) or `recipient` (a BSUID).
+    pub addressed_by: &'static str,
     #[serde(rename = "type")]
     pub kind: String,
     pub template: Option<String>,

@@ -179,7 +179,28 @@ pub fn new_customer(st: &mut State, wa_id: &str, name: Option<&str>) -> Customer
         free_entry_until: None,
         reads: st.rng.random_bool(0.8),
         opted_in_marketing: false,
+        username_only: false,
     }
+}
+
+/// The `contacts[]` entry of a customer's webhook: a username-only customer carries no `wa_id`
+/// (Meta's BSUID changes, 2026: the field is absent; older payloads sent an empty string).
+pub fn contact_json(c: &Customer) -> serde_json::Value {
+    if c.username_only {
+        json!({"profile": {"name": c.name, "username": format!("@{}", c.name.to_lowercase().replace(' ', ""))}, "user_id": c.bsuid})
+    } else {
+        json!({"profile": {"name": c.name}, "wa_id": c.wa_id, "user_id": c.bsuid})
+    }
+}
+
+/// A customer's message names its sender by `from` (the phone) and `from_user_id`; `from` is
+/// absent for a username-only customer.
+fn from_json(c: &Customer, mut m: serde_json::Value) -> serde_json::Value {
+    m["from_user_id"] = json!(c.bsuid);
+    if !c.username_only {
+        m["from"] = json!(c.wa_id);
+    }
+    m
 }
 
 /// Makes sure at least `n` customers exist; returns their numbers (oldest first).
@@ -243,12 +264,14 @@ pub fn media_in(sim: &Sim, st: &mut State, wa: &str, at: i64, caption: &str, wha
         }
         Attachment::Photo { .. } => media["caption"] = json!(caption),
     }
-    let m = json!({"from": c.wa_id, "from_user_id": c.bsuid, "id": wamid, "timestamp": at.to_string(), "type": kind,
-                   kind: media});
+    let m = from_json(
+        &c,
+        json!({"id": wamid, "timestamp": at.to_string(), "type": kind, kind: media}),
+    );
     let body = envelope(
         &st.cfg,
         "messages",
-        json!({"contacts": [{"profile": {"name": c.name}, "wa_id": c.wa_id, "user_id": c.bsuid}], "messages": [m]}),
+        json!({"contacts": [contact_json(&c)], "messages": [m]}),
         None,
     );
     let text = (!matches!(what, Attachment::Voice { .. })).then_some(caption);
@@ -268,8 +291,10 @@ pub fn inbound_on(sim: &Sim, st: &mut State, field: &str, wa: &str, at: i64, tex
         c.free_entry_until = Some(at + 72 * 3600);
     }
     let c = c.clone();
-    let mut m = json!({"from": c.wa_id, "from_user_id": c.bsuid, "id": wamid, "timestamp": at.to_string(),
-                       "type": "text", "text": {"body": text}});
+    let mut m = from_json(
+        &c,
+        json!({"id": wamid, "timestamp": at.to_string(), "type": "text", "text": {"body": text}}),
+    );
     if referral {
         m["referral"] = json!({"source_url": "https://fb.me/sim", "source_id": "120000000000001", "source_type": "ad",
                                "headline": "Weekend offer", "ctwa_clid": format!("CLID{}", st.next_id)});
@@ -277,7 +302,7 @@ pub fn inbound_on(sim: &Sim, st: &mut State, field: &str, wa: &str, at: i64, tex
     let body = envelope(
         &st.cfg,
         field,
-        json!({"contacts": [{"profile": {"name": c.name}, "wa_id": c.wa_id, "user_id": c.bsuid}], "messages": [m]}),
+        json!({"contacts": [contact_json(&c)], "messages": [m]}),
         None,
     );
     // Inbound traffic counts against the number's throughput too.
@@ -302,8 +327,10 @@ fn is_stop(text: &str) -> bool {
 fn echo(sim: &Sim, st: &mut State, wa: &str, at: i64, kind: EchoKind<'_>) -> String {
     let wamid = st.new_id("wamid.ECHO");
     let c = st.customers[wa].clone();
-    let mut m = json!({"from": st.cfg.display_number, "to": format!("+{}", c.wa_id), "to_user_id": c.bsuid,
-                       "id": wamid, "timestamp": at.to_string()});
+    let mut m = json!({"from": st.cfg.display_number, "to_user_id": c.bsuid, "id": wamid, "timestamp": at.to_string()});
+    if !c.username_only {
+        m["to"] = json!(format!("+{}", c.wa_id));
+    }
     match kind {
         EchoKind::Text(t) => {
             m["type"] = json!("text");
@@ -312,7 +339,8 @@ fn echo(sim: &Sim, st: &mut State, wa: &str, at: i64, kind: EchoKind<'_>) -> Str
         }
         EchoKind::Edit(original, t) => {
             m["type"] = json!("edit");
-            m["edit"] = json!({"original_message_id": original, "text": {"body": t}});
+            // Meta's edit webhook reference (2026-07): the new content as a whole message.
+            m["edit"] = json!({"original_message_id": original, "message": {"type": "text", "text": {"body": t}}});
             st.truth.edit(original, t);
         }
         EchoKind::Revoke(original) => {
@@ -416,16 +444,20 @@ fn history_import(sim: &Sim, st: &mut State, threads: usize, total: usize) {
             let at = start + st.rng.random_range(0..180 * 86_400);
             let wamid = format!("wamid.HIST{:09}", made + k);
             let outbound = st.rng.random_bool(0.4);
-            let old_media = outbound && end - at > 14 * 86_400 && st.rng.random_bool(0.05);
+            // Meta's history reference (2026-05): every history media message comes as a
+            // `media_placeholder`; only those within 14 days of onboarding get a follow-up.
+            let media = st.rng.random_bool(0.05);
             let status = if outbound { "DELIVERED" } else { "READ" };
             let mut m = if outbound {
                 json!({"from": st.cfg.display_number, "to": c.wa_id, "id": wamid, "timestamp": at.to_string(), "history_context": {"status": status}})
             } else {
                 json!({"from": c.wa_id, "id": wamid, "timestamp": at.to_string(), "history_context": {"status": status}})
             };
-            if old_media {
+            if media {
                 m["type"] = json!("media_placeholder");
-                placeholders.push((wamid.clone(), c.wa_id.clone(), at));
+                if end - at <= 14 * 86_400 {
+                    placeholders.push((wamid.clone(), c.wa_id.clone(), at, outbound));
+                }
                 st.truth.message(&wamid, "history", None, Some(&status.to_lowercase()));
             } else {
                 let text = QUESTIONS[st.rng.random_range(0..QUESTIONS.len())];
@@ -485,11 +517,20 @@ fn history_import(sim: &Sim, st: &mut State, threads: usize, total: usize) {
     } else {
         "in_progress".into()
     };
-    // Media for the old placeholders follows.
-    for (wamid, to, at) in placeholders {
-        let m = json!({"from": st.cfg.display_number, "to": to, "id": wamid, "timestamp": at.to_string(), "type": "image",
-                       "image": {"mime_type": "image/jpeg", "sha256": "00", "id": format!("MEDIA{}", &wamid[10..])}});
-        let body = envelope(&st.cfg, "history", json!({"message_echoes": [m]}), None);
+    // Media of the last 14 days follows with its asset ids: the owner's as
+    // `value.message_echoes[]`, the customer's as `value.messages[]` with `from` (same wamid).
+    for (wamid, customer, at, outbound) in placeholders {
+        let image = json!({"mime_type": "image/jpeg", "sha256": "00", "id": format!("MEDIA{}", &wamid[10..])});
+        let body = if outbound {
+            let m = json!({"from": st.cfg.display_number, "to": customer, "id": wamid, "timestamp": at.to_string(),
+                           "type": "image", "image": image});
+            json!({"message_echoes": [m]})
+        } else {
+            let m =
+                json!({"from": customer, "id": wamid, "timestamp": at.to_string(), "type": "image", "image": image});
+            json!({"messages": [m]})
+        };
+        let body = envelope(&st.cfg, "history", body, None);
         queue(sim, st, "history", body);
     }
 }

@@ -3,4 +3,4 @@
 /**
  * What Meta last said about a message we sent (or the phone sent).
  */
-export type DeliveryStatus = "sent" | "delivered" | "read" | "played" | "failed";
+export type DeliveryStatus = "sent" | "delivered" | "read" | "played" | "failed" | "pending" | "error";

@@ -121,6 +121,7 @@ struct Candidate {
     contact_id: i64,
     text: Option<String>,
     timestamp: i64,
+    /// Where a reply goes: the phone, or the BSUID of a customer known only by a username.
     wa_id: Option<String>,
     paused_until: Option<i64>,
     earlier: i64,
@@ -206,7 +207,8 @@ impl Store {
             return Ok(report);
         }
         let candidates: Vec<Candidate> = sqlx::query_as(
-            "SELECT m.id, m.contact_id, m.text, m.timestamp, c.wa_id, v.automation_paused_until AS paused_until,
+            "SELECT m.id, m.contact_id, m.text, m.timestamp, COALESCE(c.wa_id, c.bsuid) AS wa_id,
+                    v.automation_paused_until AS paused_until,
                     (SELECT COUNT(*) FROM message x WHERE x.contact_id = m.contact_id AND x.id < m.id) AS earlier
              FROM message m JOIN contact c ON c.id = m.contact_id
              LEFT JOIN conversation v ON v.contact_id = m.contact_id
@@ -258,7 +260,7 @@ impl Store {
                 Ok(compose) => Ok((rule.clone(), wa.clone(), compose)),
                 Err(e) => Err(format!("could not reply: {e}")),
             },
-            (Some(_), None) => Err("could not reply: the contact has no phone number".into()),
+            (Some(_), None) => Err("could not reply: the contact has neither a phone number nor a BSUID".into()),
             (None, _) => Err("no rule matched".into()),
         };
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
@@ -380,7 +382,7 @@ impl Store {
             .rows_affected();
         }
         let due: Vec<(i64, i64, String, String, Option<String>)> = sqlx::query_as(
-            "SELECT f.id, f.contact_id, f.template_name, f.language, c.wa_id FROM follow_up f
+            "SELECT f.id, f.contact_id, f.template_name, f.language, COALESCE(c.wa_id, c.bsuid) FROM follow_up f
              JOIN contact c ON c.id = f.contact_id LEFT JOIN conversation v ON v.contact_id = f.contact_id
              WHERE f.state = 'waiting' AND f.due_at <= ? AND COALESCE(v.automation_paused_until, 0) <= ?",
         )
@@ -391,7 +393,9 @@ impl Store {
         for (id, _contact, template, lang, wa) in due {
             let composed = match &wa {
                 Some(wa) => compose_template(self, wa, &template, &lang, &[], now).await,
-                None => Err(CoreError::CannotSend("the contact has no phone number".into())),
+                None => Err(CoreError::CannotSend(
+                    "the contact has neither a phone number nor a BSUID".into(),
+                )),
             };
             let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
             // Still waiting? Another process may have sent or cancelled it meanwhile.

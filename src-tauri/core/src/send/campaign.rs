@@ -104,7 +104,9 @@ pub struct CampaignStatus {
 /// Template parameters: `("1", "Asha")` positional, `("first_name", "Asha")` named.
 pub type Params = Vec<(String, String)>;
 
-/// Reads a recipients CSV: a `phone` column and one column per parameter. A bad row names its line.
+/// Reads a recipients CSV: a `phone` column (a phone number, or the BSUID of a customer known
+/// only by a username; `wa_id`, `bsuid`, `user_id` and `recipient` are taken as its heading too)
+/// and one column per parameter. A bad row names its line.
 pub fn parse_recipients_csv(text: &str) -> Result<Vec<(String, Params)>> {
     let mut reader = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
@@ -115,16 +117,22 @@ pub fn parse_recipients_csv(text: &str) -> Result<Vec<(String, Params)>> {
         .clone();
     let phone_col = headers
         .iter()
-        .position(|h| h.eq_ignore_ascii_case("phone") || h.eq_ignore_ascii_case("wa_id"))
+        .position(|h| {
+            ["phone", "wa_id", "bsuid", "user_id", "recipient"]
+                .iter()
+                .any(|k| h.eq_ignore_ascii_case(k))
+        })
         .ok_or_else(|| CoreError::Invalid("the CSV needs a `phone` column".into()))?;
     let mut out = Vec::new();
     for (i, row) in reader.records().enumerate() {
         let line = i + 2;
         let row = row.map_err(|e| CoreError::Invalid(format!("line {line}: {e}")))?;
         let phone = row.get(phone_col).unwrap_or_default();
-        if crate::phone::normalize_wa_id(Some(phone)).is_none_or(|d| d.len() < 7) {
+        if !crate::phone::looks_like_bsuid(phone)
+            && crate::phone::normalize_wa_id(Some(phone)).is_none_or(|d| d.len() < 7)
+        {
             return Err(CoreError::Invalid(format!(
-                "line {line}: {phone:?} is not a phone number"
+                "line {line}: {phone:?} is neither a phone number nor a WhatsApp user id (BSUID)"
             )));
         }
         let params = headers
@@ -534,6 +542,8 @@ mod tests {
     #[test]
     fn csv_rows_carry_their_parameters_and_bad_rows_name_their_line() {
         let ok = parse_recipients_csv("phone,1,first_name\n+91 98765 43210,Asha,A\n5511987654321,Lucas,L\n").unwrap();
+        let bsuid = parse_recipients_csv("bsuid,1\nDE.77aa88bb,Mika\n").unwrap();
+        assert_eq!(bsuid[0].0, "DE.77aa88bb");
         assert_eq!(ok.len(), 2);
         assert_eq!(
             ok[0].1,

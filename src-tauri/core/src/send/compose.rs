@@ -63,17 +63,51 @@ pub async fn template_header_kind(store: &Store, name: &str, language: &str) -> 
 
 struct Recipient {
     id: i64,
-    wa_id: String,
+    /// The phone number when Coexist knows it, else the customer's BSUID.
+    address: Address,
     label: String,
     last_inbound_at: Option<i64>,
 }
 
+/// How a send names its customer (DESIGN §4): by phone in `to` when the phone is known; a
+/// customer known only by BSUID (a username that withholds the phone) in `recipient`, since
+/// Meta drops a BSUID placed in `to`.
+#[derive(Debug, Clone)]
+enum Address {
+    Phone(String),
+    Bsuid(String),
+}
+
+impl Address {
+    fn id(&self) -> &str {
+        match self {
+            Address::Phone(p) | Address::Bsuid(p) => p,
+        }
+    }
+
+    /// The request body's addressing fields with `rest` (type and content) added.
+    fn payload(&self, rest: Value) -> Value {
+        let mut p = json!({"messaging_product": "whatsapp", "recipient_type": "individual"});
+        match self {
+            Address::Phone(w) => p["to"] = json!(w),
+            Address::Bsuid(b) => p["recipient"] = json!(b),
+        }
+        if let (Value::Object(p), Value::Object(rest)) = (&mut p, rest) {
+            p.extend(rest);
+        }
+        p
+    }
+}
+
 /// Finds (or, for a new phone number, creates) the contact `to` names: a phone number or a BSUID.
 async fn recipient(store: &Store, to: &str, create: bool, now: i64) -> Result<Recipient> {
-    let wa = normalize_wa_id(Some(to)).filter(|_| !to.contains('.'));
-    let bsuid = normalize_bsuid(Some(to)).filter(|b| b.contains('.'));
-    let row: Option<(i64, Option<String>, String, Option<i64>)> = sqlx::query_as(
-        "SELECT c.id, c.wa_id, COALESCE(c.name, c.profile_name, c.username, c.wa_id, c.bsuid), v.last_inbound_at
+    let is_bsuid = crate::phone::looks_like_bsuid(to);
+    let wa = normalize_wa_id(Some(to)).filter(|_| !is_bsuid);
+    let bsuid = normalize_bsuid(Some(to)).filter(|_| is_bsuid);
+    /// id, phone, BSUID, how the owner names them, last message from them.
+    type Found = (i64, Option<String>, Option<String>, String, Option<i64>);
+    let row: Option<Found> = sqlx::query_as(
+        "SELECT c.id, c.wa_id, c.bsuid, COALESCE(c.name, c.profile_name, c.username, c.wa_id, c.bsuid), v.last_inbound_at
          FROM contact c LEFT JOIN conversation v ON v.contact_id = c.id
          WHERE (?1 IS NOT NULL AND c.wa_id = ?1) OR (?2 IS NOT NULL AND c.bsuid = ?2)",
     )
@@ -81,7 +115,7 @@ async fn recipient(store: &Store, to: &str, create: bool, now: i64) -> Result<Re
     .bind(&bsuid)
     .fetch_optional(store.pool())
     .await?;
-    let (id, wa_id, label, last_inbound_at) = match (row, &wa) {
+    let (id, wa_id, bsuid, label, last_inbound_at) = match (row, &wa) {
         (Some(r), _) => r,
         (None, Some(w)) if create => {
             let id: i64 = sqlx::query_scalar(
@@ -91,18 +125,22 @@ async fn recipient(store: &Store, to: &str, create: bool, now: i64) -> Result<Re
             .bind(now)
             .fetch_one(store.pool())
             .await?;
-            (id, Some(w.clone()), format!("+{w}"), None)
+            (id, Some(w.clone()), None, format!("+{w}"), None)
         }
         _ => return Err(CoreError::CannotSend(format!("no contact {to} in this workspace"))),
     };
-    let wa_id = wa_id.ok_or_else(|| {
-        CoreError::CannotSend(format!(
-            "{label} is known only by a username; Coexist can send to phone numbers only for now"
-        ))
-    })?;
+    let address = match (wa_id, bsuid) {
+        (Some(w), _) => Address::Phone(w),
+        (None, Some(b)) => Address::Bsuid(b),
+        (None, None) => {
+            return Err(CoreError::CannotSend(format!(
+                "{label} has neither a phone number nor a BSUID"
+            )))
+        }
+    };
     Ok(Recipient {
         id,
-        wa_id,
+        address,
         label,
         last_inbound_at,
     })
@@ -116,10 +154,11 @@ pub async fn compose_text(store: &Store, to: &str, text: &str, now: i64) -> Resu
     let r = in_window(store, to, now).await?;
     Ok(Compose {
         contact_id: r.id,
-        recipient: r.wa_id.clone(),
+        recipient: r.address.id().to_string(),
         kind: "text",
-        payload: json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": r.wa_id,
-                        "type": "text", "text": {"preview_url": false, "body": text}}),
+        payload: r
+            .address
+            .payload(json!({"type": "text", "text": {"preview_url": false, "body": text}})),
         text: Some(text.to_string()),
         template_name: None,
         template_category: None,
@@ -148,11 +187,11 @@ pub async fn compose_media(
     }
     Ok(Compose {
         contact_id: r.id,
-        recipient: r.wa_id.clone(),
+        recipient: r.address.id().to_string(),
         kind,
-        payload: json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": r.wa_id,
-                        "type": kind, kind: body}),
-        text: caption.or(filename).map(str::to_string),
+        payload: r.address.payload(json!({"type": kind, kind: body})),
+        // A file's words are its caption; its name travels with the upload.
+        text: caption.map(str::to_string),
         template_name: None,
         template_category: None,
     })
@@ -219,6 +258,13 @@ pub async fn compose_template_with(
     }
     let category = crate::billing::category::normalize(&category);
     let r = recipient(store, to, true, now).await?;
+    if let (Address::Bsuid(_), "authentication" | "authentication_international") = (&r.address, category.as_str()) {
+        // Meta refuses these (131062): a one-time code goes to a phone number only.
+        return Err(CoreError::CannotSend(format!(
+            "{} is known only by a username: WhatsApp delivers login codes (authentication templates) to phone numbers only",
+            r.label
+        )));
+    }
     if category == "marketing" && !has_marketing_consent(store, r.id).await? {
         return Err(CoreError::CannotSend(format!(
             "{} has not opted in to marketing messages (or has opted out): marketing templates are not sent to them",
@@ -278,10 +324,9 @@ pub async fn compose_template_with(
     }
     Ok(Compose {
         contact_id: r.id,
-        recipient: r.wa_id.clone(),
+        recipient: r.address.id().to_string(),
         kind: "template",
-        payload: json!({"messaging_product": "whatsapp", "recipient_type": "individual", "to": r.wa_id,
-                        "type": "template", "template": template}),
+        payload: r.address.payload(json!({"type": "template", "template": template})),
         // The thread shows what the customer reads: the body with its values filled in.
         text: Some(filled_body(&components, params).unwrap_or_else(|| format!("Template {name}"))),
         template_name: Some(name.to_string()),

@@ -81,7 +81,14 @@ fn process_send(sim: &Sim, id: &str, body: &[u8]) -> Response {
             "Cloud API message throughput has been reached.",
         );
     }
-    let to = digits(req["to"].as_str().unwrap_or_default());
+    // Addressing (DESIGN §4, as partners document Meta's BSUID change): `to` takes a phone
+    // number; a customer known only by BSUID is named in `recipient`. A BSUID placed in `to` is
+    // not delivered: refused here as undeliverable (the exact answer is not documented).
+    let by_recipient = req["recipient"].as_str().map(str::trim).filter(|r| !r.is_empty());
+    let to_raw = req["to"].as_str().unwrap_or_default();
+    let bsuid_in_to =
+        to_raw.len() > 3 && to_raw.as_bytes()[2] == b'.' && to_raw[..2].chars().all(|c| c.is_ascii_alphabetic());
+    let to = digits(to_raw);
     let kind = req["type"].as_str().unwrap_or("text").to_string();
     let callback = req["biz_opaque_callback_data"].as_str().map(String::from);
     if callback.as_ref().is_some_and(|c| c.chars().count() > 512) {
@@ -95,6 +102,18 @@ fn process_send(sim: &Sim, id: &str, body: &[u8]) -> Response {
     }
     let mut st = sim.lock();
     let now = st.now;
+    let (to, addressed_by) = match by_recipient {
+        Some(b) if to_raw.is_empty() => (
+            st.customers
+                .iter()
+                .find(|(_, c)| c.bsuid == b)
+                .map(|(k, _)| k.clone())
+                .unwrap_or_default(),
+            "recipient",
+        ),
+        _ if bsuid_in_to => (String::new(), "to"),
+        _ => (to, "to"),
+    };
     let Some(customer) = st.customers.get(&to).cloned() else {
         drop(st);
         return fail(
@@ -160,6 +179,16 @@ fn process_send(sim: &Sim, id: &str, body: &[u8]) -> Response {
                             );
                         }
                         Ok(id) => media_id = id,
+                    }
+                    if addressed_by == "recipient" && t.category.eq_ignore_ascii_case("authentication") {
+                        drop(st);
+                        return fail(
+                            sim,
+                            StatusCode::BAD_REQUEST,
+                            131062,
+                            "Business-scoped user ID recipient not supported",
+                            "Authentication templates cannot be sent to a business-scoped user ID.",
+                        );
                     }
                     template_category = Some(t.category.to_lowercase());
                     template_name = Some(t.name.clone());
@@ -243,7 +272,12 @@ fn process_send(sim: &Sim, id: &str, body: &[u8]) -> Response {
     let wamid = st.new_id("wamid.SIM");
     st.accepted.push(Accepted {
         wamid: wamid.clone(),
-        to: to.clone(),
+        to: if addressed_by == "recipient" {
+            customer.bsuid.clone()
+        } else {
+            to.clone()
+        },
+        addressed_by,
         kind: kind.clone(),
         template: template_name,
         category: template_category.clone(),
@@ -264,8 +298,13 @@ fn process_send(sim: &Sim, id: &str, body: &[u8]) -> Response {
         statuses.push("read");
     }
     for (i, status) in statuses.into_iter().enumerate() {
+        // A username-only customer's statuses carry the BSUID alone (inferred: Meta documents
+        // `recipient_user_id` on statuses; `recipient_id` is left out like `wa_id` elsewhere).
         let mut s = json!({"id": wamid, "status": status, "timestamp": (now + i as i64 * 2).to_string(),
-                           "recipient_id": to, "recipient_user_id": customer.bsuid});
+                           "recipient_user_id": customer.bsuid});
+        if !customer.username_only {
+            s["recipient_id"] = json!(to);
+        }
         if let Some(cb) = &callback {
             s["biz_opaque_callback_data"] = json!(cb);
         }
@@ -290,7 +329,12 @@ fn process_send(sim: &Sim, id: &str, body: &[u8]) -> Response {
         sim.hooks.queue("messages", body);
     }
     drop(st);
-    let body = json!({"messaging_product": "whatsapp", "contacts": [{"input": req["to"], "wa_id": to}],
+    let contact = if addressed_by == "recipient" {
+        json!({"input": customer.bsuid, "user_id": customer.bsuid})
+    } else {
+        json!({"input": req["to"], "wa_id": to, "user_id": customer.bsuid})
+    };
+    let body = json!({"messaging_product": "whatsapp", "contacts": [contact],
                       "messages": [{"id": wamid, "message_status": "accepted"}]});
     (StatusCode::OK, Json(body)).into_response()
 }
