@@ -137,7 +137,7 @@ impl Live {
         }
         let client = CloudClient::new(
             &format!("http://{addr}"),
-            "v23.0",
+            &coexist_core::cloud::graph_version::GraphVersions::shipped().tested,
             Sensitive::new(DEMO_TOKEN.into()),
             std::time::Duration::from_secs(10),
         );

@@ -338,6 +338,8 @@ pub async fn doctor(dir: &Path, json_out: bool, now: i64) -> Result<()> {
     };
     let last_received = store.last_received_at().await?;
     let stats = store.stats().await?;
+    let versions = coexist_core::cloud::graph_version::GraphVersions::from_env();
+    let graph_api = versions.check(&versions.in_use(), now);
     let sync_requests: Vec<Value> = store
         .sync_requests()
         .await?
@@ -363,6 +365,7 @@ pub async fn doctor(dir: &Path, json_out: bool, now: i64) -> Result<()> {
         "keyring": {"backend": keyring_backend(), "working": keyring_ok, "secrets": secrets_state},
         "reminders": reminders,
         "messaging_limit": store.limit_budget(now).await?,
+        "graph_api": graph_api,
     });
     if json_out {
         println!("{out}");
@@ -388,6 +391,15 @@ pub async fn doctor(dir: &Path, json_out: bool, now: i64) -> Result<()> {
         _ => println!(
             "..  Meta not asked: {}",
             out["link"]["api"]["error"].as_str().unwrap_or("")
+        ),
+    }
+    match &graph_api.warning {
+        Some(w) => println!("!!  {w}"),
+        None => println!(
+            "ok  Graph API {} (available until {}{})",
+            graph_api.version,
+            if graph_api.estimated { "about " } else { "" },
+            graph_api.ends.as_deref().unwrap_or("?")
         ),
     }
     let budget = store.limit_budget(now).await?;

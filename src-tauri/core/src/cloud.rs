@@ -2,6 +2,7 @@
 
 mod client;
 mod errors;
+pub mod graph_version;
 
 pub(crate) use client::redacted;
 pub use client::{

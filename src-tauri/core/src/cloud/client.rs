@@ -68,10 +68,11 @@ pub fn template_name(raw: &str) -> Option<String> {
 
 impl CloudClient {
     /// Meta's Graph API, or the address in `COEXIST_API_BASE` (the simulator in tests and the
-    /// demo); `COEXIST_API_VERSION` picks the API version.
+    /// demo); the Graph version is the newest one Coexist is tested with, or `COEXIST_API_VERSION`
+    /// (see [`super::graph_version`]).
     pub fn from_env(token: Sensitive<String>, timeout: Duration) -> Self {
         let base = std::env::var("COEXIST_API_BASE").unwrap_or_else(|_| "https://graph.facebook.com".into());
-        let version = std::env::var("COEXIST_API_VERSION").unwrap_or_else(|_| "v21.0".into());
+        let version = super::graph_version::GraphVersions::from_env().in_use();
         Self::new(&base, &version, token, timeout)
     }
 
