@@ -94,10 +94,11 @@ async fn the_database_refuses_a_second_outbox_row_for_one_campaign_recipient() {
     );
 }
 
-/// Items 6 and 7: a recipient who opted out after the campaign was created, and one now known only
-/// by a BSUID, are skipped with their reason; everybody else is queued.
+/// Items 6 and 7: a recipient who opted out after the campaign was created is skipped with the
+/// reason; one now known only by a BSUID is queued and addressed by `recipient` (DESIGN §4);
+/// everybody else is queued.
 #[tokio::test]
-async fn launch_skips_and_records_opt_outs_and_recipients_without_a_phone() {
+async fn launch_skips_opt_outs_and_addresses_bsuid_only_recipients_by_recipient() {
     let (_dir, store) = workspace(5).await;
     let (id, n) = store
         .create_campaign("Sale", "spring_sale", "en", &regulars(), &[], None, None, "owner", 2)
@@ -122,12 +123,20 @@ async fn launch_skips_and_records_opt_outs_and_recipients_without_a_phone() {
         .await
         .unwrap();
 
-    assert_eq!(store.launch_campaign(id, "owner", 4).await.unwrap(), 3);
+    assert_eq!(store.launch_campaign(id, "owner", 4).await.unwrap(), 4);
     let s = store.campaign_status(id).await.unwrap();
-    assert_eq!((s.total, s.queued, s.skipped), (5, 3, 2), "{s:?}");
+    assert_eq!((s.total, s.queued, s.skipped), (5, 4, 1), "{s:?}");
+    let payload: String = sqlx::query_scalar("SELECT payload FROM outbox WHERE contact_id = ?")
+        .bind(contacts[3])
+        .fetch_one(store.pool())
+        .await
+        .unwrap();
+    let payload: serde_json::Value = serde_json::from_str(&payload).unwrap();
+    assert_eq!(payload["recipient"], "GB.1234567890123456");
+    assert!(payload.get("to").is_none(), "{payload}");
     let rows = store.campaign_recipients(id, 10).await.unwrap();
     let skipped: Vec<_> = rows.iter().filter(|r| r.state == "skipped").collect();
-    assert_eq!(skipped.len(), 2, "{rows:?}");
+    assert_eq!(skipped.len(), 1, "{rows:?}");
     let why = |c: i64| {
         skipped
             .iter()
@@ -136,10 +145,9 @@ async fn launch_skips_and_records_opt_outs_and_recipients_without_a_phone() {
             .unwrap_or_default()
     };
     assert!(why(contacts[1]).contains("opted"), "{}", why(contacts[1]));
-    assert!(!why(contacts[3]).is_empty());
     // Launching again neither queues the skipped nor repeats the others.
     assert_eq!(store.launch_campaign(id, "owner", 5).await.unwrap(), 0);
-    assert_eq!(outbox_per_recipient(&store, id).await.len(), 3);
+    assert_eq!(outbox_per_recipient(&store, id).await.len(), 4);
 }
 
 /// Item 5: a campaign Meta stopped (a stop code) can be cancelled, which withdraws what was still
