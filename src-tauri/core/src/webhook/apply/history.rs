@@ -80,11 +80,13 @@ pub(super) async fn apply_history(
 async fn media_deadline_from(conn: &mut SqliteConnection, wamid: &str, at: i64) -> sqlx::Result<()> {
     sqlx::query(
         "UPDATE media_download SET expires_at = MAX(expires_at, ?1 + CASE WHEN
-                (SELECT value FROM setting WHERE key = 'media.no_storage') = '1' THEN 3600 ELSE 7 * 86400 END)
+                (SELECT value FROM setting WHERE key = 'media.no_storage') = '1' THEN ?3 ELSE ?4 END)
          WHERE state = 'queued' AND message_id = (SELECT id FROM message WHERE wamid = ?2)",
     )
     .bind(at)
     .bind(wamid)
+    .bind(crate::media::NO_STORAGE_TTL_SECS)
+    .bind(crate::media::MEDIA_TTL_SECS)
     .execute(&mut *conn)
     .await?;
     Ok(())
