@@ -204,7 +204,7 @@ pub async fn backup(dir: &Path, cmd: &BackupCmd, actor: &str, pin: Option<String
         }
         BackupCmd::Restore { file, yes } => {
             if !yes {
-                bail!("restoring replaces the workspace's database (the current one is kept as coexist.sqlite3.before-restore): add --yes to confirm");
+                bail!("restoring replaces the workspace's database (the current one is kept beside it as coexist.sqlite3.before-restore-DATE-TIME): add --yes to confirm");
             }
             let info = ops::restore(dir, file, actor, pin, now).await?;
             println!(
@@ -213,11 +213,20 @@ pub async fn backup(dir: &Path, cmd: &BackupCmd, actor: &str, pin: Option<String
                 info.journal,
                 file.display()
             );
-            if info.held + info.paused_campaigns > 0 {
+            if let Some(aside) = &info.set_aside {
+                println!("the database it replaced is kept as {aside} (restore it the same way to undo)");
+            }
+            if info.media_files > 0 {
                 println!(
-                    "{} queued message(s) held and {} campaign(s) paused: they may have gone out after the backup was taken. \
+                    "media: {} files ({} bytes) restored",
+                    info.media_files, info.media_bytes
+                );
+            }
+            if info.held + info.held_follow_ups + info.paused_campaigns > 0 {
+                println!(
+                    "{} queued message(s) and {} follow-up(s) held, {} campaign(s) paused: they may have gone out after the backup was taken. \
                      Check them, then `coexist outbox release --all` and `coexist campaign resume ID`.",
-                    info.held, info.paused_campaigns
+                    info.held, info.held_follow_ups, info.paused_campaigns
                 );
             }
         }

@@ -148,6 +148,44 @@ impl EngineLease {
         self.lost.notified().await
     }
 
+    /// Stops renewing: the lease holds until its expiry, for a last step that must not be
+    /// interrupted by a renewal write (a restore's swap).
+    pub(crate) fn stop_renewing(&self) {
+        self.renewer.abort();
+    }
+
+    /// True while this process still holds the lease in its database.
+    pub(crate) async fn still_held(&self) -> Result<bool> {
+        Ok(self
+            .store
+            .lease_holder(LEASE, now_ms())
+            .await?
+            .is_some_and(|(h, _)| h == self.holder))
+    }
+
+    /// Writes this holder's lease into another database (one about to replace this one), so the
+    /// lease still holds there the moment it takes this one's place.
+    pub(crate) async fn carry_into(&self, other: &Store, ttl_ms: i64) -> Result<()> {
+        let mut tx = other.pool().begin_with("BEGIN IMMEDIATE").await?;
+        sqlx::query("DELETE FROM lease").execute(&mut *tx).await?;
+        sqlx::query("INSERT INTO lease (name, holder, expires_ms) VALUES (?, ?, ?)")
+            .bind(LEASE)
+            .bind(&self.holder)
+            .bind(now_ms() + ttl_ms)
+            .execute(&mut *tx)
+            .await?;
+        tx.commit().await?;
+        Ok(())
+    }
+
+    /// Releases this holder's lease in `store` (the database that took this one's place).
+    pub(crate) async fn release_in(self, store: &Store) {
+        self.renewer.abort();
+        if let Err(e) = store.release_lease(LEASE, &self.holder).await {
+            tracing::warn!(error = %e, "could not release the engine lease");
+        }
+    }
+
     /// Lets the next process take over at once instead of after the lease expires.
     pub async fn release(self) {
         self.renewer.abort();

@@ -20,6 +20,7 @@ pub mod policy;
 pub mod profiles;
 pub mod reminders;
 pub mod reports;
+pub mod restore;
 pub mod safety;
 pub mod search;
 pub mod secrets;

@@ -4,7 +4,7 @@
 
 use crate::audit;
 use crate::error::{CoreError, Result};
-use crate::store::{ExportedMessage, Store, DB_FILE};
+use crate::store::{ExportedMessage, Store};
 use serde::Serialize;
 use serde_json::json;
 use std::io::Write;
@@ -16,12 +16,16 @@ pub struct BackupInfo {
     pub bytes: u64,
     pub messages: i64,
     pub journal: i64,
-    /// After a restore: queued sends held for review, and running campaigns paused.
+    /// After a restore: queued sends and waiting follow-ups held for review, and running
+    /// campaigns paused.
     pub held: i64,
+    pub held_follow_ups: i64,
     pub paused_campaigns: i64,
     /// Media files copied with the database (beside it, in `<backup>.media/`); 0 when left out.
     pub media_files: u64,
     pub media_bytes: u64,
+    /// After a restore: where the replaced database was set aside (restorable like a backup).
+    pub set_aside: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -81,9 +85,11 @@ impl Store {
             messages,
             journal,
             held: 0,
+            held_follow_ups: 0,
             paused_campaigns: 0,
             media_files: 0,
             media_bytes: 0,
+            set_aside: None,
         })
     }
 
@@ -99,7 +105,11 @@ impl Store {
             .await?;
         let (mut n, mut bytes) = (0u64, 0u64);
         for (rel, size) in files {
-            let (src, dst) = (from.join(&rel), to.join(&rel));
+            let Some(src) = crate::media::content_path(&from, &rel) else {
+                tracing::warn!(file = %rel, "a media row that is not a content address was left out of the backup");
+                continue;
+            };
+            let dst = to.join(&rel);
             if !src.exists() {
                 continue;
             }
@@ -221,8 +231,8 @@ impl Store {
         tx.commit().await?;
         let media = self.media_dir();
         for (_, rel, _) in &orphans {
-            if let Some(dir) = &media {
-                if let Err(e) = std::fs::remove_file(dir.join(rel)) {
+            if let Some(file) = media.as_deref().and_then(|d| crate::media::content_path(d, rel)) {
+                if let Err(e) = std::fs::remove_file(file) {
                     tracing::warn!(error = %e, file = %rel, "a media file past retention could not be removed");
                 }
             }
@@ -237,66 +247,14 @@ impl Store {
     }
 }
 
-/// Replaces the workspace database in `data_dir` with `backup`, after checking the backup opens
-/// (a newer app's backup is refused) and is intact. The workspace must not be open elsewhere; the
-/// replaced database is kept next to it.
-///
-/// What was queued when the backup was taken may have gone out since: queued sends come back held
-/// and running campaigns paused, for the owner to review (`release_held`, campaign resume).
-/// Refused while an engine (the app or `coexist serve`) runs the workspace.
+/// Replaces the workspace in `data_dir` with `backup` as one atomic step (see [`crate::restore`]),
+/// audited as done by Coexist itself; the owner's own restore goes through `ops::restore`.
 pub async fn restore(backup: &Path, data_dir: &Path) -> Result<BackupInfo> {
-    let target = data_dir.join(DB_FILE);
-    if target.exists() {
-        let live = Store::open_file(&target).await?;
-        let holder = crate::engine::EngineLease::holder(&live).await?;
-        let sending = live.dispatcher_running(crate::send::now_ms()).await?;
-        live.close().await;
-        if let Some(h) = holder {
-            return Err(CoreError::Invalid(format!(
-                "{}: close it before restoring a backup over this workspace",
-                h.describe()
-            )));
-        }
-        if sending {
-            return Err(CoreError::Invalid(
-                "messages are being sent from this workspace right now: wait for that to finish before restoring"
-                    .into(),
-            ));
-        }
-    }
-    let copy = Store::open_file(backup).await?;
-    copy.integrity_check().await?;
-    let (messages, journal) = counts(&copy).await?;
-    copy.close().await;
-    let target = data_dir.join(DB_FILE);
-    std::fs::create_dir_all(data_dir).map_err(io(data_dir))?;
-    if target.exists() {
-        let keep = data_dir.join(format!("{DB_FILE}.before-restore"));
-        std::fs::rename(&target, &keep).map_err(io(&target))?;
-        for ext in ["-wal", "-shm"] {
-            let side = data_dir.join(format!("{DB_FILE}{ext}"));
-            if side.exists() {
-                std::fs::rename(&side, data_dir.join(format!("{DB_FILE}.before-restore{ext}"))).map_err(io(&side))?;
-            }
-        }
-    }
-    std::fs::copy(backup, &target).map_err(io(&target))?;
-    let bytes = std::fs::metadata(&target).map_err(io(&target))?.len();
-    // Media kept beside the backup come back into the workspace's media folder.
-    let (media_files, media_bytes) = copy_tree(&media_beside(backup), &crate::media::media_dir(data_dir))?;
-    let restored = Store::open_file(&target).await?;
-    let (held, paused_campaigns) = restored.hold_after_restore().await?;
-    restored.close().await;
-    Ok(BackupInfo {
-        path: target.display().to_string(),
-        bytes,
-        messages,
-        journal,
-        held,
-        paused_campaigns,
-        media_files,
-        media_bytes,
-    })
+    let now = chrono::Utc::now().timestamp();
+    crate::restore::Restore::begin(data_dir)
+        .await?
+        .finish(backup, "coexist", now)
+        .await
 }
 
 /// Where a backup's media files go: `<backup file>.media/`.
@@ -304,25 +262,4 @@ pub fn media_beside(backup: &Path) -> std::path::PathBuf {
     let mut name = backup.as_os_str().to_owned();
     name.push(".media");
     std::path::PathBuf::from(name)
-}
-
-/// Copies every file under `from` into `to` (same layout); a missing `from` copies nothing.
-fn copy_tree(from: &Path, to: &Path) -> Result<(u64, u64)> {
-    let (mut n, mut bytes) = (0u64, 0u64);
-    let Ok(entries) = std::fs::read_dir(from) else {
-        return Ok((0, 0));
-    };
-    for e in entries.flatten() {
-        let (src, dst) = (e.path(), to.join(e.file_name()));
-        if src.is_dir() {
-            let (a, b) = copy_tree(&src, &dst)?;
-            n += a;
-            bytes += b;
-        } else {
-            std::fs::create_dir_all(to).map_err(io(to))?;
-            bytes += std::fs::copy(&src, &dst).map_err(io(&dst))?;
-            n += 1;
-        }
-    }
-    Ok((n, bytes))
 }

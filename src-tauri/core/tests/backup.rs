@@ -71,7 +71,10 @@ async fn backup_while_applying_restores_consistently() {
         .unwrap();
     assert_eq!(old, 0);
     let actions = |s: Vec<coexist_core::audit::AuditEntry>| s.into_iter().map(|e| e.action).collect::<Vec<_>>();
-    assert_eq!(actions(restored.audit_entries().await.unwrap()), vec!["retention"]);
+    assert_eq!(
+        actions(restored.audit_entries().await.unwrap()),
+        vec!["restore", "retention"]
+    );
     assert_eq!(
         actions(store.audit_entries().await.unwrap()),
         vec!["backup"],

@@ -384,7 +384,7 @@ impl Store {
         let due: Vec<(i64, i64, String, String, Option<String>)> = sqlx::query_as(
             "SELECT f.id, f.contact_id, f.template_name, f.language, COALESCE(c.wa_id, c.bsuid) FROM follow_up f
              JOIN contact c ON c.id = f.contact_id LEFT JOIN conversation v ON v.contact_id = f.contact_id
-             WHERE f.state = 'waiting' AND f.due_at <= ? AND COALESCE(v.automation_paused_until, 0) <= ?",
+             WHERE f.state = 'waiting' AND f.held_reason IS NULL AND f.due_at <= ? AND COALESCE(v.automation_paused_until, 0) <= ?",
         )
         .bind(now)
         .bind(now)

@@ -17,7 +17,9 @@ use std::time::Duration;
 use tokio::io::AsyncWriteExt;
 use tokio::sync::{Notify, Semaphore};
 
+mod address;
 mod policy;
+pub use address::{content_address, content_path, is_content_address};
 pub use policy::{MediaPolicy, MEDIA_TTL_SECS, NO_STORAGE_TTL_SECS};
 
 /// Where a workspace keeps its media, beside its database.
@@ -435,7 +437,7 @@ impl Store {
         let Some(s) = self.media_state(message_id).await? else {
             return Ok(None);
         };
-        let file = s.path.as_ref().map(|p| dir.join(p));
+        let file = s.path.as_deref().and_then(|p| content_path(dir, p));
         let playable = |m: &str| m.starts_with("image/") || m.starts_with("audio/") || m.starts_with("video/");
         let inline =
             s.state == "done" && s.mime.as_deref().is_some_and(playable) && s.bytes.is_some_and(|b| b <= INLINE_MAX);
@@ -805,7 +807,9 @@ impl Store {
             source: e,
         };
         tokio::fs::create_dir_all(dest_dir).await.map_err(io)?;
-        tokio::fs::copy(media.join(&rel), &dest).await.map_err(io)?;
+        let src = content_path(media, &rel)
+            .ok_or_else(|| crate::CoreError::Invalid("this file is not in the workspace".into()))?;
+        tokio::fs::copy(src, &dest).await.map_err(io)?;
         Ok(dest)
     }
 }

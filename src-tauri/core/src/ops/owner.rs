@@ -7,7 +7,6 @@ use crate::billing::ImportOutcome;
 use crate::error::{CoreError, Result};
 use crate::safety::{BackupInfo, RetentionOutcome};
 use crate::secrets::{SecretKind, SecretStore, Sensitive};
-use crate::store::Store;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::io::Write;
@@ -214,26 +213,18 @@ pub async fn backup_with(ctx: &Ctx<'_>, dest: &Path, with_media: bool) -> Result
 }
 
 /// Replaces the workspace in `dir` with `backup` (refused while an engine runs it), audited in
-/// the restored database. The owner check runs on the workspace as it is before the restore.
+/// the restored database. The owner check runs on the workspace as it is before the restore,
+/// under the restore's lease.
 pub async fn restore(dir: &Path, backup: &Path, actor: &str, pin: Option<String>, now: i64) -> Result<BackupInfo> {
+    let restore = crate::restore::Restore::begin(dir).await?;
+    if let Err(e) = Ctx::new(restore.live(), actor, pin, now)
+        .owner("restore a backup")
+        .await
     {
-        let live = Store::open_dir(dir).await?;
-        Ctx::new(&live, actor, pin, now).owner("restore a backup").await?;
-        live.close().await;
+        restore.abandon().await;
+        return Err(e);
     }
-    let info = crate::safety::restore(backup, dir).await?;
-    let store = Store::open_dir(dir).await?;
-    store
-        .audit(
-            now,
-            actor,
-            Action::Restore,
-            Some(&backup.display().to_string()),
-            json!({"messages": info.messages, "held": info.held, "paused_campaigns": info.paused_campaigns}),
-        )
-        .await?;
-    store.close().await;
-    Ok(info)
+    restore.finish(backup, actor, now).await
 }
 
 /// How much a retention run would delete, before anything is deleted.

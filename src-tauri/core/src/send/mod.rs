@@ -17,7 +17,7 @@ pub use compose::{
 };
 pub use dispatcher::{DispatcherHandle, SendSettings};
 pub(crate) use outbox::insert_automation;
-pub use outbox::{OutboxRow, OutboxState};
+pub use outbox::{OutboxRow, OutboxState, RestoreHolds};
 
 /// Milliseconds since the epoch (pacing and retry times need more than seconds).
 pub fn now_ms() -> i64 {

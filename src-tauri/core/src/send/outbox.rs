@@ -120,6 +120,14 @@ async fn upsert_template_on(conn: &mut sqlx::SqliteConnection, t: &crate::cloud:
     Ok(())
 }
 
+/// What a restore held back for the owner to review.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RestoreHolds {
+    pub held: i64,
+    pub held_follow_ups: i64,
+    pub paused_campaigns: i64,
+}
+
 impl Store {
     /// Writes the send to the outbox; the dispatcher takes it from there.
     pub async fn enqueue(&self, c: &Compose, campaign_id: Option<i64>, now: i64, now_ms: i64) -> Result<i64> {
@@ -210,11 +218,18 @@ impl Store {
 
     /// Right after a restore: every queued send is held and every running campaign paused, so
     /// nothing goes out a second time before the owner has looked. Returns (held, paused).
-    pub async fn hold_after_restore(&self) -> Result<(i64, i64)> {
+    pub async fn hold_after_restore(&self) -> Result<RestoreHolds> {
         let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let held = sqlx::query(
             "UPDATE outbox SET held_reason = 'Restored from a backup: this message was waiting when the backup was taken and may have been sent since. Check the chat, then send it or cancel it.'
              WHERE state = 'queued' AND held_reason IS NULL",
+        )
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        let held_follow_ups = sqlx::query(
+            "UPDATE follow_up SET held_reason = 'Restored from a backup: this follow-up was waiting when the backup was taken and may have been sent since.'
+             WHERE state = 'waiting' AND held_reason IS NULL",
         )
         .execute(&mut *tx)
         .await?
@@ -224,20 +239,35 @@ impl Store {
             .await?
             .rows_affected();
         tx.commit().await?;
-        Ok((held as i64, paused as i64))
+        Ok(RestoreHolds {
+            held: held as i64,
+            held_follow_ups: held_follow_ups as i64,
+            paused_campaigns: paused as i64,
+        })
     }
 
-    /// The owner checked a held send (or all of them): it may go out.
+    /// The owner checked a held send (or all of them, with the held follow-ups): it may go out.
     pub async fn release_held(&self, id: Option<i64>, now: i64) -> Result<u64> {
-        Ok(sqlx::query(
-            "UPDATE outbox SET held_reason = NULL, updated_at = ?
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let mut n = sqlx::query(
+            "UPDATE outbox SET held_reason = NULL, updated_at = ?1
              WHERE held_reason IS NOT NULL AND state = 'queued' AND (?2 IS NULL OR id = ?2)",
         )
         .bind(now)
         .bind(id)
-        .execute(self.pool())
+        .execute(&mut *tx)
         .await?
-        .rows_affected())
+        .rows_affected();
+        if id.is_none() {
+            n += sqlx::query(
+                "UPDATE follow_up SET held_reason = NULL WHERE held_reason IS NOT NULL AND state = 'waiting'",
+            )
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        }
+        tx.commit().await?;
+        Ok(n)
     }
 
     pub async fn cancel_outbox(&self, id: i64, now: i64) -> Result<bool> {

@@ -17,6 +17,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations");
 /// The file name of a workspace's mirror inside its data directory.
 pub const DB_FILE: &str = "coexist.sqlite3";
 
+/// The newest migration this build knows: a database past it was written by a newer Coexist.
+pub(crate) fn latest_migration() -> i64 {
+    MIGRATOR.iter().map(|m| m.version).max().unwrap_or(0)
+}
+
 /// A handle on one workspace's mirror. Cheap to clone.
 #[derive(Clone, Debug)]
 pub struct Store {
