@@ -57,10 +57,17 @@ impl World {
         )
     }
     fn dispatcher(&self, rate: u32, timeout: Duration) -> DispatcherHandle {
+        self.dispatcher_waiting(rate, timeout, Duration::from_secs(1))
+    }
+    /// A dispatcher whose status window (the wait before retrying an answer that may hide a
+    /// send) is `window`.
+    fn dispatcher_waiting(&self, rate: u32, timeout: Duration, window: Duration) -> DispatcherHandle {
+        let mut settings = SendSettings::new("106540352242922", rate);
+        settings.status_window = window;
         DispatcherHandle::spawn(
             self.store.clone(),
             self.client(timeout),
-            SendSettings::new("106540352242922", rate),
+            settings,
             Arc::new(SystemClock),
         )
     }
@@ -304,6 +311,43 @@ async fn a_5xx_after_meta_sent_is_settled_by_its_status_not_sent_again() {
         .await
         .unwrap();
     assert_eq!(text.as_deref(), Some("hello_world"));
+}
+
+/// Issue 24, item 10: Meta took the send, answered 500, and its statuses came 3 s later. A retry
+/// after the 1 s backoff reached the customer twice; the retry now waits for the status window,
+/// inside which the late status settles the send.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_5xx_with_late_statuses_waits_for_them_and_is_sent_once() {
+    let w = world(20).await;
+    let id = w
+        .one_hello_world(json!({"server_error_after_send": 1.0, "delay": 1.0, "delay_ms": 3_000}))
+        .await;
+    let _d = w.dispatcher_waiting(20, Duration::from_secs(5), Duration::from_secs(8));
+    let start = Instant::now();
+    loop {
+        let row = w.store.outbox_row(id).await.unwrap().unwrap();
+        if row.state == "queued" && row.attempts == 1 {
+            let why = row.last_error.clone().unwrap_or_default();
+            assert!(why.contains("waiting 8 s for its delivery report"), "{why}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(10), "{row:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    w.settle("the late status settling the send", |rows| {
+        rows.iter().all(|r| r.state == "accepted")
+    })
+    .await;
+    // Past the window: a retry, had one been left waiting, would have gone out by now.
+    tokio::time::sleep(Duration::from_secs(9)).await;
+    let row = w.store.outbox_row(id).await.unwrap().unwrap();
+    assert_eq!(row.state, "accepted", "{row:?}");
+    assert_eq!(row.attempts, 1, "never retried: {row:?}");
+    assert_eq!(
+        w.sim_stats().await["counters"]["accepted"],
+        1,
+        "the customer got it once"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

@@ -29,6 +29,10 @@ pub struct SendSettings {
     /// How long a dispatcher's claim on the workspace lasts without renewal: after a crash, the
     /// next dispatcher waits this long before it takes over.
     pub lease_ttl_ms: i64,
+    /// After an answer that may hide a send Meta really made (a 5xx, codes 1, 2, 131000), how
+    /// long a delivery report carrying the send's token has to settle it before it is retried.
+    /// Meta's statuses often come seconds after its answer; retrying at once sent twice.
+    pub status_window: Duration,
     /// Where sends settling and campaign progress are announced.
     pub events: crate::events::EventBus,
 }
@@ -43,12 +47,27 @@ impl SendSettings {
             pair_period: Duration::from_secs(6),
             pair_burst: 40,
             lease_ttl_ms: 10_000,
+            status_window: Duration::from_secs(
+                std::env::var("COEXIST_STATUS_WINDOW_SECS")
+                    .ok()
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(DEFAULT_STATUS_WINDOW_SECS),
+            ),
             events: Default::default(),
         }
     }
 }
 
 const LEASE: &str = "dispatcher";
+
+/// The default status window (`COEXIST_STATUS_WINDOW_SECS` overrides it).
+pub const DEFAULT_STATUS_WINDOW_SECS: u64 = 30;
+
+/// An error answer that Meta may give after it really sent the message: a server error, or the
+/// codes it documents as temporary service trouble (1, 2, 131000).
+fn may_have_been_sent(e: &crate::cloud::GraphError) -> bool {
+    e.http_status >= 500 || matches!(e.code, 1 | 2 | 131000)
+}
 
 /// The running dispatcher; dropping it stops it (rows being sent are judged on the next start).
 pub struct DispatcherHandle {
@@ -380,6 +399,15 @@ impl Dispatcher {
                 let reason = plain_reason(e.code, Some(&e.message), e.details.as_deref());
                 let exhausted = c.attempts >= self.settings.max_attempts;
                 match class {
+                    ErrorClass::RetryLater if !exhausted && may_have_been_sent(&e) => {
+                        let window = self.settings.status_window.as_millis() as i64;
+                        let wait = backoff_ms(c.attempts).max(window);
+                        let reason = format!(
+                            "{reason} Meta may have sent it anyway: waiting {} s for its delivery report before trying again.",
+                            (wait + 999) / 1000
+                        );
+                        self.retry(c, e.code, &reason, wait).await
+                    }
                     ErrorClass::RetryLater if !exhausted => {
                         self.retry(c, e.code, &reason, backoff_ms(c.attempts)).await
                     }
