@@ -99,7 +99,7 @@ pub async fn save_media_copy(
     let media = ws.media_dir();
     Ok(ws
         .store
-        .save_media_copy(message_id, &media, &dir)
+        .save_media_copy(message_id, &media, &dir, coexist_core::media::CopyFor::Keeping)
         .await?
         .display()
         .to_string())
@@ -117,7 +117,10 @@ pub async fn open_media(app: tauri::AppHandle, ws: State<'_, Workspace>, message
         .app_cache_dir()
         .map_err(|e| UiError::internal(format!("no folder to open the file from: {e}")))?
         .join(OPENED_DIR);
-    let copy = ws.store.save_media_copy(message_id, &ws.media_dir(), &dir).await?;
+    let copy = ws
+        .store
+        .save_media_copy(message_id, &ws.media_dir(), &dir, coexist_core::media::CopyFor::Opening)
+        .await?;
     app.opener()
         .open_path(copy.display().to_string(), None::<&str>)
         .map_err(|e| {

@@ -228,6 +228,7 @@ pub async fn demo_customer_writes(
             &text,
             Attachment::Document {
                 filename: "price-list.pdf".into(),
+                mime: None,
             },
         ),
         Some(other) => return Err(CoreError::Invalid(format!("the demo cannot send a {other}")).into()),

@@ -4,7 +4,7 @@
 //! counted as done.
 
 use coexist_core::cloud::CloudClient;
-use coexist_core::media::{media_dir, MediaHandle, MediaSettings};
+use coexist_core::media::{media_dir, CopyFor, MediaHandle, MediaSettings};
 use coexist_core::secrets::Sensitive;
 use coexist_core::{Clock, FixedClock, Store, SystemClock};
 use coexist_sim::{Sim, SimConfig};
@@ -398,12 +398,12 @@ async fn a_pdf_is_sent_once_and_bad_files_are_refused_before_the_network() {
     let downloads = tempfile::tempdir().unwrap();
     let first = w
         .store
-        .save_media_copy(msg_id, &w.media(), downloads.path())
+        .save_media_copy(msg_id, &w.media(), downloads.path(), CopyFor::Keeping)
         .await
         .unwrap();
     let again = w
         .store
-        .save_media_copy(msg_id, &w.media(), downloads.path())
+        .save_media_copy(msg_id, &w.media(), downloads.path(), CopyFor::Keeping)
         .await
         .unwrap();
     assert!(
@@ -748,7 +748,11 @@ async fn a_document_keeps_its_name_and_a_voice_note_its_type() {
         "{row:?}"
     );
     let out = tempfile::tempdir().unwrap();
-    let saved = w.store.save_media_copy(doc, &w.media(), out.path()).await.unwrap();
+    let saved = w
+        .store
+        .save_media_copy(doc, &w.media(), out.path(), CopyFor::Keeping)
+        .await
+        .unwrap();
     assert!(saved.ends_with("price-list.pdf"), "{saved:?}");
     assert!(std::fs::read(&saved).unwrap().starts_with(b"%PDF-1.4"));
 
@@ -760,4 +764,87 @@ async fn a_document_keeps_its_name_and_a_voice_note_its_type() {
         "an Ogg file, typed for the player: {}",
         &url[..40]
     );
+}
+
+/// Issue 24, item 6: a saved or opened copy takes its ending from the file's checked type, never
+/// from the name the customer gave it, and a type the table does not list is never opened.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_customers_file_is_saved_under_its_checked_type_and_programs_are_never_opened() {
+    let w = world().await;
+    let _d = w.downloader(Arc::new(SystemClock));
+    for (name, mime) in [
+        ("Invoice.pdf.exe", "application/pdf"),
+        ("setup.exe", "application/x-msdownload"),
+    ] {
+        w.post(
+            "/_sim/customer_message",
+            json!({"from": "5511987650130", "text": "see attached", "document": name, "document_mime": mime}),
+        )
+        .await;
+    }
+    let start = Instant::now();
+    while w
+        .count("SELECT COUNT(*) FROM media_download WHERE state = 'done'")
+        .await
+        < 2
+    {
+        assert!(start.elapsed() < Duration::from_secs(10), "the files never arrived");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let id = |name: &'static str| {
+        let w = &w;
+        async move {
+            sqlx::query_scalar::<_, i64>("SELECT id FROM message WHERE media_filename = ?")
+                .bind(name)
+                .fetch_one(w.store.pool())
+                .await
+                .unwrap()
+        }
+    };
+    let (invoice, setup) = (id("Invoice.pdf.exe").await, id("setup.exe").await);
+    let out = tempfile::tempdir().unwrap();
+    let saved = w
+        .store
+        .save_media_copy(invoice, &w.media(), out.path(), CopyFor::Keeping)
+        .await
+        .unwrap();
+    assert_eq!(saved.file_name().unwrap(), "Invoice.pdf.exe.pdf");
+    let again = w
+        .store
+        .save_media_copy(invoice, &w.media(), out.path(), CopyFor::Opening)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.file_name().unwrap(),
+        "Invoice.pdf.exe (2).pdf",
+        "never over an earlier copy"
+    );
+    assert!(std::fs::read(&saved).unwrap().starts_with(b"%PDF"));
+
+    let err = w
+        .store
+        .save_media_copy(setup, &w.media(), out.path(), CopyFor::Opening)
+        .await
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("does not open this kind of file (application/x-msdownload)"),
+        "{err}"
+    );
+    let kept = w
+        .store
+        .save_media_copy(setup, &w.media(), out.path(), CopyFor::Keeping)
+        .await
+        .unwrap();
+    assert_eq!(
+        kept.file_name().unwrap(),
+        "setup.exe.bin",
+        "saved, but not as a program"
+    );
+    let names: Vec<String> = std::fs::read_dir(out.path())
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    assert!(!names.iter().any(|n| n.ends_with(".exe")), "{names:?}");
 }

@@ -128,6 +128,9 @@ pub struct CustomerMessage {
     /// A one-page PDF under this file name, with `text` as its caption.
     #[serde(default)]
     document: Option<String>,
+    /// The type the customer's phone declares for the document (default `application/pdf`).
+    #[serde(default)]
+    document_mime: Option<String>,
 }
 
 /// A customer writes in now (opens the service window; a referral opens a free entry point).
@@ -160,7 +163,17 @@ pub async fn customer_message(AxState(sim): Shared, Json(m): Json<CustomerMessag
                 secs: secs.clamp(1, 600),
             },
         ),
-        (_, _, Some(filename)) => media_in(&sim, &mut st, &wa, now, &m.text, Attachment::Document { filename }),
+        (_, _, Some(filename)) => media_in(
+            &sim,
+            &mut st,
+            &wa,
+            now,
+            &m.text,
+            Attachment::Document {
+                filename,
+                mime: m.document_mime.clone(),
+            },
+        ),
         _ => crate::scenario::inbound_on(&sim, &mut st, field, &wa, now, &m.text, m.referral),
     };
     Json(json!({"id": wamid})).into_response()

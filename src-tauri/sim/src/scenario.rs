@@ -229,8 +229,11 @@ pub enum Attachment {
     Photo { size: u32, seed: Option<u64> },
     /// A voice note recorded in the app: Ogg Opus, `secs` long.
     Voice { secs: u32 },
-    /// A one-page PDF under this file name.
-    Document { filename: String },
+    /// A one-page PDF under this file name, declared as `mime` (default `application/pdf`): a
+    /// customer's phone declares the type, and Meta passes it on as the document's `mime_type`
+    /// (Meta's messages webhook reference, document object: id, mime_type, sha256, filename,
+    /// caption), so a name and a type may disagree.
+    Document { filename: String, mime: Option<String> },
 }
 
 /// A customer sends a file (`caption` for photos and documents; a voice note has none), shaped
@@ -244,9 +247,9 @@ pub fn media_in(sim: &Sim, st: &mut State, wa: &str, at: i64, caption: &str, wha
             crate::media::photo(s.unwrap_or(seed), (*size).clamp(1, 4096)),
         ),
         Attachment::Voice { secs } => ("audio", "audio/ogg; codecs=opus", crate::media::voice_note(seed, *secs)),
-        Attachment::Document { filename } => (
+        Attachment::Document { filename, mime } => (
             "document",
-            "application/pdf",
+            mime.as_deref().unwrap_or("application/pdf"),
             crate::media::pdf_document(filename, &[caption, "Sent from the Coexist simulator."]),
         ),
     };
@@ -258,7 +261,7 @@ pub fn media_in(sim: &Sim, st: &mut State, wa: &str, at: i64, caption: &str, wha
     let mut media = json!({"id": media_id, "mime_type": item.mime, "sha256": item.sha256});
     match &what {
         Attachment::Voice { .. } => media["voice"] = json!(true),
-        Attachment::Document { filename } => {
+        Attachment::Document { filename, .. } => {
             media["filename"] = json!(filename);
             media["caption"] = json!(caption);
         }

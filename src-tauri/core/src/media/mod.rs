@@ -538,15 +538,6 @@ pub fn mime_from_name(name: &str) -> Option<&'static str> {
     EXTENSIONS.iter().find(|(e, _)| *e == ext).map(|(_, m)| *m)
 }
 
-/// The ending a file of this type gets (`audio/ogg; codecs=opus` → `ogg`).
-fn extension_for(mime: &str) -> &'static str {
-    let mime = mime.split(';').next().unwrap_or_default().trim();
-    EXTENSIONS
-        .iter()
-        .find(|(_, m)| m.eq_ignore_ascii_case(mime))
-        .map_or("bin", |(e, _)| *e)
-}
-
 /// What WhatsApp accepts to send, by type: the message kind and the largest file (Meta's limits).
 const OUTGOING: &[(&str, &str, u64)] = &[
     ("image/jpeg", "image", 5 * MB),
@@ -688,15 +679,15 @@ impl Store {
 
 #[cfg(test)]
 mod tests {
-    use super::{check_outgoing, extension_for, mime_from_name};
+    use super::{check_outgoing, known_extension, mime_from_name};
 
     #[test]
     fn one_table_reads_endings_both_ways() {
         assert_eq!(mime_from_name("Menu.JPEG"), Some("image/jpeg"));
         assert_eq!(mime_from_name("notes"), None);
-        assert_eq!(extension_for("audio/ogg; codecs=opus"), "ogg");
-        assert_eq!(extension_for("image/jpeg"), "jpg");
-        assert_eq!(extension_for("application/zip"), "bin");
+        assert_eq!(known_extension("audio/ogg; codecs=opus"), Some("ogg"));
+        assert_eq!(known_extension("image/jpeg"), Some("jpg"));
+        assert_eq!(known_extension("application/zip"), None);
     }
 
     #[test]
@@ -765,51 +756,153 @@ impl Store {
 
 impl Store {
     /// Copies a message's stored file into `dest_dir` under a readable name (the document's own
-    /// name when known), never over an existing file; returns where it went.
-    pub async fn save_media_copy(&self, message_id: i64, media: &Path, dest_dir: &Path) -> Result<PathBuf> {
+    /// name when known), never over an existing file; returns where it went. The ending comes
+    /// from the file's checked type, never from the name a customer gave it (`Invoice.pdf.exe`
+    /// sent as a PDF is saved as `Invoice.pdf.exe.pdf`). A copy made to be opened is refused for
+    /// a type the table does not list: the OS would run what it cannot show.
+    pub async fn save_media_copy(
+        &self,
+        message_id: i64,
+        media: &Path,
+        dest_dir: &Path,
+        purpose: CopyFor,
+    ) -> Result<PathBuf> {
         let s = self
             .media_state(message_id)
             .await?
             .filter(|s| s.state == "done")
             .ok_or_else(|| crate::CoreError::Invalid("this file is not in the workspace".into()))?;
         let rel = s.path.clone().unwrap_or_default();
-        let ext = extension_for(s.mime.as_deref().unwrap_or_default());
-        let base = match s.filename.clone().filter(|f| !f.trim().is_empty()) {
-            Some(f) => f,
-            None => format!(
-                "whatsapp-{}.{ext}",
-                &rel.rsplit('/').next().unwrap_or("file")[..12.min(rel.len())]
-            ),
+        let src = content_path(media, &rel)
+            .ok_or_else(|| crate::CoreError::Invalid("this file is not in the workspace".into()))?;
+        let mime = s.mime.clone().unwrap_or_default();
+        let ext = match (known_extension(&mime), purpose) {
+            (Some(ext), _) => ext,
+            (None, CopyFor::Keeping) => "bin",
+            (None, CopyFor::Opening) => {
+                return Err(crate::CoreError::Invalid(format!(
+                    "Coexist does not open this kind of file ({}): the computer could run it as a program. Save a copy instead, and open it only if you trust the sender.",
+                    if mime.is_empty() { "unknown type" } else { mime.as_str() }
+                )))
+            }
         };
-        let clean: String = base
-            .chars()
-            .map(|c| {
-                if c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ') {
-                    c
-                } else {
-                    '-'
-                }
-            })
-            .collect();
-        let clean = clean.trim_start_matches('.').to_string();
-        let (stem, suffix) = match clean.rsplit_once('.') {
+        let name = copy_name(s.filename.as_deref(), &rel, &mime, ext);
+        let (stem, suffix) = match name.rsplit_once('.') {
             Some((a, b)) => (a.to_string(), format!(".{b}")),
-            None => (clean.clone(), String::new()),
+            None => (name.clone(), String::new()),
         };
-        let mut dest = dest_dir.join(&clean);
-        let mut n = 2;
-        while dest.exists() {
-            dest = dest_dir.join(format!("{stem} ({n}){suffix}"));
-            n += 1;
-        }
         let io = |e: std::io::Error| crate::CoreError::Io {
             path: dest_dir.display().to_string(),
             source: e,
         };
         tokio::fs::create_dir_all(dest_dir).await.map_err(io)?;
-        let src = content_path(media, &rel)
-            .ok_or_else(|| crate::CoreError::Invalid("this file is not in the workspace".into()))?;
-        tokio::fs::copy(src, &dest).await.map_err(io)?;
+        // Created exclusively: a file that appears meanwhile is never overwritten.
+        let mut n = 1;
+        let (mut file, dest) = loop {
+            let dest = match n {
+                1 => dest_dir.join(&name),
+                n => dest_dir.join(format!("{stem} ({n}){suffix}")),
+            };
+            match tokio::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&dest)
+                .await
+            {
+                Ok(f) => break (f, dest),
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists && n < 10_000 => n += 1,
+                Err(e) => return Err(io(e)),
+            }
+        };
+        let copied = async {
+            let mut from = tokio::fs::File::open(&src).await?;
+            tokio::io::copy(&mut from, &mut file).await?;
+            file.sync_all().await
+        }
+        .await;
+        if let Err(e) = copied {
+            let _ = tokio::fs::remove_file(&dest).await;
+            return Err(io(e));
+        }
+        mark_from_internet(&dest);
         Ok(dest)
     }
+}
+
+/// Why a copy of a customer's file is made: kept (saved in Downloads) or opened in another app.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CopyFor {
+    Keeping,
+    Opening,
+}
+
+/// The ending the table gives a type (`audio/ogg; codecs=opus` → `ogg`), if it lists it.
+fn known_extension(mime: &str) -> Option<&'static str> {
+    let mime = mime.split(';').next().unwrap_or_default().trim();
+    EXTENSIONS
+        .iter()
+        .find(|(_, m)| m.eq_ignore_ascii_case(mime))
+        .map(|(e, _)| *e)
+}
+
+/// A safe file name for a copy: the customer's name with unusual characters replaced, ending in
+/// the checked type's extension (kept when the name already ends in one of that type's).
+fn copy_name(filename: Option<&str>, rel: &str, mime: &str, ext: &str) -> String {
+    let base = match filename.map(str::trim).filter(|f| !f.is_empty()) {
+        Some(f) => f.to_string(),
+        None => format!(
+            "whatsapp-{}",
+            &rel.rsplit('/').next().unwrap_or("file")[..12.min(rel.len())]
+        ),
+    };
+    let clean: String = base
+        .chars()
+        .map(|c| {
+            if c.is_alphanumeric() || matches!(c, '.' | '-' | '_' | ' ') {
+                c
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    let clean = clean.trim_start_matches('.').trim_end_matches(['.', ' ']).to_string();
+    let clean = if clean.is_empty() {
+        "whatsapp-file".to_string()
+    } else {
+        clean
+    };
+    let ends_right = mime_from_name(&clean).is_some_and(|m| known_extension(m) == known_extension(mime))
+        && known_extension(mime).is_some();
+    if ends_right {
+        clean
+    } else {
+        format!("{clean}.{ext}")
+    }
+}
+
+/// Marks a saved copy as downloaded from the internet where the OS has such a mark, so the OS
+/// warns before running it (Windows' Zone.Identifier stream, macOS' quarantine attribute).
+fn mark_from_internet(path: &Path) {
+    #[cfg(windows)]
+    {
+        let mut stream = path.as_os_str().to_owned();
+        stream.push(":Zone.Identifier");
+        if let Err(e) = std::fs::write(std::path::PathBuf::from(stream), "[ZoneTransfer]\r\nZoneId=3\r\n") {
+            tracing::warn!(error = %e, "could not mark the saved file as downloaded");
+        }
+    }
+    #[cfg(target_os = "macos")]
+    {
+        let stamp = format!("{:x}", chrono::Utc::now().timestamp());
+        let value = format!("0081;{stamp};Coexist;");
+        if let Err(e) = std::process::Command::new("xattr")
+            .args(["-w", "com.apple.quarantine", &value])
+            .arg(path)
+            .status()
+        {
+            tracing::warn!(error = %e, "could not mark the saved file as downloaded");
+        }
+    }
+    #[cfg(not(any(windows, target_os = "macos")))]
+    let _ = path;
 }
