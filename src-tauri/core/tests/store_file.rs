@@ -43,3 +43,30 @@ async fn a_database_from_a_newer_coexist_is_refused() {
     let message = CoreError::NewerDatabase(1).to_string();
     assert!(message.contains("newer version"), "{message}");
 }
+
+/// Issue 24, item 7: two uploads of one file at once never share a temporary file, a torn file
+/// already at the content address is replaced rather than trusted, and nothing is left in
+/// `.tmp` afterwards.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stored_files_are_checked_and_their_temporary_files_are_their_own() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_dir(dir.path()).await.unwrap();
+    let media = coexist_core::media::media_dir(dir.path());
+    let bytes: Vec<u8> = (0..2_000_000u32).map(|i| (i % 251) as u8).collect();
+    let (a, b) = tokio::join!(
+        coexist_core::media::store_file(&store, &media, &bytes, "application/pdf", 1),
+        coexist_core::media::store_file(&store, &media, &bytes, "application/pdf", 1),
+    );
+    let sha = a.unwrap();
+    assert_eq!(sha, b.unwrap());
+    let file = media.join(coexist_core::media::content_address(&sha));
+    assert_eq!(std::fs::read(&file).unwrap(), bytes);
+    // A torn copy at the address (a crash mid-write on another machine, a restored folder).
+    std::fs::write(&file, &bytes[..1000]).unwrap();
+    coexist_core::media::store_file(&store, &media, &bytes, "application/pdf", 2)
+        .await
+        .unwrap();
+    assert_eq!(std::fs::read(&file).unwrap(), bytes, "the torn file was replaced");
+    let left = std::fs::read_dir(media.join(".tmp")).unwrap().count();
+    assert_eq!(left, 0, "no temporary file left");
+}

@@ -186,7 +186,16 @@ impl Downloader {
         let tmp = self.dir.join(".tmp");
         if let Ok(mut entries) = tokio::fs::read_dir(&tmp).await {
             while let Ok(Some(e)) = entries.next_entry().await {
-                let _ = tokio::fs::remove_file(e.path()).await;
+                let old = e
+                    .metadata()
+                    .await
+                    .ok()
+                    .and_then(|m| m.modified().ok())
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age > Duration::from_secs(3600));
+                if old || abandoned(&e.file_name().to_string_lossy()) {
+                    let _ = tokio::fs::remove_file(e.path()).await;
+                }
             }
         }
         Ok(())
@@ -249,9 +258,21 @@ impl Downloader {
         tokio::fs::create_dir_all(&tmp_dir)
             .await
             .map_err(|e| format!("the media folder could not be written: {e}"))?;
-        let part = tmp_dir.join(format!("{}.part", c.message_id));
+        let part = tmp_dir.join(temp_name(&format!("dl-{}", c.message_id)));
+        let result = self.stream_part(&part, info).await;
+        if result.is_err() {
+            // A download that broke off or met a full disk leaves nothing behind.
+            let _ = tokio::fs::remove_file(&part).await;
+        }
+        result
+    }
+
+    async fn stream_part(&self, part: &Path, info: &crate::cloud::MediaInfo) -> std::result::Result<Outcome, String> {
         let mut resp = self.client.media_bytes(&info.url).await.map_err(|e| e.message)?;
-        let mut file = tokio::fs::File::create(&part)
+        let mut file = tokio::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(part)
             .await
             .map_err(|e| format!("the media folder could not be written: {e}"))?;
         let mut hash = Sha256::new();
@@ -278,17 +299,18 @@ impl Downloader {
                 return Err("the downloaded file does not match Meta's checksum; it will be fetched again".into());
             }
         }
-        let rel = format!("{}/{}", &sha[..2], sha);
+        let rel = content_address(&sha);
         let target = self.dir.join(&rel);
-        if tokio::fs::try_exists(&target).await.unwrap_or(false) {
-            let _ = tokio::fs::remove_file(&part).await;
+        if holds(&target, &sha).await {
+            let _ = tokio::fs::remove_file(part).await;
         } else {
             tokio::fs::create_dir_all(target.parent().expect("a parent"))
                 .await
                 .map_err(|e| format!("the media folder could not be written: {e}"))?;
-            tokio::fs::rename(&part, &target)
+            tokio::fs::rename(part, &target)
                 .await
                 .map_err(|e| format!("the media file could not be stored: {e}"))?;
+            sync_dir(target.parent().expect("a parent"));
         }
         Ok(Outcome::Done {
             sha256: sha,
@@ -624,21 +646,38 @@ fn human(bytes: u64) -> String {
 /// records the file; returns its sha256.
 pub async fn store_file(store: &Store, dir: &Path, bytes: &[u8], mime: &str, now: i64) -> Result<String> {
     let sha = hex::encode(Sha256::digest(bytes));
-    let rel = format!("{}/{}", &sha[..2], sha);
+    let rel = content_address(&sha);
     let target = dir.join(&rel);
     let io = |e: std::io::Error| crate::CoreError::Io {
         path: dir.display().to_string(),
         source: e,
     };
-    if !tokio::fs::try_exists(&target).await.unwrap_or(false) {
+    // A file already at the address is checked before it is trusted (a torn or tampered copy
+    // is replaced).
+    if !holds(&target, &sha).await {
         let tmp = dir.join(".tmp");
         tokio::fs::create_dir_all(&tmp).await.map_err(io)?;
         tokio::fs::create_dir_all(target.parent().expect("a parent"))
             .await
             .map_err(io)?;
-        let part = tmp.join(format!("out-{sha}.part"));
-        tokio::fs::write(&part, bytes).await.map_err(io)?;
-        tokio::fs::rename(&part, &target).await.map_err(io)?;
+        // Two uploads of one file never share a temporary name.
+        let part = tmp.join(temp_name("out"));
+        let written = async {
+            let mut f = tokio::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .open(&part)
+                .await?;
+            tokio::io::AsyncWriteExt::write_all(&mut f, bytes).await?;
+            f.sync_all().await?;
+            tokio::fs::rename(&part, &target).await
+        }
+        .await;
+        if let Err(e) = written {
+            let _ = tokio::fs::remove_file(&part).await;
+            return Err(io(e));
+        }
+        sync_dir(target.parent().expect("a parent"));
     }
     sqlx::query(
         "INSERT INTO media_file (sha256, path, bytes, mime, stored_at) VALUES (?, ?, ?, ?, ?)
@@ -826,6 +865,55 @@ impl Store {
         }
         mark_from_internet(&dest);
         Ok(dest)
+    }
+}
+
+/// A temporary file name of this process's own: `{what}-{pid}-{random}.part`.
+fn temp_name(what: &str) -> String {
+    format!("{what}-{}-{:08x}.part", std::process::id(), rand::random::<u32>())
+}
+
+/// A temporary file whose process is gone (this one's own leftovers after a restart of the
+/// downloader count too); another live engine's files are left alone.
+fn abandoned(name: &str) -> bool {
+    let pid = name
+        .strip_suffix(".part")
+        .and_then(|n| n.rsplit('-').nth(1))
+        .and_then(|p| p.parse::<u32>().ok());
+    match pid {
+        Some(pid) if pid == std::process::id() => true,
+        // A killed process not yet reaped (a zombie) is gone too.
+        #[cfg(target_os = "linux")]
+        Some(pid) => std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .ok()
+            .and_then(|st| st.rsplit_once(')').map(|(_, rest)| rest.trim_start().chars().next()))
+            .is_none_or(|state| matches!(state, Some('Z' | 'X') | None)),
+        #[cfg(not(target_os = "linux"))]
+        Some(_) => false,
+        None => true,
+    }
+}
+
+/// True when `path` exists and its content hashes to `sha256`.
+async fn holds(path: &Path, sha256: &str) -> bool {
+    let Ok(mut f) = tokio::fs::File::open(path).await else {
+        return false;
+    };
+    let (mut h, mut buf) = (Sha256::new(), vec![0u8; 64 * 1024]);
+    loop {
+        match tokio::io::AsyncReadExt::read(&mut f, &mut buf).await {
+            Ok(0) => break,
+            Ok(n) => h.update(&buf[..n]),
+            Err(_) => return false,
+        }
+    }
+    hex::encode(h.finalize()) == sha256
+}
+
+/// Makes a rename in `dir` durable.
+fn sync_dir(dir: &Path) {
+    if let Ok(d) = std::fs::File::open(dir) {
+        let _ = d.sync_all();
     }
 }
 
