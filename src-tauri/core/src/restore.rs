@@ -114,9 +114,11 @@ impl Restore {
         let Restore { live, lease, .. } = self;
         live.close().await;
         let target = Path::new(&info.path);
-        // The old file's (empty) log and index must not be read as the new file's.
+        // The old file's (empty) log and index must not be read as the new file's, and the
+        // copy's (empty) ones are left over.
         for ext in ["-wal", "-shm"] {
             let _ = std::fs::remove_file(side(target, ext));
+            let _ = std::fs::remove_file(side(&temp, ext));
         }
         let restored = Store::open_file(target).await?;
         lease.release_in(&restored).await;
@@ -155,12 +157,13 @@ impl Restore {
                     "held_follow_ups": holds.held_follow_ups, "paused_campaigns": holds.paused_campaigns}),
             )
             .await?;
+            // Everything into the main file, so the one file renamed into place holds it all.
+            checkpoint_empty(&copy, temp).await?;
             Ok::<_, CoreError>((holds, messages, journal))
         }
         .await;
         copy.close().await;
         let (holds, messages, journal) = result?;
-        leave_wal(temp).await?;
         std::fs::File::open(temp).and_then(|f| f.sync_all()).map_err(io(temp))?;
         let (media_files, media_bytes) = copy_media(&media_beside(backup), &crate::media::media_dir(&self.data_dir))?;
         let bytes = std::fs::metadata(temp).map_err(io(temp))?.len();
@@ -344,34 +347,22 @@ async fn refuse_foreign_media_paths(copy: &Store, backup: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Leaves WAL mode on the prepared copy, so the one file renamed into place holds everything.
-async fn leave_wal(path: &Path) -> Result<()> {
-    let mut last = None;
+/// Checkpoints a database's WAL into its main file until the log is empty. (Switching the copy
+/// out of WAL mode instead needs every connection closed, and a pool's last one may close late.)
+async fn checkpoint_empty(store: &Store, path: &Path) -> Result<()> {
     for _ in 0..50 {
-        let attempt = async {
-            let mut conn = SqliteConnectOptions::new()
-                .filename(path)
-                .create_if_missing(false)
-                .connect()
-                .await?;
-            let mode: String = sqlx::query_scalar("PRAGMA journal_mode = DELETE")
-                .fetch_one(&mut conn)
-                .await?;
-            conn.close().await?;
-            Ok::<_, sqlx::Error>(mode)
-        }
-        .await;
-        match attempt {
-            Ok(mode) if mode.eq_ignore_ascii_case("delete") && !side(path, "-wal").exists() => return Ok(()),
-            Ok(mode) => last = Some(format!("the copy stayed in {mode} mode")),
-            Err(e) => last = Some(e.to_string()),
+        let (busy,): (i64,) = sqlx::query_as("PRAGMA wal_checkpoint(TRUNCATE)")
+            .fetch_one(store.pool())
+            .await?;
+        let wal = std::fs::metadata(side(path, "-wal")).map(|m| m.len()).unwrap_or(0);
+        if busy == 0 && wal == 0 {
+            return Ok(());
         }
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Err(refused(format!(
-        "the restored copy could not be finished ({})",
-        last.unwrap_or_default()
-    )))
+    Err(refused(
+        "the restored copy could not be finished (its log stayed busy)".into(),
+    ))
 }
 
 /// The live file's new name, by the restore's time, never one already taken. A hard link keeps
