@@ -6,6 +6,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::time::Duration;
 
+/// Meta's hosts that may receive the access token over https: the Graph API
+/// (`graph.facebook.com`) and media downloads (`lookaside.fbsbx.com`, Meta's "Retrieve media URL"
+/// reference), with their subdomains.
+const META_HOSTS: &[&str] = &["facebook.com", "fbsbx.com"];
+
 #[derive(Clone)]
 pub struct CloudClient {
     http: reqwest::Client,
@@ -177,8 +182,43 @@ impl CloudClient {
         })
     }
 
+    /// The access token goes only to the configured API base (same scheme, host and port) or to
+    /// Meta's own https hosts: a Graph answer naming anywhere else (`media.url`, `paging.next`) is
+    /// refused before a connection is made.
+    pub(crate) fn may_send_token_to(&self, url: &str) -> Result<(), GraphError> {
+        let refuse = |why: String| GraphError {
+            http_status: 0,
+            code: 0,
+            message: why,
+            details: None,
+        };
+        let to =
+            reqwest::Url::parse(url).map_err(|_| refuse("Meta's answer named an address that is not a URL".into()))?;
+        let base = reqwest::Url::parse(&self.base).ok();
+        let same_origin = base.as_ref().is_some_and(|b| {
+            b.scheme() == to.scheme()
+                && b.host_str() == to.host_str()
+                && b.port_or_known_default() == to.port_or_known_default()
+        });
+        let host = to.host_str().unwrap_or_default().to_ascii_lowercase();
+        let meta = to.scheme() == "https"
+            && META_HOSTS
+                .iter()
+                .any(|m| host == *m || host.ends_with(&format!(".{m}")));
+        if same_origin || meta {
+            Ok(())
+        } else {
+            Err(refuse(format!(
+                "Meta's answer pointed at {}://{}, which is not Meta: Coexist did not send the access token there",
+                to.scheme(),
+                to.host_str().unwrap_or("?")
+            )))
+        }
+    }
+
     /// An authorised GET answered 200 with JSON; anything else as Meta's error.
     async fn get_ok(&self, url: &str) -> Result<(u16, Value), GraphError> {
+        self.may_send_token_to(url)?;
         let r = self
             .http
             .get(url)
@@ -248,6 +288,7 @@ impl CloudClient {
 
     /// The bytes behind a media url, as a response to read in chunks (never whole in memory).
     pub async fn media_bytes(&self, url: &str) -> Result<reqwest::Response, GraphError> {
+        self.may_send_token_to(url)?;
         let r = self
             .http
             .get(url)
@@ -437,6 +478,46 @@ mod template_tests {
         for code in [2593107, 2593108] {
             assert!(!crate::cloud::plain_reason(code, None, None).starts_with("Meta reported"));
         }
+    }
+
+    /// Issue 24, item 8: the token goes to Meta's https hosts or the configured base, nowhere else.
+    #[tokio::test]
+    async fn the_token_goes_only_to_meta_or_the_configured_base() {
+        let meta = CloudClient::new(
+            "https://graph.facebook.com",
+            "v24.0",
+            Sensitive::new("t".into()),
+            Duration::from_secs(1),
+        );
+        for ok in [
+            "https://graph.facebook.com/v24.0/1/message_templates?after=x",
+            "https://lookaside.fbsbx.com/whatsapp_business/attachments/?mid=1",
+        ] {
+            assert!(meta.may_send_token_to(ok).is_ok(), "{ok}");
+        }
+        for bad in [
+            "http://graph.facebook.com/v24.0/1",
+            "http://lookaside.fbsbx.com/x",
+            "https://evil.example/graph.facebook.com",
+            "https://facebook.com.evil.example/x",
+            "https://evilfbsbx.com/x",
+            "file:///etc/passwd",
+            "not a url",
+        ] {
+            assert!(meta.may_send_token_to(bad).is_err(), "{bad}");
+        }
+        let sim = CloudClient::new(
+            "http://127.0.0.1:8731",
+            "v24.0",
+            Sensitive::new("t".into()),
+            Duration::from_secs(1),
+        );
+        assert!(sim.may_send_token_to("http://127.0.0.1:8731/media/1").is_ok());
+        assert!(sim.may_send_token_to("http://127.0.0.1:8732/media/1").is_err());
+        assert!(sim.may_send_token_to("http://127.0.0.2:8731/media/1").is_err());
+        // Refused before any connection: nothing listens there, and the error is ours.
+        let e = sim.media_bytes("http://10.255.255.1:9/steal").await.unwrap_err();
+        assert!(e.message.contains("not Meta"), "{e:?}");
     }
 
     /// Issue 14, item 15: the token in a `paging.next` URL never reaches a log or the window.
