@@ -13,6 +13,20 @@ async fn window_lists_conversations_from_the_fixtures() {
     let dir = tempfile::tempdir().unwrap();
     let ws = dir.path().join("fixtures-shop");
     assert!(import_all_fixtures(&ws).status.success());
+    // An owner PIN: billing, forecasts and the audit log are the owner's to read (issue 24, 13).
+    let mut set_pin = std::process::Command::new(bin("coexist"))
+        .arg("--data-dir")
+        .arg(&ws)
+        .args(["profile", "set-pin"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    {
+        use std::io::Write;
+        set_pin.stdin.take().unwrap().write_all(b"4821\n").unwrap();
+    }
+    assert!(set_pin.wait().unwrap().success());
     let (_driver, client) = open_window(&[("COEXIST_DATA_DIR", &ws)]).await;
 
     wait_for(&client, "[data-testid=conversation]").await;
@@ -51,11 +65,16 @@ async fn window_lists_conversations_from_the_fixtures() {
         card.contains("Phone app last used") || card.contains("disconnected"),
         "{card}"
     );
+    // Without the PIN the costs stay hidden; the card offers to show them and asks for it.
+    click(&client, "[data-testid=billing-unlock]").await;
+    let pin = wait_for(&client, "[data-testid=pin-input]").await;
+    pin.send_keys("4821").await.unwrap();
+    click(&client, "[data-testid=pin-prompt] button[type=submit]").await;
     let total = text_of(&wait_for(&client, "[data-testid=month-total]").await).await;
     assert!(total.contains("spent through the API"), "{total}");
     shot(&client, "fixtures-dashboard").await;
 
-    // Billing and the audit log open too.
+    // Billing and the audit log open too: the PIN given a moment ago still counts.
     nav(&client, "billing").await;
     wait_for(&client, "[data-testid=billing-total]").await;
     shot(&client, "fixtures-billing").await;

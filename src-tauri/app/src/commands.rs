@@ -164,6 +164,12 @@ pub async fn thread(
     Ok(page)
 }
 
+/// The Graph API version requests go to, and a warning in its last 90 days (or past its end).
+#[tauri::command]
+pub fn graph_api() -> coexist_core::cloud::graph_version::VersionCheck {
+    coexist_core::cloud::graph_version::GraphVersions::check_in_use(SystemClock.now())
+}
+
 #[tauri::command]
 pub async fn heartbeat_status(ws: State<'_, Workspace>) -> Result<HeartbeatStatus, UiError> {
     Ok(ws.store.heartbeat_status(SystemClock.now()).await?)
@@ -183,12 +189,15 @@ pub async fn reminders(ws: State<'_, Workspace>) -> Result<Vec<Reminder>, UiErro
     Ok(ws.store.reminders().await?)
 }
 
-/// This month so far: spent through the API, saved by the phone.
+/// This month so far: spent through the API, saved by the phone (owner-only, checked in the core).
 #[tauri::command]
-pub async fn billing_summary(ws: State<'_, Workspace>, from: i64, to: i64) -> Result<Report, UiError> {
-    let now = SystemClock.now();
-    let ctx = ws.store.billing_context(now).await?;
-    Ok(ws.store.billing_report(&ctx, from, to).await?)
+pub async fn billing_summary(
+    ws: State<'_, Workspace>,
+    from: i64,
+    to: i64,
+    pin: Option<String>,
+) -> Result<Report, UiError> {
+    Ok(coexist_core::ops::billing_report(&ws.ctx(pin), from, to).await?)
 }
 
 /// What replying now costs through the API, against free from the phone.
@@ -223,20 +232,13 @@ pub fn set_autostart(app: tauri::AppHandle, enabled: bool) -> Result<bool, UiErr
     l.is_enabled().map_err(|e| UiError::internal(e.to_string()))
 }
 
-#[derive(Serialize)]
-pub struct AuditLogView {
-    entries: Vec<coexist_core::audit::AuditEntry>,
-    verification: coexist_core::audit::Verification,
-}
-
-/// The newest entries and whether the whole chain still verifies.
+/// The newest entries and whether the whole chain still verifies (owner-only, checked in the core).
 #[tauri::command]
-pub async fn audit_log(ws: State<'_, Workspace>) -> Result<AuditLogView, UiError> {
-    let mut entries = ws.store.audit_entries().await?;
-    let verification = ws.store.audit_verify().await?;
-    entries.reverse();
-    entries.truncate(500);
-    Ok(AuditLogView { entries, verification })
+pub async fn audit_log(
+    ws: State<'_, Workspace>,
+    pin: Option<String>,
+) -> Result<coexist_core::ops::AuditLogView, UiError> {
+    Ok(coexist_core::ops::audit_log(&ws.ctx(pin), 500).await?)
 }
 
 /// The sync window's countdown and the history import's progress.
@@ -290,15 +292,14 @@ pub async fn campaign_action(
     Ok(coexist_core::ops::campaign_action(&ws.ctx(None), id, action).await?)
 }
 
-/// What the campaign will cost if launched now.
+/// What the campaign will cost if launched now (owner-only, checked in the core).
 #[tauri::command]
 pub async fn campaign_forecast(
     ws: State<'_, Workspace>,
     id: i64,
+    pin: Option<String>,
 ) -> Result<coexist_core::billing::CampaignForecast, UiError> {
-    let now = SystemClock.now();
-    let ctx = ws.store.billing_context(now).await?;
-    Ok(ws.store.forecast_campaign(&ctx, id, now).await?)
+    Ok(coexist_core::ops::campaign_forecast(&ws.ctx(pin), id).await?)
 }
 
 /// The month's ledger as CSV in the Downloads folder (one line per message), audited.

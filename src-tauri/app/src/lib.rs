@@ -121,6 +121,7 @@ pub fn run() {
             commands::list_conversations,
             commands::thread,
             commands::heartbeat_status,
+            commands::graph_api,
             commands::acknowledge_heartbeat,
             commands::reminders,
             commands::billing_summary,

@@ -144,18 +144,25 @@ impl Live {
         sync_templates(store, &client, &waba, now).await;
         engine.start_sending(client.clone(), SendSettings::new(&phone, 20));
         tracing::info!(simulator = %addr, receiver = %url, "demo workspace live on the simulator");
+        let status = Arc::new(std::sync::Mutex::new(EngineStatus {
+            sending: true,
+            receiver_url: Some(url),
+            notes: vec!["Demo: messages go to a simulated WhatsApp on this computer, nobody receives them.".into()],
+            simulator: true,
+            engine_elsewhere: None,
+        }));
+        let watch = engine.loss_watch();
+        let slot = Arc::new(std::sync::Mutex::new(Some(engine)));
+        let demoted = tokio::spawn({
+            let (slot, status, events) = (slot.clone(), status.clone(), events.clone());
+            async move { become_client_when_lost(watch, &slot, &status, &events).await }
+        });
         Ok(Live {
-            status: Arc::new(std::sync::Mutex::new(EngineStatus {
-                sending: true,
-                receiver_url: Some(url),
-                notes: vec!["Demo: messages go to a simulated WhatsApp on this computer, nobody receives them.".into()],
-                simulator: true,
-                engine_elsewhere: None,
-            })),
-            engine: Arc::new(std::sync::Mutex::new(Some(engine))),
+            status,
+            engine: slot,
             cloud: Some((client, Some(waba))),
             sim: Some(sim),
-            tasks: vec![clock_task],
+            tasks: vec![clock_task, demoted],
         })
     }
 
@@ -182,15 +189,13 @@ impl Live {
         };
         let status = Arc::new(std::sync::Mutex::new(status));
         let slot = Arc::new(std::sync::Mutex::new(engine));
-        if slot.lock().map(|e| e.is_none()).unwrap_or(false) {
-            tasks.push(tokio::spawn(take_over_when_free(
-                store.clone(),
-                data_dir.to_path_buf(),
-                events.clone(),
-                slot.clone(),
-                status.clone(),
-            )));
-        }
+        tasks.push(tokio::spawn(run_or_follow(
+            store.clone(),
+            data_dir.to_path_buf(),
+            events.clone(),
+            slot.clone(),
+            status.clone(),
+        )));
         Ok(Live {
             status,
             engine: slot,
@@ -270,6 +275,59 @@ fn note_engine(status: &mut EngineStatus, e: &CoreEngine) {
             .notes
             .push(format!("Webhooks are not received by this window: {why}."));
     }
+}
+
+/// A window that runs the workspace watches its lease, and one that is a client watches the
+/// holder: the engine stops and the window becomes a client when another process takes over
+/// (this one stalled past its lease), and takes the workspace back once that process stops.
+async fn run_or_follow(
+    store: Store,
+    data_dir: std::path::PathBuf,
+    events: EventBus,
+    slot: Arc<std::sync::Mutex<Option<Box<CoreEngine>>>>,
+    status: Arc<std::sync::Mutex<EngineStatus>>,
+) {
+    loop {
+        let watch = slot.lock().ok().and_then(|e| e.as_ref().map(|e| e.loss_watch()));
+        match watch {
+            Some(w) => become_client_when_lost(w, &slot, &status, &events).await,
+            None => {
+                take_over_when_free(
+                    store.clone(),
+                    data_dir.clone(),
+                    events.clone(),
+                    slot.clone(),
+                    status.clone(),
+                )
+                .await
+            }
+        }
+    }
+}
+
+/// Waits until the window's engine lost its lease, then drops it (every task has stopped
+/// already) and tells the owner which process runs the workspace now.
+async fn become_client_when_lost(
+    watch: coexist_core::engine::LossWatch,
+    slot: &std::sync::Mutex<Option<Box<CoreEngine>>>,
+    status: &std::sync::Mutex<EngineStatus>,
+    events: &EventBus,
+) {
+    watch.wait().await;
+    let who = watch
+        .taken_by()
+        .unwrap_or_else(|| "another process runs this workspace".into());
+    let stopped = slot.lock().ok().and_then(|mut e| e.take());
+    drop(stopped);
+    tracing::warn!(%who, "this window no longer runs the workspace: it is a client now");
+    if let Ok(mut st) = status.lock() {
+        st.receiver_url = None;
+        st.notes = vec![format!(
+            "{who}: it took the workspace over while this window was not responding. It receives, sends and runs automation; this window reads the mirror and queues what you send."
+        )];
+        st.engine_elsewhere = Some(who);
+    }
+    events.emit(coexist_core::events::CoreEvent::MirrorChanged { applied: 0 });
 }
 
 /// A client window keeps an eye on the lease: when the process that ran the workspace stops

@@ -198,8 +198,7 @@ pub async fn run(ctx: &Ctx<'_>, cmd: &BillingCmd) -> Result<()> {
         }
         BillingCmd::Report { from, to, json } => {
             let (a, b) = period(from, to)?;
-            let billing = store.billing_context(now).await?;
-            let r = store.billing_report(&billing, a, b).await?;
+            let r = ops::billing_report(ctx, a, b).await?;
             if *json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
@@ -245,8 +244,7 @@ pub async fn run(ctx: &Ctx<'_>, cmd: &BillingCmd) -> Result<()> {
             Ok(())
         }
         BillingCmd::Forecast { campaign, json } => {
-            let billing = store.billing_context(now).await?;
-            let f = store.forecast_campaign(&billing, *campaign, now).await?;
+            let f = ops::campaign_forecast(ctx, *campaign).await?;
             if *json {
                 println!("{}", serde_json::to_string(&f)?);
             } else {

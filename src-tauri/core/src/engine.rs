@@ -53,10 +53,45 @@ impl Holder {
     }
 }
 
+/// What the engine's tasks consult before each write: until when the lease surely holds (the
+/// last renewal plus its time to live, counted from before that renewal was asked), and whether
+/// another process took it. A process paused past its lease finds it overdue on waking, before
+/// the renewer has even run.
+#[derive(Debug, Default)]
+pub struct LeaseFence {
+    valid_until_ms: std::sync::atomic::AtomicI64,
+    lost: std::sync::atomic::AtomicBool,
+}
+
+impl LeaseFence {
+    fn held_until(until_ms: i64) -> Arc<Self> {
+        Arc::new(LeaseFence {
+            valid_until_ms: until_ms.into(),
+            lost: false.into(),
+        })
+    }
+
+    /// True while this process surely holds the lease.
+    pub fn holds(&self) -> bool {
+        use std::sync::atomic::Ordering;
+        !self.lost.load(Ordering::Acquire) && now_ms() < self.valid_until_ms.load(Ordering::Acquire)
+    }
+
+    fn renewed(&self, until_ms: i64) {
+        self.valid_until_ms
+            .store(until_ms, std::sync::atomic::Ordering::Release);
+    }
+
+    fn lose(&self) {
+        self.lost.store(true, std::sync::atomic::Ordering::Release);
+    }
+}
+
 /// The engine lease, renewed on its own beat until released or dropped.
 pub struct EngineLease {
     store: Store,
     holder: String,
+    fence: Arc<LeaseFence>,
     lost: Arc<Notify>,
     renewer: tokio::task::JoinHandle<()>,
 }
@@ -65,13 +100,14 @@ impl EngineLease {
     /// Takes the lease, or says who holds it.
     pub async fn try_acquire(store: &Store, kind: &str, ttl_ms: i64) -> Result<std::result::Result<Self, Holder>> {
         let holder = format!("{kind}:{}:{:08x}", std::process::id(), rand::random::<u32>());
-        if !store.take_lease(LEASE, &holder, now_ms(), ttl_ms).await? {
+        let asked = now_ms();
+        if !store.take_lease(LEASE, &holder, asked, ttl_ms).await? {
             let current = Self::holder(store).await?;
             // Expired between the two reads: try once more rather than report nobody.
             return match current {
                 Some(h) => Ok(Err(h)),
                 None if store.take_lease(LEASE, &holder, now_ms(), ttl_ms).await? => {
-                    Ok(Ok(Self::renewing(store, holder, ttl_ms)))
+                    Ok(Ok(Self::renewing(store, holder, ttl_ms, asked)))
                 }
                 None => Ok(Err(Self::holder(store).await?.unwrap_or(Holder {
                     kind: "another process".into(),
@@ -80,7 +116,7 @@ impl EngineLease {
                 }))),
             };
         }
-        Ok(Ok(Self::renewing(store, holder, ttl_ms)))
+        Ok(Ok(Self::renewing(store, holder, ttl_ms, asked)))
     }
 
     /// Takes the lease, waiting up to `patience` for the holder to go (a process that crashed
@@ -113,18 +149,21 @@ impl EngineLease {
             .map(|(h, expires)| Holder::parse(&h, expires)))
     }
 
-    fn renewing(store: &Store, holder: String, ttl_ms: i64) -> Self {
+    fn renewing(store: &Store, holder: String, ttl_ms: i64, asked_ms: i64) -> Self {
         let lost = Arc::new(Notify::new());
+        let fence = LeaseFence::held_until(asked_ms + ttl_ms);
         let renewer = {
-            let (store, holder, lost) = (store.clone(), holder.clone(), lost.clone());
+            let (store, holder, lost, fence) = (store.clone(), holder.clone(), lost.clone(), fence.clone());
             tokio::spawn(async move {
                 let every = Duration::from_millis((ttl_ms / 4).max(10) as u64);
                 loop {
                     tokio::time::sleep(every).await;
-                    match store.take_lease(LEASE, &holder, now_ms(), ttl_ms).await {
-                        Ok(true) => {}
+                    let asked = now_ms();
+                    match store.take_lease(LEASE, &holder, asked, ttl_ms).await {
+                        Ok(true) => fence.renewed(asked + ttl_ms),
                         Ok(false) => {
                             tracing::error!("another process took this workspace's engine lease");
+                            fence.lose();
                             lost.notify_waiters();
                             lost.notify_one();
                             return;
@@ -138,9 +177,15 @@ impl EngineLease {
         EngineLease {
             store: store.clone(),
             holder,
+            fence,
             lost,
             renewer,
         }
+    }
+
+    /// What this lease's engine tasks check before they write.
+    pub fn fence(&self) -> Arc<LeaseFence> {
+        self.fence.clone()
     }
 
     /// Resolves if another process takes the lease (this one stalled past its expiry).
@@ -247,20 +292,66 @@ impl EngineSettings {
 pub struct Engine {
     /// Taken only by `shutdown`, which hands it back.
     lease: Option<EngineLease>,
+    /// The fenced store every task of this engine writes through.
     store: Store,
     clock: Arc<dyn Clock>,
     events: EventBus,
-    applier: ApplierHandle,
-    dispatcher: Option<DispatcherHandle>,
-    /// Downloads media as it arrives (needs the Cloud API, like sending).
-    media: Option<crate::media::MediaHandle>,
-    _automation: crate::automation::AutomationHandle,
-    reminders: Option<ReminderHandle>,
+    /// Every task of this engine: emptied at once when the lease is lost.
+    tasks: Arc<std::sync::Mutex<Tasks>>,
     receiver_url: Option<String>,
     receiver_error: Option<String>,
     receiver_stop: Arc<Notify>,
+    loss: LossWatch,
+    supervisor: tokio::task::JoinHandle<()>,
+}
+
+/// The engine's tasks; dropping one stops it.
+#[derive(Default)]
+struct Tasks {
+    applier: Option<ApplierHandle>,
+    dispatcher: Option<DispatcherHandle>,
+    /// Downloads media as it arrives (needs the Cloud API, like sending).
+    media: Option<crate::media::MediaHandle>,
+    /// Held only to be dropped: dropping it stops automation.
+    _automation: Option<crate::automation::AutomationHandle>,
+    reminders: Option<ReminderHandle>,
     receiver_task: Option<tokio::task::JoinHandle<()>>,
     alive_task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl Drop for Tasks {
+    fn drop(&mut self) {
+        for t in [&self.receiver_task, &self.alive_task].into_iter().flatten() {
+            t.abort();
+        }
+    }
+}
+
+/// Resolves once this engine stopped because another process took its lease. Cheap to clone,
+/// so a window can wait for it without holding the engine.
+#[derive(Clone)]
+pub struct LossWatch {
+    fence: Arc<LeaseFence>,
+    stopped: Arc<Notify>,
+    /// Who took over, as the owner reads it (known once stopped).
+    taken_by: Arc<std::sync::Mutex<Option<String>>>,
+}
+
+impl LossWatch {
+    pub async fn wait(&self) {
+        let notified = self.stopped.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if self.fence.lost.load(std::sync::atomic::Ordering::Acquire) && self.taken_by().is_some() {
+            return;
+        }
+        notified.await;
+    }
+
+    /// Who runs the workspace now, once this engine stopped.
+    pub fn taken_by(&self) -> Option<String> {
+        self.taken_by.lock().ok().and_then(|t| t.clone())
+    }
 }
 
 /// What starting found: this process runs the workspace, or another one does.
@@ -279,6 +370,9 @@ impl Engine {
                 return Ok(Started::Client(holder));
             }
         };
+        // Every task writes through the fenced store: none writes once the lease may have passed on.
+        let fence = lease.fence();
+        let store = &store.fenced(fence.clone());
         let applier =
             ApplierHandle::spawn_announcing(store.clone(), Rules::default(), s.clock.clone(), s.events.clone());
         // Automation has its own wake-up: sharing the applier's would steal the receiver's
@@ -292,21 +386,40 @@ impl Engine {
         let reminders = s
             .reminders
             .map(|n| ReminderHandle::spawn(store.clone(), n, s.clock.clone(), Duration::from_secs(60)));
+        let tasks = Arc::new(std::sync::Mutex::new(Tasks {
+            applier: Some(applier),
+            _automation: Some(automation),
+            reminders,
+            dispatcher: None,
+            media: None,
+            receiver_task: None,
+            alive_task: None,
+        }));
+        let receiver_stop = Arc::new(Notify::new());
+        let loss = LossWatch {
+            fence,
+            stopped: Arc::new(Notify::new()),
+            taken_by: Default::default(),
+        };
+        let supervisor = tokio::spawn(supervise(
+            lease.lost.clone(),
+            store.clone(),
+            tasks.clone(),
+            receiver_stop.clone(),
+            loss.clone(),
+            s.events.clone(),
+        ));
         let mut engine = Engine {
             lease: Some(lease),
             store: store.clone(),
             clock: s.clock.clone(),
             events: s.events.clone(),
-            applier,
-            dispatcher: None,
-            media: None,
-            _automation: automation,
-            reminders,
+            tasks,
             receiver_url: None,
             receiver_error: None,
-            receiver_stop: Arc::new(Notify::new()),
-            receiver_task: None,
-            alive_task: None,
+            receiver_stop,
+            loss,
+            supervisor,
         };
         if let Some(r) = s.receiver {
             engine.listen(r).await?;
@@ -333,12 +446,15 @@ impl Engine {
             }
         };
         let guards = receiver::Guards::default();
+        let Some(waker) = self.with_tasks(|t| t.applier.as_ref().map(|a| a.waker())) else {
+            return Err(crate::CoreError::EngineLost);
+        };
         let state = receiver::ReceiverState::new(
             self.store.clone(),
             r.app_secret,
             r.verify_token,
             self.clock.clone(),
-            self.applier.waker(),
+            waker,
             &guards,
         );
         // How long nobody received webhooks (the computer was off, Coexist closed): say so, and
@@ -351,21 +467,28 @@ impl Engine {
         }
         self.store.note_runtime(RECEIVER_ALIVE, "listening", now).await?;
         let (store, clock) = (self.store.clone(), self.clock.clone());
-        self.alive_task = Some(tokio::spawn(async move {
+        let alive = tokio::spawn(async move {
             loop {
                 tokio::time::sleep(Duration::from_secs(ALIVE_EVERY_SECS)).await;
+                if store.engine_may_write().is_err() {
+                    continue;
+                }
                 if let Err(e) = store.note_runtime(RECEIVER_ALIVE, "listening", clock.now()).await {
                     tracing::warn!(error = %e, "could not note that the receiver is alive");
                 }
             }
-        }));
+        });
         let stop = self.receiver_stop.clone();
-        self.receiver_task = Some(tokio::spawn(async move {
+        let serving = tokio::spawn(async move {
             receiver::serve(listener, receiver::router(state), guards, async move {
                 stop.notified().await
             })
             .await;
-        }));
+        });
+        self.with_tasks(|t| {
+            t.alive_task = Some(alive);
+            t.receiver_task = Some(serving);
+        });
         self.store.note_runtime("receiver", &url, self.clock.now()).await?;
         tracing::info!(%url, "receiving webhooks");
         self.receiver_url = Some(url);
@@ -375,26 +498,32 @@ impl Engine {
     /// Sending starts (the demo learns its simulator's address only after the receiver listens).
     pub fn start_sending(&mut self, client: CloudClient, mut settings: SendSettings) {
         settings.events = self.events.clone();
-        if self.media.is_none() {
-            // A workspace on disk keeps its media beside its database; an in-memory one has none.
-            if let Some(dir) = self.store.media_dir() {
-                self.media = Some(crate::media::MediaHandle::spawn(
-                    self.store.clone(),
-                    client.clone(),
-                    dir,
-                    self.clock.clone(),
-                    Default::default(),
-                ));
+        if self.store.engine_may_write().is_err() {
+            return;
+        }
+        let (store, clock) = (self.store.clone(), self.clock.clone());
+        self.with_tasks(move |t| {
+            if t.media.is_none() {
+                // A workspace on disk keeps its media beside its database; an in-memory one has none.
+                if let Some(dir) = store.media_dir() {
+                    t.media = Some(crate::media::MediaHandle::spawn(
+                        store.clone(),
+                        client.clone(),
+                        dir,
+                        clock.clone(),
+                        Default::default(),
+                    ));
+                }
             }
-        }
-        if self.dispatcher.is_none() {
-            self.dispatcher = Some(DispatcherHandle::spawn(
-                self.store.clone(),
-                client,
-                settings,
-                self.clock.clone(),
-            ));
-        }
+            if t.dispatcher.is_none() {
+                t.dispatcher = Some(DispatcherHandle::spawn(store, client, settings, clock));
+            }
+        });
+    }
+
+    fn with_tasks<T>(&self, f: impl FnOnce(&mut Tasks) -> T) -> T {
+        let mut tasks = self.tasks.lock().unwrap_or_else(|p| p.into_inner());
+        f(&mut tasks)
     }
 
     /// Where webhooks are received, when listening.
@@ -408,38 +537,38 @@ impl Engine {
     }
 
     pub fn sending(&self) -> bool {
-        self.dispatcher.is_some()
+        self.with_tasks(|t| t.dispatcher.is_some())
     }
 
     /// New outbox rows are waiting.
     pub fn wake_dispatcher(&self) {
-        if let Some(d) = &self.dispatcher {
-            d.wake();
-        }
+        self.with_tasks(|t| t.dispatcher.as_ref().map(|d| d.wake()));
     }
 
     /// Reminders check now (after an acknowledgement, a change of the link…).
     pub fn wake_reminders(&self) {
-        if let Some(r) = &self.reminders {
-            r.wake();
-        }
+        self.with_tasks(|t| t.reminders.as_ref().map(|r| r.wake()));
     }
 
-    /// Resolves if another process took the workspace over (this one stalled past its lease).
+    /// Resolves once another process took the workspace over (this one stalled past its lease)
+    /// and every task of this engine has stopped.
     pub async fn lost(&self) {
-        match &self.lease {
-            Some(l) => l.lost().await,
-            None => std::future::pending().await,
-        }
+        self.loss.wait().await
+    }
+
+    /// What a window waits on to learn that it no longer runs the workspace.
+    pub fn loss_watch(&self) -> LossWatch {
+        self.loss.clone()
     }
 
     /// Stops receiving, lets sends in flight record their outcome, and hands the workspace over.
     pub async fn shutdown(mut self) {
         self.receiver_stop.notify_one();
-        if let Some(t) = self.receiver_task.take() {
+        let (receiver, dispatcher) = self.with_tasks(|t| (t.receiver_task.take(), t.dispatcher.take()));
+        if let Some(t) = receiver {
             let _ = tokio::time::timeout(Duration::from_secs(5), t).await;
         }
-        if let Some(d) = self.dispatcher.take() {
+        if let Some(d) = dispatcher {
             d.shutdown().await;
         }
         if let Some(lease) = self.lease.take() {
@@ -451,10 +580,35 @@ impl Engine {
 impl Drop for Engine {
     fn drop(&mut self) {
         self.receiver_stop.notify_one();
-        for t in [&self.receiver_task, &self.alive_task].into_iter().flatten() {
-            t.abort();
-        }
+        self.supervisor.abort();
+        self.with_tasks(std::mem::take);
     }
+}
+
+/// Waits for the lease to be lost, then stops every task of the engine at once and says so.
+async fn supervise(
+    lost: Arc<Notify>,
+    store: Store,
+    tasks: Arc<std::sync::Mutex<Tasks>>,
+    receiver_stop: Arc<Notify>,
+    loss: LossWatch,
+    events: EventBus,
+) {
+    lost.notified().await;
+    loss.fence.lose();
+    receiver_stop.notify_one();
+    let stopped = std::mem::take(&mut *tasks.lock().unwrap_or_else(|p| p.into_inner()));
+    drop(stopped);
+    let who = match EngineLease::holder(&store).await {
+        Ok(Some(h)) => h.describe(),
+        _ => "another process runs this workspace".to_string(),
+    };
+    tracing::error!(%who, "the engine lease was lost: receiver, applier, dispatcher, automation, media and reminders stopped");
+    if let Ok(mut t) = loss.taken_by.lock() {
+        *t = Some(who.clone());
+    }
+    events.emit(crate::events::CoreEvent::EngineLost { taken_by: who });
+    loss.stopped.notify_waiters();
 }
 
 /// The runtime key noting, every minute, that a receiver is listening for this workspace.
@@ -528,6 +682,30 @@ mod tests {
             panic!("after a release the next process takes over at once");
         };
         second.shutdown().await;
+    }
+
+    /// Issue 24, item 9: a process paused past its lease must not write on waking, even before
+    /// its renewer has run: its tasks see the renewal overdue and hold their writes.
+    #[tokio::test]
+    async fn an_overdue_lease_holds_every_write_of_the_engines_tasks() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open_dir(dir.path()).await.unwrap();
+        let Ok(lease) = EngineLease::try_acquire(&store, "app", 300).await.unwrap() else {
+            panic!("nobody else holds it");
+        };
+        let fenced = store.fenced(lease.fence());
+        fenced.engine_may_write().unwrap();
+        // As if the process stopped: no renewal happens any more.
+        lease.stop_renewing();
+        tokio::time::sleep(Duration::from_millis(350)).await;
+        assert!(matches!(fenced.engine_may_write(), Err(crate::CoreError::EngineLost)));
+        let rules = Rules::default();
+        assert!(matches!(
+            crate::webhook::apply_pending(&fenced, &rules, &SystemClock).await,
+            Err(crate::CoreError::EngineLost)
+        ));
+        // A store that is not the engine's (the window's own reads and writes) is not fenced.
+        store.engine_may_write().unwrap();
     }
 
     #[test]

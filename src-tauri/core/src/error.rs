@@ -36,6 +36,8 @@ pub enum CoreError {
     /// Meta refused a request; its code survives so the UI and scripts can tell which rule it was.
     #[error("Meta refused {what}: {reason} (code {code})")]
     Meta { what: String, code: i64, reason: String },
+    #[error("another process took this workspace over: this one stopped running it (it receives, sends and runs automation no more)")]
+    EngineLost,
     #[error("Coexist is not connected to the Cloud API: {0}")]
     NotConfigured(String),
 }

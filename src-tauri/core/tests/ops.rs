@@ -180,3 +180,50 @@ fn meta_refusals_keep_meta_code_for_the_ui() {
     let plain = serde_json::to_value(CoreError::Invalid("x".into()).body()).unwrap();
     assert!(plain.get("meta_code").is_none());
 }
+
+/// Issue 24, item 13: the window showed billing, the forecast and the audit log without the PIN
+/// the CLI asks for. These reads are owner-only in the core, whoever calls.
+#[tokio::test]
+async fn billing_forecasts_and_the_audit_log_are_the_owners_to_read() {
+    let (_dir, store) = workspace().await;
+    let owner = Ctx::new(&store, "owner", None, NOW);
+    ops::set_owner_pin(&owner, "4821").await.unwrap();
+    let owner = Ctx::new(&store, "owner", Some("4821".into()), NOW);
+    ops::add_profile(&owner, "ana", "desk").await.unwrap();
+    let desk = Ctx::new(&store, "ana", Some("4821".into()), NOW);
+    let no_pin = Ctx::new(&store, "owner", None, NOW);
+    let (from, to) = (NOW - 30 * 86_400, NOW);
+
+    let e = ops::billing_report(&desk, from, to).await.unwrap_err();
+    assert!(matches!(e, CoreError::NotAllowed { .. }), "{e}");
+    assert_eq!(
+        code(&ops::billing_report(&no_pin, from, to).await.unwrap_err()),
+        Code::PinRequired
+    );
+    let report = ops::billing_report(&owner, from, to).await.unwrap();
+    assert_eq!(report.messages.api, 0);
+
+    // The forecast checks the rule before it looks for the campaign.
+    assert!(matches!(
+        ops::campaign_forecast(&desk, 1).await.unwrap_err(),
+        CoreError::NotAllowed { .. }
+    ));
+    assert_eq!(
+        code(&ops::campaign_forecast(&no_pin, 1).await.unwrap_err()),
+        Code::PinRequired
+    );
+    assert_ne!(
+        code(&ops::campaign_forecast(&owner, 1).await.unwrap_err()),
+        Code::PinRequired
+    );
+
+    assert!(matches!(
+        ops::audit_log(&desk, 10).await.unwrap_err(),
+        CoreError::NotAllowed { .. }
+    ));
+    assert_eq!(code(&ops::audit_log(&no_pin, 10).await.unwrap_err()), Code::PinRequired);
+    let log = ops::audit_log(&owner, 1).await.unwrap();
+    assert_eq!(log.entries.len(), 1, "the newest entry only");
+    assert_eq!(log.entries[0].action, "profile.add", "newest first");
+    assert!(log.verification.ok);
+}

@@ -203,3 +203,76 @@ async fn futures_join<T>(handles: Vec<tokio::task::JoinHandle<T>>) -> Vec<T> {
     }
     out
 }
+
+/// Declares a 64 MiB body, sends its headers and then nothing. Returns the status the server
+/// answered, if it answered within a minute.
+async fn idle_declarer(addr: String) -> Option<u16> {
+    let mut s = TcpStream::connect(&addr).await.ok()?;
+    let head = format!(
+        "POST /webhook HTTP/1.1\r\nHost: coexist\r\nContent-Type: application/json\r\nX-Hub-Signature-256: sha256={}\r\nContent-Length: {}\r\n\r\n",
+        "0".repeat(64),
+        coexist_core::webhook::receiver::MAX_BODY_BYTES
+    );
+    s.write_all(head.as_bytes()).await.ok()?;
+    let mut answer = vec![0u8; 256];
+    let n = tokio::time::timeout(Duration::from_secs(60), s.read(&mut answer))
+        .await
+        .ok()?
+        .ok()?;
+    let line = String::from_utf8_lossy(&answer[..n]);
+    line.split_whitespace().nth(1)?.parse().ok()
+}
+
+/// Issue 24, item 12: three clients declaring 64 MiB each (the whole 192 MiB large-body budget)
+/// and sending nothing used to hold that budget for minutes, so Meta's large history chunks got
+/// 503. Budget is drawn for bytes that arrived, and the pace counts from the first byte.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn idle_declarers_hold_nothing_while_a_signed_5_mib_post_is_taken() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open_dir(dir.path()).await.unwrap();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let guards = Guards::default();
+    assert_eq!(
+        guards.large_budget_mib, 192,
+        "three 64 MiB declarations are the whole budget"
+    );
+    let r = start_receiver(&store, SECRET, clock.clone(), guards).await;
+    let addr = r
+        .url
+        .trim_start_matches("http://")
+        .trim_end_matches("/webhook")
+        .to_string();
+    let idle: Vec<_> = (0..3).map(|_| tokio::spawn(idle_declarer(addr.clone()))).collect();
+    // Let the three be read by the server before Meta's post arrives.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+
+    // A history-sized text: 5 MiB in one signed body.
+    let words = "a customer's long message ".repeat(5 * 1024 * 1024 / 26 + 1);
+    let body = envelope(
+        "messages",
+        json!({"messaging_product": "whatsapp",
+               "metadata": {"display_phone_number": "15550001111", "phone_number_id": "PN1"},
+               "contacts": [{"wa_id": "919800000001", "profile": {"name": "Asha"}}],
+               "messages": [{"from": "919800000001", "id": "wamid.large.1", "timestamp": clock.now().to_string(),
+                             "type": "text", "text": {"body": words}}]}),
+    );
+    assert!(body.len() > 5 * 1024 * 1024, "{} bytes", body.len());
+    let status = reqwest::Client::new()
+        .post(&r.url)
+        .header("content-type", "application/json")
+        .header("x-hub-signature-256", sign(SECRET, &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+        .status()
+        .as_u16();
+    assert_eq!(
+        status, 200,
+        "Meta's large post is taken while three idle declarations wait"
+    );
+    assert_eq!(store.stats().await.unwrap().journal.received, 1);
+
+    let answers = futures_join(idle).await;
+    assert_eq!(answers, vec![Some(408); 3], "each idle declarer is cut off as too slow");
+}

@@ -24,6 +24,7 @@ import type {
   BillingReport,
   ConversationRow,
   HeartbeatStatus,
+  VersionCheck,
   Reminder,
   Stats,
   ThreadMessage,
@@ -57,7 +58,7 @@ export interface Backend {
   search(text: string): Promise<SearchHit[]>;
   campaigns(): Promise<CampaignStatus[]>;
   campaignAction(id: number, action: CampaignAction): Promise<void>;
-  campaignForecast(id: number): Promise<CampaignForecast>;
+  campaignForecast(id: number, pin?: string | null): Promise<CampaignForecast>;
   replyCost(contactId: number, templateCategory: string | null): Promise<ReplyCost>;
   autostart(): Promise<boolean>;
   setAutostart(enabled: boolean): Promise<boolean>;
@@ -75,10 +76,12 @@ export interface Backend {
   /** A message's stored media (a picture inline) or why it is missing. */
   mediaPreview(messageId: number): Promise<MediaPreview | null>;
   heartbeat(): Promise<HeartbeatStatus>;
+  /** The Graph API version in use, with a warning in its last 90 days. */
+  graphApi(): Promise<VersionCheck>;
   acknowledgeHeartbeat(): Promise<HeartbeatStatus>;
   reminders(): Promise<Reminder[]>;
-  billing(from: number, to: number): Promise<BillingReport>;
-  auditLog(): Promise<AuditLog>;
+  billing(from: number, to: number, pin?: string | null): Promise<BillingReport>;
+  auditLog(pin?: string | null): Promise<AuditLog>;
   onboarding(): Promise<OnboardingStatus>;
   automationRules(): Promise<AutomationConfig>;
   automationTest(text: string, firstContact: boolean): Promise<AutomationDecision>;
@@ -174,7 +177,7 @@ export const tauriBackend: Backend = {
   search: (text) => call<SearchHit[]>("search", { text }),
   campaigns: () => call<CampaignStatus[]>("campaigns"),
   campaignAction: (id, action) => call<void>("campaign_action", { id, action }),
-  campaignForecast: (id) => call<CampaignForecast>("campaign_forecast", { id }),
+  campaignForecast: (id, pin = null) => call<CampaignForecast>("campaign_forecast", { id, pin }),
   replyCost: (contactId, templateCategory) => call<ReplyCost>("reply_cost", { contactId, templateCategory }),
   autostart: () => call<boolean>("autostart"),
   setAutostart: (enabled) => call<boolean>("set_autostart", { enabled }),
@@ -186,10 +189,11 @@ export const tauriBackend: Backend = {
   saveMediaCopy: (messageId) => call<string>("save_media_copy", { messageId }),
   openMedia: (messageId) => call<void>("open_media", { messageId }),
   heartbeat: () => call<HeartbeatStatus>("heartbeat_status"),
+  graphApi: () => call<VersionCheck>("graph_api"),
   acknowledgeHeartbeat: () => call<HeartbeatStatus>("acknowledge_heartbeat"),
   reminders: () => call<Reminder[]>("reminders"),
-  billing: (from, to) => call<BillingReport>("billing_summary", { from, to }),
-  auditLog: () => call<AuditLog>("audit_log"),
+  billing: (from, to, pin = null) => call<BillingReport>("billing_summary", { from, to, pin }),
+  auditLog: (pin = null) => call<AuditLog>("audit_log", { pin }),
   onboarding: () => call<OnboardingStatus>("onboarding_status"),
   automationRules: () => call<AutomationConfig>("automation_rules"),
   automationTest: (text, firstContact) => call<AutomationDecision>("automation_test", { text, firstContact }),
@@ -239,6 +243,10 @@ const PIN_KEPT_MS = 5 * 60_000;
 let kept: { pin: string; until: number } | null = null;
 export function forgetPin() {
   kept = null;
+}
+/** The PIN given a few minutes ago, if any: views that load by themselves try it without asking. */
+export function keptPin(): string | null {
+  return kept && kept.until > Date.now() ? kept.pin : null;
 }
 
 /**

@@ -11,6 +11,7 @@ import type {
   BillingReport,
   ConversationRow,
   HeartbeatStatus,
+  VersionCheck,
   OnboardingStatus,
   ReplyCost,
   SearchHit,
@@ -54,6 +55,7 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       link_reason: null,
       next_reminder: null,
     },
+    graphApi: { version: "v24.0", ends: "2027-10-08", estimated: true, days_left: 400, warning: null },
     billing: null,
     conversations: [],
     thread: [],
@@ -190,6 +192,7 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
     },
     mediaPreview: (id: number) => answer(`mediaPreview:${id}`, state.media[id] ?? null),
     heartbeat: () => answer("heartbeat", state.heartbeat),
+    graphApi: () => answer("graphApi", state.graphApi),
     acknowledgeHeartbeat: () => {
       state.heartbeat = { ...state.heartbeat, last_heartbeat: now, source: "ack", days_since: 0, deadline_at: now + 13 * DAY };
       return answer("acknowledgeHeartbeat", state.heartbeat);
@@ -360,6 +363,7 @@ export interface MemoryState {
   workspace: WorkspaceInfo;
   stats: Stats;
   heartbeat: HeartbeatStatus;
+  graphApi: VersionCheck;
   billing: BillingReport | null;
   conversations: ConversationRow[];
   thread: ThreadMessage[];

@@ -8,6 +8,7 @@ import type { CardInfo } from "../generated/CardInfo";
 import type { ConversationRow } from "../generated/ConversationRow";
 import type { Decision } from "../generated/Decision";
 import type { HeartbeatStatus } from "../generated/HeartbeatStatus";
+import type { VersionCheck } from "../generated/VersionCheck";
 import type { OnboardingStatus } from "../generated/OnboardingStatus";
 import type { Reminder } from "../generated/Reminder";
 import type { ReplyCost } from "../generated/ReplyCost";
@@ -30,7 +31,7 @@ export type { TemplateInfo, ContactRow, ConsentEvent, ImportReport, ResponseRepo
 export type BillingReport = Report;
 export type AutomationDecision = Decision;
 
-export type { ConversationRow, Stats, ThreadMessage, Reminder, HeartbeatStatus, OnboardingStatus };
+export type { ConversationRow, Stats, ThreadMessage, Reminder, HeartbeatStatus, OnboardingStatus, VersionCheck };
 export type { Origin } from "../generated/Origin";
 export type { LinkState } from "../generated/LinkState";
 export type { HistoryState } from "../generated/HistoryState";

@@ -98,6 +98,25 @@ describe("Dashboard", () => {
     expect(await screen.findByTestId("deadline-passed")).toHaveTextContent("Open it now");
   });
 
+  it("warns when Meta's API version Coexist speaks is about to end, and is quiet otherwise", async () => {
+    const quiet = memoryBackend(NOW, { billing: report() });
+    setBackend(quiet.backend);
+    const first = render(Dashboard, { now: NOW });
+    await screen.findByTestId("days-since");
+    await waitFor(() => expect(quiet.calls).toContain("graphApi"));
+    expect(screen.queryByTestId("graph-warning")).toBeNull();
+    first.unmount();
+
+    const m = memoryBackend(NOW, { billing: report() });
+    m.state.graphApi = {
+      version: "v24.0", ends: "2027-01-20", estimated: true, days_left: 47,
+      warning: "Meta ends Graph API v24.0 in 47 days (about 2027-01-20); update Coexist before then",
+    };
+    setBackend(m.backend);
+    render(Dashboard, { now: NOW });
+    expect(await screen.findByTestId("graph-warning")).toHaveTextContent("v24.0 in 47 days");
+  });
+
   it("shows an error in words when the core fails", async () => {
     const m = memoryBackend(NOW, { fail: { code: "internal", message: "the database could not be used: disk full" } });
     setBackend(m.backend);

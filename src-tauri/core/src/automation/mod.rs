@@ -206,6 +206,7 @@ impl Store {
         if !cfg.enabled {
             return Ok(report);
         }
+        self.engine_may_write()?;
         let candidates: Vec<Candidate> = sqlx::query_as(
             "SELECT m.id, m.contact_id, m.text, m.timestamp, COALESCE(c.wa_id, c.bsuid) AS wa_id,
                     v.automation_paused_until AS paused_until,

@@ -30,6 +30,7 @@ pub struct GraphVersion {
 
 /// What `doctor` and the Dashboard say about the version in use.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct VersionCheck {
     pub version: String,
     /// The end as Meta dates it, or two years after release (then `estimated`).
@@ -78,6 +79,12 @@ impl GraphVersions {
             .ok()
             .filter(|v| !v.trim().is_empty())
             .unwrap_or_else(|| self.tested.clone())
+    }
+
+    /// The version in use, checked against the table this process reads (`doctor`, the Dashboard).
+    pub fn check_in_use(now: i64) -> VersionCheck {
+        let t = Self::from_env();
+        t.check(&t.in_use(), now)
     }
 
     /// How long `version` has left on `today` (unix seconds), and a warning when it is short.

@@ -180,6 +180,7 @@ impl Downloader {
 
     /// Downloads cut off by a crash start again; their partial files are removed.
     async fn recover(&self) -> Result<()> {
+        self.store.engine_may_write()?;
         sqlx::query("UPDATE media_download SET state = 'queued' WHERE state = 'downloading'")
             .execute(self.store.pool())
             .await?;
@@ -202,6 +203,7 @@ impl Downloader {
     }
 
     async fn claim(&self) -> Result<Option<Claim>> {
+        self.store.engine_may_write()?;
         let now = self.clock.now();
         let policy = self.store.media_policy().await?;
         let full = self.store.media_full(&policy).await?;
@@ -321,6 +323,8 @@ impl Downloader {
     }
 
     async fn record(&self, c: &Claim, outcome: Outcome) -> Result<()> {
+        // A download finished after the lease passed on is the new engine's to take up again.
+        self.store.engine_may_write()?;
         let now = self.clock.now();
         let mut tx = self.store.pool().begin().await?;
         match outcome {

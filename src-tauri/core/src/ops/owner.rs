@@ -24,6 +24,38 @@ pub struct RateCardImport {
     pub source: String,
 }
 
+/// What `[from, to)` cost through the API and what the phone saved. Owner-only: the front
+/// desk does not see the business's spending, in the window or the CLI.
+pub async fn billing_report(ctx: &Ctx<'_>, from: i64, to: i64) -> Result<crate::billing::Report> {
+    ctx.owner("see billing").await?;
+    let billing = ctx.store.billing_context(ctx.now).await?;
+    ctx.store.billing_report(&billing, from, to).await
+}
+
+/// What campaign `id` will cost if launched now (owner-only, like the rest of billing).
+pub async fn campaign_forecast(ctx: &Ctx<'_>, id: i64) -> Result<crate::billing::CampaignForecast> {
+    ctx.owner("see what a campaign will cost").await?;
+    let billing = ctx.store.billing_context(ctx.now).await?;
+    ctx.store.forecast_campaign(&billing, id, ctx.now).await
+}
+
+/// The newest audit entries, newest first, with whether the whole chain still verifies.
+#[derive(Debug, Clone, Serialize)]
+pub struct AuditLogView {
+    pub entries: Vec<crate::audit::AuditEntry>,
+    pub verification: crate::audit::Verification,
+}
+
+/// The audit log as the window shows it: owner-only, since it names who did what.
+pub async fn audit_log(ctx: &Ctx<'_>, newest: usize) -> Result<AuditLogView> {
+    ctx.owner("read the audit log").await?;
+    let mut entries = ctx.store.audit_entries().await?;
+    let verification = ctx.store.audit_verify().await?;
+    entries.reverse();
+    entries.truncate(newest);
+    Ok(AuditLogView { entries, verification })
+}
+
 /// The ledger of `[from, to)` as CSV into `out`; `target` names where it went, for the audit log.
 pub async fn export_billing<W: Write>(ctx: &Ctx<'_>, from: i64, to: i64, out: W, target: &str) -> Result<u64> {
     ctx.owner("export the billing ledger").await?;

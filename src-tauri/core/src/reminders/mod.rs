@@ -379,6 +379,7 @@ impl Store {
 
 /// One pass: plan, then notify what is due. Returns what was shown.
 pub async fn tick(store: &Store, notifier: &dyn Notifier, now: i64) -> Result<Vec<Reminder>> {
+    store.engine_may_write()?;
     store.plan_reminders(now).await?;
     if !notifier.reaches_owner() {
         // Logged when they fall due, but left for a desktop to show (and count as shown).

@@ -258,6 +258,7 @@ impl Dispatcher {
     /// Rows left `dispatching` by a crash may or may not have reached Meta: they become
     /// `uncertain`, to be settled by a status carrying their token, or by the owner.
     async fn recover(&self) -> Result<()> {
+        self.store.engine_may_write()?;
         let n = sqlx::query(
             "UPDATE outbox SET state = 'uncertain', updated_at = ?,
                     last_error = 'Coexist stopped while sending this message: it may or may not have been sent. A delivery report from Meta will settle it; otherwise you can choose to send it again.'
@@ -274,6 +275,7 @@ impl Dispatcher {
     }
 
     async fn claim(&self) -> Result<Option<Claimed>> {
+        self.store.engine_may_write()?;
         let now = self.clock.now();
         // With the messaging limit reached, templates that would reach one more customer wait
         // (queued, untouched) until the oldest counted send leaves the 24 h window.

@@ -34,6 +34,8 @@ pub struct Store {
     /// Rung when a body was journaled outside the receiver (a record of a send), so the applier
     /// of this workspace applies it without waiting for the next webhook.
     journal_grew: std::sync::Arc<tokio::sync::Notify>,
+    /// Set on the engine's own copy: its tasks write only while the engine lease holds.
+    fence: Option<std::sync::Arc<crate::engine::LeaseFence>>,
 }
 
 type JournalSender = tokio::sync::mpsc::UnboundedSender<crate::webhook::journal::Pending>;
@@ -71,6 +73,7 @@ impl Store {
             journal: Default::default(),
             audit_key: Default::default(),
             journal_grew: Default::default(),
+            fence: None,
         })
     }
 
@@ -90,7 +93,26 @@ impl Store {
             journal: Default::default(),
             audit_key: Default::default(),
             journal_grew: Default::default(),
+            fence: None,
         })
+    }
+
+    /// This store as the engine's tasks use it: each checks [`Store::engine_may_write`] before
+    /// its next write, so an engine that lost its lease stops writing even before it noticed.
+    pub(crate) fn fenced(&self, fence: std::sync::Arc<crate::engine::LeaseFence>) -> Store {
+        Store {
+            fence: Some(fence),
+            ..self.clone()
+        }
+    }
+
+    /// An engine task's check before it writes: refused once the engine lease may have passed to
+    /// another process (its renewal is overdue, or it was taken). Other callers always may.
+    pub fn engine_may_write(&self) -> Result<()> {
+        match &self.fence {
+            Some(f) if !f.holds() => Err(CoreError::EngineLost),
+            _ => Ok(()),
+        }
     }
 
     /// The raw pool: the core's own modules only. Callers outside go through operations, so no

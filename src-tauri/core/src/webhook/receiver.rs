@@ -52,8 +52,8 @@ pub struct Guards {
     pub header_timeout: Duration,
     /// Large bodies being read at once may take this much memory (MiB).
     pub large_budget_mib: u32,
-    /// A body must arrive at this rate at least (bytes per second), after a grace of
-    /// `header_timeout`.
+    /// A body must arrive at this rate at least (bytes per second), measured from its first
+    /// byte with a slack of a couple of seconds.
     pub min_body_rate: u64,
 }
 
@@ -170,9 +170,17 @@ async fn verify(State(s): State<ReceiverState>, Query(q): Query<HashMap<String, 
     }
 }
 
-/// Reads a body under the guards: its declared size decides whether it draws on the large-body
-/// budget (refused at once when that is spent), and it must arrive by a deadline.
+/// How long a body may take to start, and how far it may fall behind `min_body_rate`: the pace
+/// is measured from the first byte, so a client that declares a large body and sends nothing is
+/// cut off within seconds instead of holding memory for minutes.
+const BODY_SLACK: Duration = Duration::from_secs(2);
+
+/// Reads a body under the guards: bytes beyond [`SMALL_BODY_BYTES`] draw on the large-body
+/// budget as they arrive (a declared size reserves nothing, so idle declarers hold nothing; a
+/// spent budget answers 503), and the body must keep to `min_body_rate` from its first byte.
 async fn read_body(s: &ReceiverState, headers: &HeaderMap, body: Body) -> Result<Bytes, (StatusCode, &'static str)> {
+    use http_body_util::BodyExt;
+    const MIB: usize = 1024 * 1024;
     let guards = s.guards;
     let declared = headers
         .get(axum::http::header::CONTENT_LENGTH)
@@ -184,31 +192,56 @@ async fn read_body(s: &ReceiverState, headers: &HeaderMap, body: Body) -> Result
         // Without a declared size only a small body is read (Meta declares its sizes).
         None => SMALL_BODY_BYTES,
     };
-    let _budget = if limit > SMALL_BODY_BYTES {
-        let mib = limit.div_ceil(1024 * 1024) as u32;
-        match s.large_budget.clone().try_acquire_many_owned(mib) {
-            Ok(p) => Some(p),
+    let rate = guards.min_body_rate.max(1);
+    let started = tokio::time::Instant::now();
+    let mut body = body;
+    let mut read: Vec<u8> = Vec::with_capacity(limit.min(SMALL_BODY_BYTES));
+    let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
+    let mut held_mib = 0usize;
+    loop {
+        // Behind the pace once `read` bytes took longer than they may at `rate`, plus the slack.
+        let due = started + BODY_SLACK + Duration::from_millis((read.len() as u64).saturating_mul(1000) / rate);
+        let frame = match tokio::time::timeout_at(due, body.frame()).await {
             Err(_) => {
                 tracing::warn!(
-                    bytes = limit,
-                    "large webhook bodies are being read already: answered 503"
+                    declared = limit,
+                    read = read.len(),
+                    "a webhook body arrived too slowly: cut off"
                 );
-                return Err((StatusCode::SERVICE_UNAVAILABLE, "busy, try again"));
+                return Err((StatusCode::REQUEST_TIMEOUT, "too slow"));
             }
+            Ok(None) => break,
+            Ok(Some(Err(_))) => return Err((StatusCode::BAD_REQUEST, "the body could not be read")),
+            Ok(Some(Ok(frame))) => frame,
+        };
+        let Ok(data) = frame.into_data() else { continue };
+        if read.len() + data.len() > limit {
+            return Err((StatusCode::PAYLOAD_TOO_LARGE, "too large"));
         }
-    } else {
-        None
-    };
-    let deadline = guards.header_timeout + Duration::from_secs(limit as u64 / guards.min_body_rate.max(1));
-    let limited = http_body_util::Limited::new(body, limit);
-    match tokio::time::timeout(deadline, http_body_util::BodyExt::collect(limited)).await {
-        Ok(Ok(collected)) => Ok(collected.to_bytes()),
-        Ok(Err(_)) => Err((StatusCode::PAYLOAD_TOO_LARGE, "too large")),
-        Err(_) => {
-            tracing::warn!(bytes = limit, "a webhook body did not arrive in time");
-            Err((StatusCode::REQUEST_TIMEOUT, "too slow"))
+        let need_mib = (read.len() + data.len()).saturating_sub(SMALL_BODY_BYTES).div_ceil(MIB);
+        if need_mib > held_mib {
+            match s
+                .large_budget
+                .clone()
+                .try_acquire_many_owned((need_mib - held_mib) as u32)
+            {
+                Ok(more) => match held.as_mut() {
+                    Some(h) => h.merge(more),
+                    None => held = Some(more),
+                },
+                Err(_) => {
+                    tracing::warn!(
+                        declared = limit,
+                        "large webhook bodies are being read already: answered 503"
+                    );
+                    return Err((StatusCode::SERVICE_UNAVAILABLE, "busy, try again"));
+                }
+            }
+            held_mib = need_mib;
         }
+        read.extend_from_slice(&data);
     }
+    Ok(Bytes::from(read))
 }
 
 async fn receive(State(s): State<ReceiverState>, headers: HeaderMap, body: Body) -> (StatusCode, &'static str) {
@@ -220,6 +253,11 @@ async fn receive(State(s): State<ReceiverState>, headers: HeaderMap, body: Body)
     if !signature::verify(s.app_secret.expose().as_bytes(), &body, header) {
         tracing::warn!(bytes = body.len(), "refused a webhook post without a valid signature");
         return (StatusCode::UNAUTHORIZED, "invalid signature");
+    }
+    if let Err(e) = s.store.engine_may_write() {
+        // Another process runs the workspace now: Meta delivers this again, to its receiver.
+        tracing::warn!(error = %e, "refused a webhook: this process no longer runs the workspace");
+        return (StatusCode::SERVICE_UNAVAILABLE, "try again");
     }
     match s
         .store
