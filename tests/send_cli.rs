@@ -250,3 +250,87 @@ async fn a_campaign_with_a_document_at_its_top_from_the_cli() {
     );
     assert_eq!(stats["counters"]["media_uploads"], 1, "uploaded once");
 }
+
+/// Issue 23, item 4: a customer who adopted a username writes in with no phone (Meta names them
+/// by BSUID only). `coexist send --to <BSUID>` answers them: the simulator, like Meta, takes it
+/// in `recipient`, once; a login code to them is refused before anything is sent.
+#[tokio::test(flavor = "multi_thread")]
+async fn send_answers_a_username_only_customer_by_bsuid() {
+    let dir = tempfile::tempdir().unwrap();
+    let (_sim, line) = start({
+        let mut c = Command::new(bin("coexist-sim"));
+        c.args(["--listen", "127.0.0.1:0", "--app-secret", SECRET, "--seed", "5"]);
+        c
+    });
+    let sim = line.strip_prefix("simulator on ").unwrap().to_string();
+    let http = reqwest::Client::new();
+    let mut serve = Command::new(bin("coexist"));
+    serve
+        .arg("--data-dir")
+        .arg(dir.path())
+        .args(["serve", "--listen", "127.0.0.1:0"]);
+    with_cloud(&mut serve, &sim, SECRET);
+    let _serve = serve_for_sim(serve, &sim, &http).await;
+    http.post(format!("{sim}/_sim/customers"))
+        .json(&json!({"wa_id": "4915112345678", "name": "Mika", "username_only": true}))
+        .send()
+        .await
+        .unwrap();
+    http.post(format!("{sim}/_sim/customer_message"))
+        .json(&json!({"from": "4915112345678", "text": "Do you ship to Berlin?"}))
+        .send()
+        .await
+        .unwrap();
+    let start_t = Instant::now();
+    let bsuid = loop {
+        let out = run(dir.path(), &sim, &["export", "messages", "--format", "jsonl"]);
+        let rows: Vec<Value> = String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str(l).ok())
+            .collect();
+        if let Some(m) = rows.iter().find(|m| m["text"] == "Do you ship to Berlin?") {
+            assert!(m["contact_wa_id"].is_null(), "Meta withheld the phone: {m}");
+            break m["contact_bsuid"].as_str().expect("named by BSUID").to_string();
+        }
+        assert!(
+            start_t.elapsed() < Duration::from_secs(15),
+            "the message did not arrive"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+
+    let out = run(
+        dir.path(),
+        &sim,
+        &["send", "--to", &bsuid, "--text", "Yes, in two days.", "--json"],
+    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let row: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(row["state"], "accepted", "{row}");
+
+    assert!(run(dir.path(), &sim, &["templates", "sync"]).status.success());
+    let out = run(
+        dir.path(),
+        &sim,
+        &[
+            "send",
+            "--to",
+            &bsuid,
+            "--template",
+            "login_code",
+            "--lang",
+            "en",
+            "--param",
+            "1=123456",
+        ],
+    );
+    assert!(!out.status.success(), "a login code to a username is refused");
+    let why = String::from_utf8_lossy(&out.stderr);
+    assert!(why.contains("phone numbers only"), "{why}");
+
+    let served = sim_stats(&sim).await;
+    let accepted = served["accepted"].as_array().unwrap();
+    assert_eq!(accepted.len(), 1, "sent once: {served}");
+    assert_eq!(accepted[0]["addressed_by"], "recipient", "{served}");
+    assert_eq!(accepted[0]["to"], bsuid.as_str(), "{served}");
+}

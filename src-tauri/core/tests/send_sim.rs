@@ -704,6 +704,66 @@ async fn a_replay_of_the_journal_rebuilds_what_we_sent_and_its_bill() {
     assert!(cats.contains("utility"), "the template's category is billed: {a}");
 }
 
+/// Issue 24, item 11: a send that only a status settled (its answer timed out, or was a 5xx
+/// after Meta took it) gets its sent record in the journal too, so a replay rebuilds its
+/// template and category, and the bill, like any other send.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_send_settled_by_its_status_is_journaled_and_replays_with_its_bill() {
+    for (what, faults, timeout) in [
+        (
+            "a lost answer",
+            json!({"timeout": 1.0, "timeout_ms": 2000}),
+            Duration::from_millis(300),
+        ),
+        (
+            "a 5xx after Meta sent",
+            json!({"server_error_after_send": 1.0}),
+            Duration::from_secs(5),
+        ),
+    ] {
+        let w = world(20).await;
+        let id = w.one_hello_world(faults).await;
+        let _d = w.dispatcher(20, timeout);
+        w.settle(what, |rows| rows.iter().all(|r| r.state == "accepted")).await;
+        let row = w.store.outbox_row(id).await.unwrap().unwrap();
+        assert_eq!(w.sim_stats().await["counters"]["accepted"], 1, "{what}: sent once");
+        assert_eq!(
+            w.store.stats().await.unwrap().journal.sent_records,
+            1,
+            "{what}: the settled send is journaled"
+        );
+
+        let now = SystemClock.now();
+        let replayed = Store::open_in_memory().await.unwrap();
+        replayed.journal_copy_from(&w.store).await.unwrap();
+        coexist_core::webhook::apply_pending(&replayed, &Rules::default(), &coexist_core::FixedClock::new(now))
+            .await
+            .unwrap();
+        let live = w.store.export_messages().await.unwrap();
+        let again = replayed.export_messages().await.unwrap();
+        let template: Option<(Option<String>, Option<String>)> =
+            sqlx::query_as("SELECT template_name, template_category FROM message WHERE wamid = ?")
+                .bind(&row.wamid)
+                .fetch_optional(replayed.pool())
+                .await
+                .unwrap();
+        let (name, category) = template.unwrap_or_else(|| panic!("{what}: the replay has the send: {again:?}"));
+        assert_eq!(name.as_deref(), Some("hello_world"), "{what}");
+        assert!(category.is_some(), "{what}: the template's category is known");
+        assert_eq!(live, again, "{what}: the replayed mirror is the live one");
+        assert_eq!(replayed.stats().await.unwrap().journal.failed, 0);
+
+        let bill = |s: Store| async move {
+            let ctx = s.billing_context(now).await.unwrap();
+            let r = s.billing_report(&ctx, now - 86_400, now + 86_400).await.unwrap();
+            serde_json::to_value(r).unwrap()
+        };
+        let (a, b) = (bill(w.store.clone()).await, bill(replayed).await);
+        assert_eq!(a, b, "{what}: the replayed bill is the live one");
+        assert!(a["messages"]["api"].as_i64().unwrap() >= 1, "{what}: {a}");
+    }
+}
+
 /// A customer who adopted a username writes in with no phone (DESIGN §4): the reply goes to
 /// their BSUID in `recipient`, reaches the simulator once, and its statuses land on their one
 /// contact; a login code to them is refused before anything is sent (Meta answers 131062);

@@ -149,10 +149,7 @@ struct Claimed {
     id: i64,
     contact_id: Option<i64>,
     recipient: String,
-    kind: String,
     payload: String,
-    text: Option<String>,
-    template_name: Option<String>,
     template_category: Option<String>,
     callback_token: Option<String>,
     attempts: i64,
@@ -289,7 +286,7 @@ impl Dispatcher {
                            AND (SELECT link_state FROM account WHERE id = 1) = 'connected'
                            AND (NOT ?3 OR NOT {counts_there})
                          ORDER BY o.next_attempt_ms, o.id LIMIT 1)
-             RETURNING id, contact_id, recipient, kind, payload, text, template_name, template_category, callback_token, attempts",
+             RETURNING id, contact_id, recipient, payload, template_category, callback_token, attempts",
             counts_here = super::limit::counts("outbox"),
             counts_there = super::limit::counts("o"),
         );
@@ -500,41 +497,9 @@ impl Dispatcher {
         .bind(c.id)
         .execute(&mut *tx)
         .await?;
-        let who: Option<(Option<String>, Option<String>)> =
-            sqlx::query_as("SELECT wa_id, bsuid FROM contact WHERE id = ?")
-                .bind(c.contact_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-        let (wa_id, bsuid) = who.unwrap_or((Some(c.recipient.clone()), None));
-        // A file: the media id we sent, and the stored copy it was uploaded from.
-        let media_id = serde_json::from_str::<serde_json::Value>(&c.payload)
-            .ok()
-            .and_then(|p| p[c.kind.as_str()]["id"].as_str().map(String::from));
-        let upload: Option<(String, String)> = match &media_id {
-            Some(id) => {
-                sqlx::query_as("SELECT sha256, mime FROM media_upload WHERE media_id = ?")
-                    .bind(id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-            }
-            None => None,
-        };
-        let (media_sha256, media_mime) = upload.unzip();
-        let sent = crate::webhook::sent::SentMessage {
-            media_id,
-            media_mime,
-            media_sha256,
-            wamid: wamid.to_string(),
-            wa_id,
-            bsuid,
-            kind: c.kind.clone(),
-            text: c.text.clone(),
-            template_name: c.template_name.clone(),
-            template_category: c.template_category.clone(),
-            callback_data: c.callback_token.clone(),
-            at: now,
-        };
-        crate::webhook::sent::record(&mut tx, &sent, c.contact_id, Some(c.id)).await?;
+        if let Some((sent, contact_id)) = crate::webhook::sent::of_outbox(&mut tx, c.id, wamid, now).await? {
+            crate::webhook::sent::record(&mut tx, &sent, contact_id, Some(c.id)).await?;
+        }
         tx.commit().await?;
         self.store.journal_grew().notify_one();
         Ok(())

@@ -74,6 +74,75 @@ pub(crate) async fn record(
     upsert(conn, m, contact_id, outbox_id).await
 }
 
+/// The sent record of outbox row `outbox_id`, which Meta took as `wamid`, built from the row, its
+/// contact and the upload it names, with the contact's id. The dispatcher writes it on Meta's
+/// answer; a status that settles a send whose answer was lost (timeout, 5xx, a crash mid-send)
+/// writes it too, so a replay rebuilds that message and its bill like any other.
+pub(crate) async fn of_outbox(
+    conn: &mut SqliteConnection,
+    outbox_id: i64,
+    wamid: &str,
+    at: i64,
+) -> sqlx::Result<Option<(SentMessage, Option<i64>)>> {
+    #[derive(sqlx::FromRow)]
+    struct Row {
+        contact_id: Option<i64>,
+        known: bool,
+        recipient: String,
+        kind: String,
+        payload: String,
+        text: Option<String>,
+        template_name: Option<String>,
+        template_category: Option<String>,
+        callback_token: Option<String>,
+        wa_id: Option<String>,
+        bsuid: Option<String>,
+    }
+    let row: Option<Row> = sqlx::query_as(
+        "SELECT o.contact_id, c.id IS NOT NULL AS known, o.recipient, o.kind, o.payload, o.text,
+                o.template_name, o.template_category, o.callback_token, c.wa_id, c.bsuid
+         FROM outbox o LEFT JOIN contact c ON c.id = o.contact_id WHERE o.id = ?",
+    )
+    .bind(outbox_id)
+    .fetch_optional(&mut *conn)
+    .await?;
+    let Some(r) = row else { return Ok(None) };
+    let (wa_id, bsuid) = if r.known {
+        (r.wa_id, r.bsuid)
+    } else {
+        (Some(r.recipient), None)
+    };
+    // A file: the media id we sent, and the stored copy it was uploaded from.
+    let media_id = serde_json::from_str::<serde_json::Value>(&r.payload)
+        .ok()
+        .and_then(|p| p[r.kind.as_str()]["id"].as_str().map(String::from));
+    let upload: Option<(String, String)> = match &media_id {
+        Some(id) => {
+            sqlx::query_as("SELECT sha256, mime FROM media_upload WHERE media_id = ?")
+                .bind(id)
+                .fetch_optional(&mut *conn)
+                .await?
+        }
+        None => None,
+    };
+    let (media_sha256, media_mime) = upload.unzip();
+    let m = SentMessage {
+        wamid: wamid.to_string(),
+        wa_id,
+        bsuid,
+        kind: r.kind,
+        text: r.text,
+        template_name: r.template_name,
+        template_category: r.template_category,
+        callback_data: r.callback_token,
+        media_id,
+        media_mime,
+        media_sha256,
+        at,
+    };
+    Ok(Some((m, r.contact_id)))
+}
+
 /// Applies a journaled sent record: a no-op when the dispatcher already wrote the message.
 pub(crate) async fn apply(conn: &mut SqliteConnection, m: &SentMessage) -> sqlx::Result<()> {
     let who = Who::new(m.wa_id.as_deref(), m.bsuid.as_deref());

@@ -146,22 +146,11 @@ pub(super) async fn apply_status(conn: &mut SqliteConnection, s: &Status) -> sql
         .await?
         .rows_affected();
         if settled > 0 {
-            // The mirror learns what was sent from the outbox row.
-            sqlx::query(
-                "UPDATE message SET outbox_id = o.id,
-                        type = CASE WHEN message.content_known = 0 THEN o.kind ELSE message.type END,
-                        text = CASE WHEN message.content_known = 0 THEN o.text ELSE message.text END,
-                        template_name = COALESCE(message.template_name, o.template_name),
-                        template_category = COALESCE(message.template_category, o.template_category),
-                        contact_id = COALESCE(message.contact_id, o.contact_id),
-                        content_known = 1
-                 FROM (SELECT id, kind, text, template_name, template_category, contact_id FROM outbox WHERE id = ?) AS o
-                 WHERE message.id = ?",
-            )
-            .bind(outbox_id)
-            .bind(id)
-            .execute(&mut *conn)
-            .await?;
+            // The mirror learns what was sent from the outbox row, and the journal keeps the
+            // record of it, so a replay (which has no outbox) rebuilds the message and its bill.
+            if let Some((sent, contact)) = crate::webhook::sent::of_outbox(conn, outbox_id, &s.id, s.timestamp).await? {
+                crate::webhook::sent::record(conn, &sent, contact, Some(outbox_id)).await?;
+            }
         }
     }
     Ok(())
