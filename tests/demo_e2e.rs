@@ -174,6 +174,65 @@ async fn a_newcomer_works_the_demo_desk() {
     let note = text_of(&sent_pdf).await;
     assert!(note.contains("application/pdf"), "the PDF is shown as stored: {note}");
 
+    // 1e. Kenji chose a WhatsApp username and withholds his phone: Meta names him by BSUID only
+    // (DESIGN §4). He writes again, which opens his window, and the desk answers from the compose
+    // box: the reply reaches the simulated WhatsApp once, addressed by `recipient`.
+    let asked = client
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+               const call = window.__TAURI_INTERNALS__.invoke;
+               call('list_conversations', {limit: 50, offset: 0}).then((rows) => {
+                 const c = rows.find((r) => r.display_name === '@kenji.t');
+                 if (!c) throw {code: 'test', message: 'no @kenji.t in ' + JSON.stringify(rows)};
+                 return call('demo_customer_writes', {contactId: c.contact_id, text: 'Can I come at ten on Sunday?'});
+               }).then(() => done('ok'), (e) => done(e.code + ': ' + e.message));"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(asked.as_str(), Some("ok"), "{asked:?}");
+    row_with(&client, "[data-testid=conversation]", "@kenji.t")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_text(&client, "[data-testid=thread]", 10, |t| {
+        t.contains("Can I come at ten on Sunday?")
+    })
+    .await;
+    wait_for(&client, "[data-testid=compose-text]")
+        .await
+        .send_keys("Yes, we open at ten on Sundays.")
+        .await
+        .unwrap();
+    click(&client, "[data-testid=compose-send]").await;
+    wait_text(&client, "[data-testid=send-state]", 20, |t| t.contains("Sent ✓")).await;
+    let received = client
+        .execute_async(
+            r#"const done = arguments[arguments.length - 1];
+               window.__TAURI_INTERNALS__.invoke('demo_simulator_received').then(done, (e) => done(e.code + ': ' + e.message));"#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    let to_kenji: Vec<_> = received
+        .as_array()
+        .unwrap_or_else(|| panic!("{received:?}"))
+        .iter()
+        .filter(|a| a["to"] == "JP.demo05")
+        .collect();
+    assert_eq!(to_kenji.len(), 1, "one reply reached Kenji: {received}");
+    assert_eq!(to_kenji[0]["addressed_by"], "recipient", "{received}");
+    assert_eq!(to_kenji[0]["type"], "text", "{received}");
+    shot(&client, "username").await;
+    // Back to Priya for the VIP step.
+    row_with(&client, "[data-testid=conversation]", "Priya Nair")
+        .await
+        .click()
+        .await
+        .unwrap();
+    wait_text(&client, "[data-testid=thread]", 10, |t| t.contains("Our menu")).await;
+
     // 2. Flag her as VIP; the VIP filter then shows her.
     click(&client, "[data-testid=vip-toggle]").await;
     wait_for(&client, "[data-testid=vip-toggle][aria-pressed=true]").await;

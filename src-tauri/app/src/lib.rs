@@ -159,6 +159,7 @@ pub fn run() {
             send_commands::launch_campaign,
             send_commands::campaign_recipients,
             send_commands::demo_customer_writes,
+            send_commands::demo_simulator_received,
             send_commands::check_attachment,
             send_commands::send_media,
             send_commands::campaign_header,

@@ -237,6 +237,18 @@ pub async fn demo_customer_writes(
     Ok(())
 }
 
+/// What the demo's simulated WhatsApp took from us, in order: whom each send reached and by which
+/// field (`to` for a phone, `recipient` for a username-only customer's BSUID). The demo shows
+/// what went out without anyone receiving it; the WebDriver demo checks it.
+#[tauri::command]
+pub async fn demo_simulator_received(engine: State<'_, Engine>) -> Result<Vec<coexist_sim::Accepted>, UiError> {
+    let live = engine.ready().await?;
+    let Some(sim) = &live.sim else {
+        return Err(CoreError::Invalid("only the demo workspace has a simulated WhatsApp".into()).into());
+    };
+    Ok(sim.accepted())
+}
+
 /// Whether WhatsApp takes this file (type and size), asked before its bytes cross into the core.
 #[tauri::command]
 pub async fn check_attachment(mime: String, size: u64, name: String) -> Result<String, UiError> {
