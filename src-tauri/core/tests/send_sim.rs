@@ -835,3 +835,40 @@ async fn a_username_only_customer_is_answered_by_recipient_once() {
         .unwrap();
     assert_eq!(refused["error"]["code"], 131026, "{refused}");
 }
+
+/// Issue 23: an automation rule answers a customer known only by a username; the reply reaches
+/// the simulator (which, like Meta, delivers a BSUID only in `recipient`) once.
+#[tokio::test(flavor = "multi_thread")]
+async fn an_automation_reply_reaches_a_username_only_customer_by_recipient_once() {
+    let w = world(20).await;
+    let now = SystemClock.now();
+    // `customer_writes` asks "hello, are you open?".
+    let config = json!({"enabled": true, "max_age_minutes": 30,
+        "faq": [{"name": "hours", "variants": {"en": {"keywords": ["open"], "reply": "We are open until 7 pm."}}}]});
+    w.store
+        .set_automation_config(&config.to_string(), "owner", now)
+        .await
+        .unwrap();
+    reqwest::Client::new()
+        .post(format!("{}/_sim/customers", w.sim_url))
+        .json(&json!({"wa_id": "4915112345678", "name": "Mika", "username_only": true}))
+        .send()
+        .await
+        .unwrap();
+    w.customer_writes("4915112345678").await;
+    let bsuid: String = sqlx::query_scalar("SELECT bsuid FROM contact WHERE wa_id IS NULL")
+        .fetch_one(w.store.pool())
+        .await
+        .expect("a contact known by BSUID only");
+    let cfg = w.store.automation_config().await.unwrap();
+    let report = w.store.run_automation(&cfg, SystemClock.now()).await.unwrap();
+    assert_eq!(report.replies, 1, "{report:?}");
+    let _d = w.dispatcher(20, Duration::from_secs(5));
+    w.settle("the automation reply", all_final).await;
+    let accepted = w.sim.accepted();
+    assert_eq!(accepted.len(), 1, "sent once: {accepted:?}");
+    assert_eq!(
+        (accepted[0].addressed_by, accepted[0].to.as_str()),
+        ("recipient", bsuid.as_str())
+    );
+}
