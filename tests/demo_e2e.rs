@@ -29,11 +29,7 @@ async fn a_newcomer_works_the_demo_desk() {
     assert!(badge.contains("DEMO"), "{badge}");
 
     // 1. Reply inside the window: the simulator accepts it and its statuses come back.
-    row_with(&client, "[data-testid=conversation]", "Priya Nair")
-        .await
-        .click()
-        .await
-        .unwrap();
+    open_chat(&client, "Priya Nair").await;
     let box_ = wait_for(&client, "[data-testid=compose-text]").await;
     box_.send_keys("Reserved for you, see you at 11!").await.unwrap();
     click(&client, "[data-testid=compose-send]").await;
@@ -45,19 +41,7 @@ async fn a_newcomer_works_the_demo_desk() {
 
     // 1b. Priya writes again (asked of the simulator directly, not through the thread's button):
     // the core's event redraws the open thread within seconds; the list's poll is 30 s away.
-    let asked = client
-        .execute_async(
-            r#"const done = arguments[arguments.length - 1];
-               const call = window.__TAURI_INTERNALS__.invoke;
-               call('list_conversations', {limit: 50, offset: 0}).then((rows) => {
-                 const c = rows.find((r) => JSON.stringify(r).includes('Priya'));
-                 return call('demo_customer_writes', {contactId: c.contact_id, text: 'Can I bring a friend?'});
-               }).then(() => done('ok'), (e) => done(e.code + ': ' + e.message));"#,
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(asked.as_str(), Some("ok"), "{asked:?}");
+    demo_customer_writes(&client, "Priya", "Can I bring a friend?").await;
     wait_text(&client, "[data-testid=thread]", 5, |t| {
         t.contains("Can I bring a friend?")
     })
@@ -89,11 +73,7 @@ async fn a_newcomer_works_the_demo_desk() {
         );
         // The thread asks again on the core's next event; nudge it as a user would, by reopening.
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        row_with(&client, "[data-testid=conversation]", "Priya Nair")
-            .await
-            .click()
-            .await
-            .unwrap();
+        open_chat(&client, "Priya Nair").await;
     }
     shot(&client, "photo").await;
 
@@ -127,11 +107,7 @@ async fn a_newcomer_works_the_demo_desk() {
             "the voice note never reached the thread"
         );
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;
-        row_with(&client, "[data-testid=conversation]", "Priya Nair")
-            .await
-            .click()
-            .await
-            .unwrap();
+        open_chat(&client, "Priya Nair").await;
     };
     assert!(played.get("broken").is_none(), "the voice note does not play: {played}");
     let duration = played["duration"].as_f64().unwrap_or(0.0);
@@ -177,25 +153,8 @@ async fn a_newcomer_works_the_demo_desk() {
     // 1e. Kenji chose a WhatsApp username and withholds his phone: Meta names him by BSUID only
     // (DESIGN §4). He writes again, which opens his window, and the desk answers from the compose
     // box: the reply reaches the simulated WhatsApp once, addressed by `recipient`.
-    let asked = client
-        .execute_async(
-            r#"const done = arguments[arguments.length - 1];
-               const call = window.__TAURI_INTERNALS__.invoke;
-               call('list_conversations', {limit: 50, offset: 0}).then((rows) => {
-                 const c = rows.find((r) => r.display_name === '@kenji.t');
-                 if (!c) throw {code: 'test', message: 'no @kenji.t in ' + JSON.stringify(rows)};
-                 return call('demo_customer_writes', {contactId: c.contact_id, text: 'Can I come at ten on Sunday?'});
-               }).then(() => done('ok'), (e) => done(e.code + ': ' + e.message));"#,
-            vec![],
-        )
-        .await
-        .unwrap();
-    assert_eq!(asked.as_str(), Some("ok"), "{asked:?}");
-    row_with(&client, "[data-testid=conversation]", "@kenji.t")
-        .await
-        .click()
-        .await
-        .unwrap();
+    demo_customer_writes(&client, "@kenji.t", "Can I come at ten on Sunday?").await;
+    open_chat(&client, "@kenji.t").await;
     wait_text(&client, "[data-testid=thread]", 10, |t| {
         t.contains("Can I come at ten on Sunday?")
     })
@@ -226,11 +185,7 @@ async fn a_newcomer_works_the_demo_desk() {
     assert_eq!(to_kenji[0]["type"], "text", "{received}");
     shot(&client, "username").await;
     // Back to Priya for the VIP step.
-    row_with(&client, "[data-testid=conversation]", "Priya Nair")
-        .await
-        .click()
-        .await
-        .unwrap();
+    open_chat(&client, "Priya Nair").await;
     wait_text(&client, "[data-testid=thread]", 10, |t| t.contains("Our menu")).await;
 
     // 2. Flag her as VIP; the VIP filter then shows her.
@@ -263,11 +218,7 @@ async fn a_newcomer_works_the_demo_desk() {
         "{refusal}"
     );
     // …and the window offers templates only, with their cost; one goes out instead.
-    row_with(&client, "[data-testid=conversation]", "+4915112345678")
-        .await
-        .click()
-        .await
-        .unwrap();
+    open_chat(&client, "+4915112345678").await;
     wait_for(&client, "[data-testid=template-select]").await;
     assert!(client.find(css("[data-testid=compose-text]")).await.is_err());
     wait_text(&client, "[data-testid=template-cost]", 10, |t| t.contains("USD")).await;

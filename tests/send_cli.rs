@@ -15,29 +15,40 @@ fn run(dir: &std::path::Path, sim: &str, args: &[&str]) -> std::process::Output 
     cmd.output().unwrap()
 }
 
+/// The simulator on a free port, and its address.
+fn start_sim(seed: u64) -> (Proc, String) {
+    let mut c = Command::new(bin("coexist-sim"));
+    c.args([
+        "--listen",
+        "127.0.0.1:0",
+        "--app-secret",
+        SECRET,
+        "--seed",
+        &seed.to_string(),
+    ]);
+    let (p, line) = start(c);
+    let sim = line.strip_prefix("simulator on ").unwrap().to_string();
+    (p, sim)
+}
+
+/// `coexist serve` on `dir` with the simulator as its Cloud API and its webhooks pointed at it.
+async fn serve(dir: &std::path::Path, sim: &str, http: &reqwest::Client) -> Proc {
+    let mut cmd = Command::new(bin("coexist"));
+    cmd.arg("--data-dir")
+        .arg(dir)
+        .args(["serve", "--listen", "127.0.0.1:0"]);
+    with_cloud(&mut cmd, sim, SECRET);
+    serve_for_sim(cmd, sim, http).await
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn send_text_and_template_through_serve() {
     let dir = tempfile::tempdir().unwrap();
     // The simulator first (its address goes to serve), webhooks to serve once it is up.
-    let mut sim_cmd = Command::new(bin("coexist-sim"));
-    sim_cmd.args(["--listen", "127.0.0.1:0", "--app-secret", SECRET, "--seed", "3"]);
-    let (_sim, line) = start(sim_cmd);
-    let sim = line.strip_prefix("simulator on ").unwrap().to_string();
-    let mut serve = Command::new(bin("coexist"));
-    serve
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0"]);
-    with_cloud(&mut serve, &sim, SECRET);
-    let (_serve, line) = start(serve);
-    let hook = line.strip_prefix("listening on ").unwrap().to_string();
+    let (_sim, sim) = start_sim(3);
     let http = reqwest::Client::new();
-    // Point the simulator's webhooks at serve, then let a customer write in.
-    http.post(format!("{sim}/_sim/webhook_url"))
-        .json(&json!({"url": hook}))
-        .send()
-        .await
-        .unwrap();
+    // Serve receives the simulator's webhooks; then a customer writes in.
+    let _serve = serve(dir.path(), &sim, &http).await;
     http.post(format!("{sim}/_sim/customer_message"))
         .json(&json!({"from": "919876543210", "text": "Is the shop open?"}))
         .send()
@@ -171,12 +182,7 @@ async fn send_text_and_template_through_serve() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_campaign_with_a_document_at_its_top_from_the_cli() {
     let dir = tempfile::tempdir().unwrap();
-    let (_sim, line) = start({
-        let mut c = Command::new(bin("coexist-sim"));
-        c.args(["--listen", "127.0.0.1:0", "--app-secret", SECRET, "--seed", "4"]);
-        c
-    });
-    let sim = line.strip_prefix("simulator on ").unwrap().to_string();
+    let (_sim, sim) = start_sim(4);
     let http = reqwest::Client::new();
     let customers = ["919800070001", "919800070002"];
     for c in customers {
@@ -223,13 +229,7 @@ async fn a_campaign_with_a_document_at_its_top_from_the_cli() {
     );
     let id = ok(create(Some(&pdf))).trim().to_string();
     ok(run(&ws, &sim, &["campaign", "launch", &id]));
-    let mut serve = Command::new(bin("coexist"));
-    serve
-        .arg("--data-dir")
-        .arg(&ws)
-        .args(["serve", "--listen", "127.0.0.1:0"]);
-    with_cloud(&mut serve, &sim, SECRET);
-    let _serve = serve_for_sim(serve, &sim, &http).await;
+    let _serve = serve(&ws, &sim, &http).await;
     let start_t = Instant::now();
     let stats = loop {
         let s: Value = sim_stats(&sim).await;
@@ -257,20 +257,9 @@ async fn a_campaign_with_a_document_at_its_top_from_the_cli() {
 #[tokio::test(flavor = "multi_thread")]
 async fn send_answers_a_username_only_customer_by_bsuid() {
     let dir = tempfile::tempdir().unwrap();
-    let (_sim, line) = start({
-        let mut c = Command::new(bin("coexist-sim"));
-        c.args(["--listen", "127.0.0.1:0", "--app-secret", SECRET, "--seed", "5"]);
-        c
-    });
-    let sim = line.strip_prefix("simulator on ").unwrap().to_string();
+    let (_sim, sim) = start_sim(5);
     let http = reqwest::Client::new();
-    let mut serve = Command::new(bin("coexist"));
-    serve
-        .arg("--data-dir")
-        .arg(dir.path())
-        .args(["serve", "--listen", "127.0.0.1:0"]);
-    with_cloud(&mut serve, &sim, SECRET);
-    let _serve = serve_for_sim(serve, &sim, &http).await;
+    let _serve = serve(dir.path(), &sim, &http).await;
     http.post(format!("{sim}/_sim/customers"))
         .json(&json!({"wa_id": "4915112345678", "name": "Mika", "username_only": true}))
         .send()

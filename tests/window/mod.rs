@@ -125,6 +125,34 @@ pub async fn row_with(client: &Client, selector: &str, needle: &str) -> Element 
     panic!("no {selector} containing {needle:?}");
 }
 
+/// Opens the inbox's chat whose row shows `name`.
+pub async fn open_chat(client: &Client, name: &str) {
+    row_with(client, "[data-testid=conversation]", name)
+        .await
+        .click()
+        .await
+        .unwrap();
+}
+
+/// In the demo, the customer whose conversation row mentions `who` writes `text` (asked of the
+/// simulator through the core, as the thread's demo buttons do).
+pub async fn demo_customer_writes(client: &Client, who: &str, text: &str) {
+    let asked = client
+        .execute_async(
+            r#"const [who, text, done] = arguments;
+               const call = window.__TAURI_INTERNALS__.invoke;
+               call('list_conversations', {limit: 50, offset: 0}).then((rows) => {
+                 const c = rows.find((r) => JSON.stringify(r).includes(who));
+                 if (!c) throw {code: 'test', message: 'no conversation with ' + who};
+                 return call('demo_customer_writes', {contactId: c.contact_id, text});
+               }).then(() => done('ok'), (e) => done(e.code + ': ' + e.message));"#,
+            vec![who.into(), text.into()],
+        )
+        .await
+        .unwrap();
+    assert_eq!(asked.as_str(), Some("ok"), "{asked:?}");
+}
+
 pub async fn nav(client: &Client, view: &str) {
     click(client, &format!("[data-testid=nav-{view}]")).await;
 }

@@ -6,22 +6,14 @@ use coexist_core::events::{CoreEvent, EventBus};
 use coexist_core::secrets::Sensitive;
 use coexist_core::webhook::SignatureVerdict;
 use coexist_core::{Clock, Store, SystemClock};
-use coexist_testkit::{envelope, sign};
-use serde_json::json;
+use coexist_testkit::{customer_text, sign};
 use std::sync::Arc;
 use std::time::Duration;
 
 const SECRET: &str = "lease-test-secret";
 
 fn message(i: u32, at: i64) -> Vec<u8> {
-    envelope(
-        "messages",
-        json!({"messaging_product": "whatsapp",
-               "metadata": {"display_phone_number": "15550001111", "phone_number_id": "PN1"},
-               "contacts": [{"wa_id": "919800000001", "profile": {"name": "Asha"}}],
-               "messages": [{"from": "919800000001", "id": format!("wamid.lease.{i}"), "timestamp": at.to_string(),
-                             "type": "text", "text": {"body": format!("question {i}")}}]}),
-    )
+    customer_text(&format!("wamid.lease.{i}"), &format!("question {i}"), at)
 }
 
 async fn applied(store: &Store) -> i64 {

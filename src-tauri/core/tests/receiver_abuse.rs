@@ -6,8 +6,7 @@
 
 use coexist_core::webhook::receiver::Guards;
 use coexist_core::{Clock, Store, SystemClock};
-use coexist_testkit::{envelope, sign, start_receiver};
-use serde_json::json;
+use coexist_testkit::{customer_text, sign, start_receiver};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -72,24 +71,19 @@ async fn huge_unsigned(addr: String) -> Option<u16> {
         }
         sent += n;
     }
+    status_within(&mut s, Duration::from_secs(30)).await
+}
+
+/// The HTTP status the server answered on `s`, if it answered within `wait`.
+async fn status_within(s: &mut TcpStream, wait: Duration) -> Option<u16> {
     let mut answer = vec![0u8; 256];
-    let n = tokio::time::timeout(Duration::from_secs(30), s.read(&mut answer))
-        .await
-        .ok()?
-        .ok()?;
+    let n = tokio::time::timeout(wait, s.read(&mut answer)).await.ok()?.ok()?;
     let line = String::from_utf8_lossy(&answer[..n]);
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
 fn signed_body(i: usize, at: i64) -> Vec<u8> {
-    envelope(
-        "messages",
-        json!({"messaging_product": "whatsapp",
-               "metadata": {"display_phone_number": "15550001111", "phone_number_id": "PN1"},
-               "contacts": [{"wa_id": "919800000001", "profile": {"name": "Asha"}}],
-               "messages": [{"from": "919800000001", "id": format!("wamid.abuse.{i}"), "timestamp": at.to_string(),
-                             "type": "text", "text": {"body": format!("question {i}")}}]}),
-    )
+    customer_text(&format!("wamid.abuse.{i}"), &format!("question {i}"), at)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -99,11 +93,7 @@ async fn slow_and_huge_unsigned_posts_do_not_starve_meta() {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let guards = Guards::default();
     let r = start_receiver(&store, SECRET, clock.clone(), guards).await;
-    let addr = r
-        .url
-        .trim_start_matches("http://")
-        .trim_end_matches("/webhook")
-        .to_string();
+    let addr = r.addr();
     let (rss_before, _) = memory_mib();
 
     let cut = Arc::new(AtomicUsize::new(0));
@@ -214,13 +204,7 @@ async fn idle_declarer(addr: String) -> Option<u16> {
         coexist_core::webhook::receiver::MAX_BODY_BYTES
     );
     s.write_all(head.as_bytes()).await.ok()?;
-    let mut answer = vec![0u8; 256];
-    let n = tokio::time::timeout(Duration::from_secs(60), s.read(&mut answer))
-        .await
-        .ok()?
-        .ok()?;
-    let line = String::from_utf8_lossy(&answer[..n]);
-    line.split_whitespace().nth(1)?.parse().ok()
+    status_within(&mut s, Duration::from_secs(60)).await
 }
 
 /// Issue 24, item 12: three clients declaring 64 MiB each (the whole 192 MiB large-body budget)
@@ -237,25 +221,14 @@ async fn idle_declarers_hold_nothing_while_a_signed_5_mib_post_is_taken() {
         "three 64 MiB declarations are the whole budget"
     );
     let r = start_receiver(&store, SECRET, clock.clone(), guards).await;
-    let addr = r
-        .url
-        .trim_start_matches("http://")
-        .trim_end_matches("/webhook")
-        .to_string();
+    let addr = r.addr();
     let idle: Vec<_> = (0..3).map(|_| tokio::spawn(idle_declarer(addr.clone()))).collect();
     // Let the three be read by the server before Meta's post arrives.
     tokio::time::sleep(Duration::from_millis(500)).await;
 
     // A history-sized text: 5 MiB in one signed body.
     let words = "a customer's long message ".repeat(5 * 1024 * 1024 / 26 + 1);
-    let body = envelope(
-        "messages",
-        json!({"messaging_product": "whatsapp",
-               "metadata": {"display_phone_number": "15550001111", "phone_number_id": "PN1"},
-               "contacts": [{"wa_id": "919800000001", "profile": {"name": "Asha"}}],
-               "messages": [{"from": "919800000001", "id": "wamid.large.1", "timestamp": clock.now().to_string(),
-                             "type": "text", "text": {"body": words}}]}),
-    );
+    let body = customer_text("wamid.large.1", &words, clock.now());
     assert!(body.len() > 5 * 1024 * 1024, "{} bytes", body.len());
     let status = reqwest::Client::new()
         .post(&r.url)

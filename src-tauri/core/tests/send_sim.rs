@@ -126,6 +126,22 @@ impl World {
         self.store.enqueue(&msg, None, now, now * 1000).await.unwrap()
     }
 
+    /// Mika, who adopted a username and withholds her phone, writes in; returns the BSUID her
+    /// one contact is known by.
+    async fn username_only_customer_writes(&self) -> String {
+        reqwest::Client::new()
+            .post(format!("{}/_sim/customers", self.sim_url))
+            .json(&json!({"wa_id": "4915112345678", "name": "Mika", "username_only": true}))
+            .send()
+            .await
+            .unwrap();
+        self.customer_writes("4915112345678").await;
+        sqlx::query_scalar("SELECT bsuid FROM contact WHERE wa_id IS NULL")
+            .fetch_one(self.store.pool())
+            .await
+            .expect("a contact known by BSUID only")
+    }
+
     async fn sync_templates(&self) {
         let list = self
             .client(Duration::from_secs(5))
@@ -134,6 +150,13 @@ impl World {
             .unwrap();
         self.store.sync_templates(&list, SystemClock.now()).await.unwrap();
     }
+}
+
+/// The billing report of the day around `now`, as JSON (to compare a live and a replayed store).
+async fn day_bill(s: &Store, now: i64) -> Value {
+    let ctx = s.billing_context(now).await.unwrap();
+    let r = s.billing_report(&ctx, now - 86_400, now + 86_400).await.unwrap();
+    serde_json::to_value(r).unwrap()
 }
 
 fn all_final(rows: &[coexist_core::send::OutboxRow]) -> bool {
@@ -693,12 +716,7 @@ async fn a_replay_of_the_journal_rebuilds_what_we_sent_and_its_bill() {
     assert_eq!(live, again, "the replayed mirror is the live one");
     assert_eq!(replayed.stats().await.unwrap().journal.failed, 0);
 
-    let bill = |s: Store| async move {
-        let ctx = s.billing_context(now).await.unwrap();
-        let r = s.billing_report(&ctx, now - 86_400, now + 86_400).await.unwrap();
-        serde_json::to_value(r).unwrap()
-    };
-    let (a, b) = (bill(w.store.clone()).await, bill(replayed).await);
+    let (a, b) = (day_bill(&w.store, now).await, day_bill(&replayed, now).await);
     assert_eq!(a, b, "the replayed bill is the live one");
     let cats = a.to_string();
     assert!(cats.contains("utility"), "the template's category is billed: {a}");
@@ -753,12 +771,7 @@ async fn a_send_settled_by_its_status_is_journaled_and_replays_with_its_bill() {
         assert_eq!(live, again, "{what}: the replayed mirror is the live one");
         assert_eq!(replayed.stats().await.unwrap().journal.failed, 0);
 
-        let bill = |s: Store| async move {
-            let ctx = s.billing_context(now).await.unwrap();
-            let r = s.billing_report(&ctx, now - 86_400, now + 86_400).await.unwrap();
-            serde_json::to_value(r).unwrap()
-        };
-        let (a, b) = (bill(w.store.clone()).await, bill(replayed).await);
+        let (a, b) = (day_bill(&w.store, now).await, day_bill(&replayed, now).await);
         assert_eq!(a, b, "{what}: the replayed bill is the live one");
         assert!(a["messages"]["api"].as_i64().unwrap() >= 1, "{what}: {a}");
     }
@@ -772,16 +785,7 @@ async fn a_send_settled_by_its_status_is_journaled_and_replays_with_its_bill() {
 async fn a_username_only_customer_is_answered_by_recipient_once() {
     let w = world(20).await;
     let http = reqwest::Client::new();
-    http.post(format!("{}/_sim/customers", w.sim_url))
-        .json(&json!({"wa_id": "4915112345678", "name": "Mika", "username_only": true}))
-        .send()
-        .await
-        .unwrap();
-    w.customer_writes("4915112345678").await;
-    let bsuid: String = sqlx::query_scalar("SELECT bsuid FROM contact WHERE wa_id IS NULL")
-        .fetch_one(w.store.pool())
-        .await
-        .expect("a contact known by BSUID only");
+    let bsuid = w.username_only_customer_writes().await;
     assert!(coexist_core::phone::looks_like_bsuid(&bsuid), "{bsuid}");
     w.sync_templates().await;
     let now = SystemClock.now();
@@ -849,17 +853,7 @@ async fn an_automation_reply_reaches_a_username_only_customer_by_recipient_once(
         .set_automation_config(&config.to_string(), "owner", now)
         .await
         .unwrap();
-    reqwest::Client::new()
-        .post(format!("{}/_sim/customers", w.sim_url))
-        .json(&json!({"wa_id": "4915112345678", "name": "Mika", "username_only": true}))
-        .send()
-        .await
-        .unwrap();
-    w.customer_writes("4915112345678").await;
-    let bsuid: String = sqlx::query_scalar("SELECT bsuid FROM contact WHERE wa_id IS NULL")
-        .fetch_one(w.store.pool())
-        .await
-        .expect("a contact known by BSUID only");
+    let bsuid = w.username_only_customer_writes().await;
     let cfg = w.store.automation_config().await.unwrap();
     let report = w.store.run_automation(&cfg, SystemClock.now()).await.unwrap();
     assert_eq!(report.replies, 1, "{report:?}");

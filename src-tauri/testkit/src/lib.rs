@@ -33,6 +33,18 @@ pub fn envelope_at(field: &str, value: Value, at: i64) -> Vec<u8> {
     .expect("JSON serialises")
 }
 
+/// A customer's text message `id` (Asha, 919800000001) as Meta posts it.
+pub fn customer_text(id: &str, text: &str, at: i64) -> Vec<u8> {
+    envelope(
+        "messages",
+        json!({"messaging_product": "whatsapp",
+               "metadata": {"display_phone_number": "15550001111", "phone_number_id": "PN1"},
+               "contacts": [{"wa_id": "919800000001", "profile": {"name": "Asha"}}],
+               "messages": [{"from": "919800000001", "id": id, "timestamp": at.to_string(),
+                             "type": "text", "text": {"body": text}}]}),
+    )
+}
+
 /// The fixtures folder (`COEXIST_FIXTURES` overrides it).
 pub fn fixtures_dir() -> PathBuf {
     std::env::var_os("COEXIST_FIXTURES")
@@ -175,6 +187,16 @@ pub struct Receiver {
     /// `http://127.0.0.1:PORT/webhook`
     pub url: String,
     pub applier: ApplierHandle,
+}
+
+impl Receiver {
+    /// `127.0.0.1:PORT`, for tests that speak raw HTTP.
+    pub fn addr(&self) -> String {
+        self.url
+            .trim_start_matches("http://")
+            .trim_end_matches("/webhook")
+            .to_string()
+    }
 }
 
 /// Starts the receiver (as the engine does) for `store`, checking signatures with `app_secret`.

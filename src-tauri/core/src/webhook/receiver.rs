@@ -197,7 +197,6 @@ async fn read_body(s: &ReceiverState, headers: &HeaderMap, body: Body) -> Result
     let mut body = body;
     let mut read: Vec<u8> = Vec::with_capacity(limit.min(SMALL_BODY_BYTES));
     let mut held: Option<tokio::sync::OwnedSemaphorePermit> = None;
-    let mut held_mib = 0usize;
     loop {
         // Behind the pace once `read` bytes took longer than they may at `rate`, plus the slack.
         let due = started + BODY_SLACK + Duration::from_millis((read.len() as u64).saturating_mul(1000) / rate);
@@ -219,6 +218,7 @@ async fn read_body(s: &ReceiverState, headers: &HeaderMap, body: Body) -> Result
             return Err((StatusCode::PAYLOAD_TOO_LARGE, "too large"));
         }
         let need_mib = (read.len() + data.len()).saturating_sub(SMALL_BODY_BYTES).div_ceil(MIB);
+        let held_mib = held.as_ref().map_or(0, |h| h.num_permits());
         if need_mib > held_mib {
             match s
                 .large_budget
@@ -237,7 +237,6 @@ async fn read_body(s: &ReceiverState, headers: &HeaderMap, body: Body) -> Result
                     return Err((StatusCode::SERVICE_UNAVAILABLE, "busy, try again"));
                 }
             }
-            held_mib = need_mib;
         }
         read.extend_from_slice(&data);
     }
