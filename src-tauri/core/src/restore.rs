@@ -242,7 +242,7 @@ fn side(path: &Path, ext: &str) -> PathBuf {
 }
 
 fn remove_with_sides(path: &Path) {
-    for ext in ["", "-wal", "-shm", "-journal"] {
+    for ext in ["", "-wal", "-shm", "-journal", "-intake", "-intake-wal", "-intake-shm"] {
         let _ = std::fs::remove_file(side(path, ext));
     }
 }

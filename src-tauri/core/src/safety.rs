@@ -63,6 +63,8 @@ impl Store {
                 dest.display()
             )));
         }
+        // Bodies received but not yet moved into the journal belong in the copy too.
+        self.move_intake().await?;
         sqlx::query("VACUUM INTO ?")
             .bind(dest.display().to_string())
             .execute(self.pool())

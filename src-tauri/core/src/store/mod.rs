@@ -29,6 +29,8 @@ pub struct Store {
     path: Option<PathBuf>,
     /// The journal's group-commit writer, started on first use in the runtime that uses it.
     journal: std::sync::Arc<std::sync::Mutex<Option<JournalSender>>>,
+    /// The receiver's inbox file (see `webhook::intake`), opened on first use.
+    intake: crate::webhook::intake::Shared,
     /// Seals new audit entries when the workspace's key could be read from the keyring.
     pub(crate) audit_key: std::sync::Arc<std::sync::RwLock<Option<crate::audit::AuditKey>>>,
     /// Rung when a body was journaled outside the receiver (a record of a send), so the applier
@@ -71,6 +73,7 @@ impl Store {
             pool,
             path: Some(path.to_path_buf()),
             journal: Default::default(),
+            intake: Default::default(),
             audit_key: Default::default(),
             journal_grew: Default::default(),
             fence: None,
@@ -91,6 +94,7 @@ impl Store {
             pool,
             path: None,
             journal: Default::default(),
+            intake: Default::default(),
             audit_key: Default::default(),
             journal_grew: Default::default(),
             fence: None,
@@ -149,7 +153,14 @@ impl Store {
         self.path.as_deref()
     }
 
+    pub(crate) fn intake_cell(&self) -> &crate::webhook::intake::Shared {
+        &self.intake
+    }
+
     pub async fn close(&self) {
+        if let Some(i) = self.intake.get() {
+            i.close().await;
+        }
         self.pool.close().await;
     }
 }

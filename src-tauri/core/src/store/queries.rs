@@ -164,6 +164,9 @@ const DISPLAY_NAME: &str = "COALESCE(NULLIF(c.name, ''), NULLIF(c.profile_name, 
 impl Store {
     /// All counts from one read transaction, so they agree with each other while the applier runs.
     pub async fn stats(&self) -> Result<Stats> {
+        // The inbox first: a body moved into the journal between the two reads may count twice
+        // for a moment, but is never missed.
+        let (waiting, _) = self.intake_waiting().await?;
         let mut tx = self.pool().begin().await?;
         let pool = &mut *tx;
         let c = sqlx::query(
@@ -212,12 +215,12 @@ impl Store {
                 history: m.get("history"),
             },
             journal: JournalCounts {
-                received: j.get("received"),
+                received: j.get::<i64, _>("received") + waiting,
                 sent_records: j.get("sent_records"),
                 applied: j.get("applied"),
                 failed: j.get("failed"),
                 skipped: j.get("skipped"),
-                pending: j.get("pending"),
+                pending: j.get::<i64, _>("pending") + waiting,
             },
             history: HistoryStats {
                 state: a.get("history_state"),
@@ -378,9 +381,11 @@ impl Store {
 
     /// When the last webhook body reached the journal.
     pub async fn last_received_at(&self) -> Result<Option<i64>> {
-        Ok(sqlx::query_scalar("SELECT MAX(received_at) FROM journal")
+        let journaled: Option<i64> = sqlx::query_scalar("SELECT MAX(received_at) FROM journal")
             .fetch_one(self.pool())
-            .await?)
+            .await?;
+        let (_, waiting) = self.intake_waiting().await?;
+        Ok(journaled.max(waiting))
     }
 
     /// Is a dispatcher (e.g. `coexist serve`) sending for this workspace right now?

@@ -26,6 +26,7 @@ pub async fn apply_pending(store: &Store, rules: &Rules, clock: &dyn Clock) -> R
     let mut report = ApplyReport::default();
     loop {
         store.engine_may_write()?;
+        store.move_intake().await?;
         // Bodies are applied in journal order, so everything after the last outcome is pending.
         let batch: Vec<i64> = sqlx::query_scalar(
             "SELECT seq FROM journal WHERE seq > (SELECT COALESCE(MAX(seq), 0) FROM journal_apply) ORDER BY seq LIMIT 64",

@@ -14,7 +14,7 @@ pub enum SignatureVerdict {
 }
 
 impl SignatureVerdict {
-    fn as_str(self) -> &'static str {
+    pub(crate) fn as_str(self) -> &'static str {
         match self {
             SignatureVerdict::Valid => "valid",
             SignatureVerdict::Imported => "imported",

@@ -4,6 +4,7 @@
 mod applier;
 mod apply;
 mod contacts;
+pub(crate) mod intake;
 pub(crate) mod journal;
 pub mod model;
 pub mod receiver;

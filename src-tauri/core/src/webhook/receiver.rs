@@ -260,7 +260,7 @@ async fn receive(State(s): State<ReceiverState>, headers: HeaderMap, body: Body)
     }
     match s
         .store
-        .journal_append(&body, SignatureVerdict::Valid, s.clock.now())
+        .intake_append(&body, SignatureVerdict::Valid, s.clock.now())
         .await
     {
         Ok(a) => {
