@@ -1,6 +1,7 @@
 //! Tauri commands: thin wrappers over coexist-core, errors mapped once to `{code, message}`.
 
 use crate::error::UiError;
+use crate::live::Engine;
 use crate::workspace::Workspace;
 use coexist_core::billing::{ReplyCost, Report};
 use coexist_core::reminders::{HeartbeatStatus, Reminder};
@@ -290,6 +291,48 @@ pub async fn campaign_action(
     action: coexist_core::send::CampaignAction,
 ) -> Result<(), UiError> {
     Ok(coexist_core::ops::campaign_action(&ws.ctx(None), id, action).await?)
+}
+
+/// The outbox (all rows, or those in one state), for the Dashboard's "waiting for you" card.
+#[tauri::command]
+pub async fn outbox_list(
+    ws: State<'_, Workspace>,
+    state: Option<coexist_core::send::OutboxState>,
+) -> Result<Vec<coexist_core::send::OutboxRow>, UiError> {
+    Ok(coexist_core::ops::outbox::list(&ws.ctx(None), state).await?)
+}
+
+/// Sends an uncertain message again, confirmed in the window (owner-only, audited in the core).
+#[tauri::command]
+pub async fn outbox_resend(
+    ws: State<'_, Workspace>,
+    engine: State<'_, Engine>,
+    id: i64,
+    confirmed: bool,
+    pin: Option<String>,
+) -> Result<(), UiError> {
+    coexist_core::ops::outbox::resend(&ws.ctx(pin), id, confirmed, coexist_core::send::now_ms()).await?;
+    engine.ready().await?.wake();
+    Ok(())
+}
+
+/// Withdraws a queued message (audited in the core).
+#[tauri::command]
+pub async fn outbox_cancel(ws: State<'_, Workspace>, id: i64) -> Result<(), UiError> {
+    Ok(coexist_core::ops::outbox::cancel(&ws.ctx(None), id).await?)
+}
+
+/// Lets one held message, or all of them, go out (owner-only, audited in the core).
+#[tauri::command]
+pub async fn outbox_release(
+    ws: State<'_, Workspace>,
+    engine: State<'_, Engine>,
+    id: Option<i64>,
+    pin: Option<String>,
+) -> Result<u64, UiError> {
+    let n = coexist_core::ops::outbox::release(&ws.ctx(pin), id).await?;
+    engine.ready().await?.wake();
+    Ok(n)
 }
 
 /// What the campaign will cost if launched now (owner-only, checked in the core).

@@ -267,9 +267,15 @@ pub async fn templates(cli: &Cli, clock: Arc<dyn Clock>, what: &TemplatesCmd) ->
 
 pub async fn outbox(cli: &Cli, clock: Arc<dyn Clock>, what: &OutboxCmd) -> Result<()> {
     let store = open(&data_dir(cli)?).await?;
+    let ctx = ctx(cli, &store, clock.now());
     match what {
         OutboxCmd::List { state, json } => {
-            let rows = store.outbox_rows(state.as_deref()).await?;
+            let state = state
+                .as_deref()
+                .map(str::parse::<send::OutboxState>)
+                .transpose()
+                .map_err(anyhow::Error::msg)?;
+            let rows = ops::outbox::list(&ctx, state).await?;
             if *json {
                 println!("{}", serde_json::to_string(&rows)?);
             } else {
@@ -280,34 +286,28 @@ pub async fn outbox(cli: &Cli, clock: Arc<dyn Clock>, what: &OutboxCmd) -> Resul
                         r.state,
                         r.recipient,
                         r.attempts,
-                        r.last_error.unwrap_or_default()
+                        r.held_reason.or(r.last_error).unwrap_or_default()
                     );
                 }
             }
         }
         OutboxCmd::Resend { id, yes } => {
             if !*yes {
+                // The CLI's way to confirm is the flag; the operation checks it was given.
                 bail!("outbox #{id} may already have reached the customer; resending can deliver it twice. Repeat with --yes to resend.");
             }
-            if !store.resend_uncertain(*id, clock.now(), send::now_ms()).await? {
-                bail!("outbox #{id} is not uncertain; only uncertain sends can be resent");
-            }
+            ops::outbox::resend(&ctx, *id, true, send::now_ms()).await?;
             println!("outbox #{id} queued again");
         }
         OutboxCmd::Cancel { id } => {
-            if !store.cancel_outbox(*id, clock.now()).await? {
-                bail!("outbox #{id} is not queued; only queued sends can be cancelled");
-            }
+            ops::outbox::cancel(&ctx, *id).await?;
             println!("outbox #{id} cancelled");
         }
         OutboxCmd::Release { id, all } => {
             if id.is_none() && !*all {
                 bail!("name the held message to release, or say --all");
             }
-            let n = store.release_held(*id, clock.now()).await?;
-            if n == 0 {
-                bail!("no held message to release");
-            }
+            let n = ops::outbox::release(&ctx, *id).await?;
             println!("{n} held message(s) released: they go out with the next send");
         }
     }

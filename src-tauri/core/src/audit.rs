@@ -76,6 +76,8 @@ pub enum Action {
     OwnerPin,
     ProfileAdd,
     OutboxRelease,
+    OutboxResend,
+    OutboxCancel,
     MediaPolicy,
 }
 
@@ -115,6 +117,8 @@ impl Action {
             OwnerPin => "secret.owner_pin",
             ProfileAdd => "profile.add",
             OutboxRelease => "outbox.release",
+            OutboxResend => "outbox.resend",
+            OutboxCancel => "outbox.cancel",
             MediaPolicy => "settings.media",
         }
     }
@@ -125,6 +129,9 @@ impl std::fmt::Display for Action {
         f.write_str(self.as_str())
     }
 }
+
+/// What an audited write returns: its result and the audit entry's details.
+pub(crate) type Write<'c, T> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(T, Value)>> + Send + 'c>>;
 
 pub const GENESIS: &str = "0000000000000000000000000000000000000000000000000000000000000000";
 
@@ -284,6 +291,24 @@ impl Store {
         let seq = append_with(&mut tx, self.sealing().as_ref(), at, actor, action, subject, &details).await?;
         tx.commit().await?;
         Ok(seq)
+    }
+
+    /// One audited change: `write` and its audit entry commit together or not at all. `write`
+    /// returns its result and the entry's details (which often name what it changed); an error
+    /// from it rolls everything back and no entry is written.
+    pub(crate) async fn audited<T>(
+        &self,
+        at: i64,
+        actor: &str,
+        action: Action,
+        subject: Option<&str>,
+        write: impl for<'c> FnOnce(&'c mut SqliteConnection) -> Write<'c, T>,
+    ) -> Result<T> {
+        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
+        let (out, details) = write(&mut tx).await?;
+        append_with(&mut tx, self.sealing().as_ref(), at, actor, action, subject, &details).await?;
+        tx.commit().await?;
+        Ok(out)
     }
 
     pub async fn audit_entries(&self) -> Result<Vec<AuditEntry>> {

@@ -19,6 +19,16 @@ macro_rules! named {
                 f.write_str(self.as_str())
             }
         }
+        impl std::str::FromStr for $t {
+            type Err = String;
+            /// The stored name back, or a sentence listing the names there are.
+            fn from_str(s: &str) -> Result<Self, String> {
+                match s {
+                    $($n => Ok(<$t>::$v),)+
+                    other => Err(format!("unknown {} {other:?}: one of {}", stringify!($t), [$($n),+].join(", "))),
+                }
+            }
+        }
         impl PartialEq<&str> for $t {
             fn eq(&self, other: &&str) -> bool {
                 self.as_str() == *other

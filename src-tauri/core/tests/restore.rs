@@ -208,7 +208,12 @@ async fn queued_sends_waiting_follow_ups_and_running_campaigns_come_back_held() 
         .unwrap();
     assert!(held.unwrap().contains("Restored from a backup"));
     // Automation does not send a held follow-up; releasing it lets it go.
-    assert_eq!(s.release_held(None, NOW).await.unwrap(), 2);
+    assert_eq!(
+        coexist_core::ops::outbox::release(&coexist_core::ops::Ctx::new(&s, "owner", None, NOW), None)
+            .await
+            .unwrap(),
+        2
+    );
     let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM follow_up WHERE held_reason IS NOT NULL")
         .fetch_one(s.pool())
         .await

@@ -219,7 +219,15 @@ async fn a_restore_holds_what_was_queued_and_refuses_a_running_workspace() {
         .iter()
         .all(|r| r.held_reason.as_deref().is_some_and(|w| w.contains("backup"))));
     // The owner releases one after checking the chat.
-    assert_eq!(restored.release_held(Some(rows[0].id), 5).await.unwrap(), 1);
+    assert_eq!(
+        coexist_core::ops::outbox::release(
+            &coexist_core::ops::Ctx::new(&restored, "owner", None, 5),
+            Some(rows[0].id)
+        )
+        .await
+        .unwrap(),
+        1
+    );
     assert_eq!(
         restored
             .outbox_rows(Some("queued"))
@@ -259,4 +267,64 @@ async fn out_of_range_times_and_durations_are_refused_in_words() {
         let err = store.set_automation_config(cfg, "owner", 3).await.unwrap_err();
         assert!(err.to_string().contains("hours"), "{err}");
     }
+}
+
+/// Issue 25: the outbox is managed through `ops` only, for the window and the CLI alike. Letting
+/// held messages out and resending an uncertain one are the owner's (front desk refused); every
+/// change is audited; a refused change leaves no entry.
+#[tokio::test]
+async fn outbox_changes_are_audited_and_role_checked() {
+    use coexist_core::ops::{outbox, Ctx};
+    let (_dir, store) = workspace(3).await;
+    let (id, _) = store
+        .create_campaign("Ready", "order_ready", "en", &regulars(), &[], None, None, "owner", 2)
+        .await
+        .unwrap();
+    store.launch_campaign(id, "owner", 3).await.unwrap();
+    store.add_profile("Maria", "owner", "owner", 3).await.unwrap();
+    store.add_profile("Sam", "desk", "Maria", 3).await.unwrap();
+    store.hold_after_restore().await.unwrap();
+    let rows = outbox::list(
+        &Ctx::new(&store, "Sam", None, 4),
+        Some(coexist_core::send::OutboxState::Queued),
+    )
+    .await
+    .unwrap();
+    assert_eq!(rows.len(), 3);
+    let entries = || async { store.audit_entries().await.unwrap() };
+    let before = entries().await.len();
+
+    let sam = Ctx::new(&store, "Sam", None, 5);
+    let refused = outbox::release(&sam, None).await.unwrap_err();
+    assert!(
+        matches!(refused, coexist_core::CoreError::NotAllowed { .. }),
+        "{refused}"
+    );
+    let refused = outbox::resend(&sam, rows[0].id, true, 5_000).await.unwrap_err();
+    assert!(
+        matches!(refused, coexist_core::CoreError::NotAllowed { .. }),
+        "{refused}"
+    );
+    // The front desk may withdraw a queued message; a second cancel is refused in words.
+    outbox::cancel(&sam, rows[0].id).await.unwrap();
+    let again = outbox::cancel(&sam, rows[0].id).await.unwrap_err();
+    assert!(again.to_string().contains("not queued"), "{again}");
+    // Only uncertain sends can be resent.
+    let maria = Ctx::new(&store, "Maria", None, 6);
+    let not_uncertain = outbox::resend(&maria, rows[1].id, true, 6_000).await.unwrap_err();
+    assert!(not_uncertain.to_string().contains("not uncertain"), "{not_uncertain}");
+    assert_eq!(outbox::release(&maria, None).await.unwrap(), 2);
+    let nothing = outbox::release(&maria, None).await.unwrap_err();
+    assert!(nothing.to_string().contains("no held message"), "{nothing}");
+
+    let new: Vec<_> = entries().await.into_iter().skip(before).collect();
+    let what: Vec<(String, String, Option<String>)> = new.into_iter().map(|e| (e.actor, e.action, e.subject)).collect();
+    assert_eq!(
+        what,
+        vec![
+            ("Sam".into(), "outbox.cancel".into(), Some(rows[0].id.to_string())),
+            ("Maria".into(), "outbox.release".into(), Some("all".into())),
+        ]
+    );
+    assert!(store.audit_verify().await.unwrap().breaks.is_empty());
 }

@@ -11,6 +11,8 @@ import type { HeaderMedia } from "../generated/HeaderMedia";
 /** What a demo customer can send besides text (the simulator makes the file). */
 export type DemoAttachment = "photo" | "voice" | "document";
 import type {
+  OutboxRow,
+  OutboxState,
   InboxFilter,
   ReplyCost,
   SearchHit,
@@ -58,6 +60,13 @@ export interface Backend {
   search(text: string): Promise<SearchHit[]>;
   campaigns(): Promise<CampaignStatus[]>;
   campaignAction(id: number, action: CampaignAction): Promise<void>;
+  /** The outbox (every row, or one state's). */
+  outbox(state?: OutboxState | null): Promise<OutboxRow[]>;
+  /** Sends an uncertain message again; the owner confirmed it may arrive twice. */
+  outboxResend(id: number, pin?: string | null): Promise<void>;
+  outboxCancel(id: number): Promise<void>;
+  /** Lets one held message (or all, with `null`) go out; resolves to how many. */
+  outboxRelease(id: number | null, pin?: string | null): Promise<number>;
   campaignForecast(id: number, pin?: string | null): Promise<CampaignForecast>;
   replyCost(contactId: number, templateCategory: string | null): Promise<ReplyCost>;
   autostart(): Promise<boolean>;
@@ -177,6 +186,10 @@ export const tauriBackend: Backend = {
   search: (text) => call<SearchHit[]>("search", { text }),
   campaigns: () => call<CampaignStatus[]>("campaigns"),
   campaignAction: (id, action) => call<void>("campaign_action", { id, action }),
+  outbox: (state = null) => call<OutboxRow[]>("outbox_list", { state }),
+  outboxResend: (id, pin = null) => call<void>("outbox_resend", { id, confirmed: true, pin }),
+  outboxCancel: (id) => call<void>("outbox_cancel", { id }),
+  outboxRelease: (id, pin = null) => call<number>("outbox_release", { id, pin }),
   campaignForecast: (id, pin = null) => call<CampaignForecast>("campaign_forecast", { id, pin }),
   replyCost: (contactId, templateCategory) => call<ReplyCost>("reply_cost", { contactId, templateCategory }),
   autostart: () => call<boolean>("autostart"),

@@ -29,6 +29,7 @@ import type {
   NewCampaign,
   ConnectForm,
   Reminder,
+  OutboxRow,
 } from "./types";
 
 export const DAY = 86_400;
@@ -91,6 +92,7 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       routing: [],
       follow_ups: [],
     },
+    outbox: [],
     audit: { entries: [], verification: { entries: 0, ok: true, breaks: [], sealed: 0, key_available: true } },
     engine: { sending: true, receiver_url: "http://127.0.0.1:8787/webhook", notes: [], simulator: false },
     templates: [
@@ -157,6 +159,24 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
         state.searchHits.filter((h) => text.toLowerCase().split(/\s+/).every((w) => h.snippet.toLowerCase().includes(w))),
       ),
     campaigns: () => answer("campaigns", state.campaigns),
+    outbox: (st = null) => answer(`outbox:${st ?? "all"}`, state.outbox.filter((r) => st === null || r.state === st)),
+    // The effect the core's answer would have on the rows shown; the rules (who may, what is
+    // refused) are the core's and tested there.
+    outboxResend: async (id, pin = null) => {
+      owner(pin);
+      state.outbox = state.outbox.map((r) => (r.id === id ? { ...r, state: "queued" } : r));
+      return answer(`outboxResend:${id}`, undefined);
+    },
+    outboxCancel: async (id) => {
+      state.outbox = state.outbox.map((r) => (r.id === id ? { ...r, state: "cancelled" } : r));
+      return answer(`outboxCancel:${id}`, undefined);
+    },
+    outboxRelease: async (id, pin = null) => {
+      owner(pin);
+      const held = state.outbox.filter((r) => r.held_reason !== null && (id === null || r.id === id));
+      state.outbox = state.outbox.map((r) => (held.includes(r) ? { ...r, held_reason: null } : r));
+      return answer(`outboxRelease:${id ?? "all"}`, held.length);
+    },
     campaignAction: async (id, action) => {
       calls.push(`campaignAction:${id}:${action}`);
       const to = ({ pause: "paused", resume: "running", cancel: "cancelled" } as const)[action];
@@ -390,4 +410,5 @@ export interface MemoryState {
   /** The owner PIN the core would check (null: none set). */
   ownerPin: string | null;
   mediaUsage: MediaUsage;
+  outbox: OutboxRow[];
 }

@@ -3,6 +3,8 @@
 // shell's own few shapes are written by hand.
 import type { HeaderMedia } from "../generated/HeaderMedia";
 import type { AuditEntry } from "../generated/AuditEntry";
+import type { OutboxRow } from "../generated/OutboxRow";
+import type { OutboxState } from "../generated/OutboxState";
 import type { AutomationConfig } from "../generated/AutomationConfig";
 import type { CardInfo } from "../generated/CardInfo";
 import type { ConversationRow } from "../generated/ConversationRow";
@@ -26,6 +28,7 @@ import type { ImportReport } from "../generated/ImportReport";
 import type { ResponseReport } from "../generated/ResponseReport";
 import type { CampaignRecipient } from "../generated/CampaignRecipient";
 
+export type { OutboxRow, OutboxState };
 export type { AuditEntry, AutomationConfig, CampaignForecast, CampaignStatus, CardInfo, ReplyCost, SearchHit };
 export type { TemplateInfo, ContactRow, ConsentEvent, ImportReport, ResponseReport, CampaignRecipient };
 export type BillingReport = Report;

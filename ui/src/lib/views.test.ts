@@ -40,6 +40,37 @@ function report(over: Partial<BillingReport> = {}): BillingReport {
 }
 
 describe("Dashboard", () => {
+  it("lists messages held after a restore and uncertain ones, and lets the owner release, cancel or resend", async () => {
+    const m = memoryBackend(NOW, { billing: report() });
+    const row = { kind: "template", attempts: 0, wamid: null, last_error_code: null, last_error: null, callback_token: null };
+    const why = "Restored from a backup: this message was waiting when the backup was taken.";
+    m.state.outbox = [
+      { ...row, id: 1, recipient: "447700900001", state: "queued", held_reason: why },
+      { ...row, id: 2, recipient: "447700900002", state: "queued", held_reason: why },
+      { ...row, id: 3, recipient: "447700900003", state: "queued", held_reason: null },
+      { ...row, id: 4, recipient: "447700900004", state: "uncertain", held_reason: null, attempts: 1 },
+    ];
+    setBackend(m.backend);
+    const asked: string[] = [];
+    window.confirm = (q?: string) => (asked.push(q ?? ""), true);
+    render(Dashboard, { now: NOW });
+    const card = await screen.findByTestId("outbox-card");
+    expect(card).toHaveTextContent("2 messages were waiting when the restored backup was taken");
+    expect(card).toHaveTextContent("1 message may or may not have reached the customer");
+    // The one that is simply queued is not the owner's business here.
+    expect(screen.getAllByTestId("outbox-row")).toHaveLength(3);
+    await fireEvent.click(screen.getAllByTestId("outbox-cancel")[0]);
+    await waitFor(() => expect(m.calls).toContain("outboxCancel:1"));
+    await waitFor(() => expect(screen.getAllByTestId("outbox-row")).toHaveLength(2));
+    await fireEvent.click(screen.getByTestId("outbox-resend"));
+    await waitFor(() => expect(m.calls).toContain("outboxResend:4"));
+    expect(asked.at(-1)).toContain("may get it twice");
+    await fireEvent.click(screen.getByTestId("outbox-release"));
+    expect(await screen.findByTestId("outbox-message")).toHaveTextContent("1 held message released");
+    expect(m.calls).toContain("outboxRelease:2");
+    await waitFor(() => expect(screen.queryAllByTestId("outbox-row")).toHaveLength(0));
+  });
+
   it("shows days since the phone app, the month's cost and savings, and records 'I opened it'", async () => {
     const m = memoryBackend(NOW, { billing: report() });
     setBackend(m.backend);

@@ -4,6 +4,7 @@
 //! type the UI receives as is.
 
 mod desk;
+pub mod outbox;
 mod owner;
 
 pub use desk::*;

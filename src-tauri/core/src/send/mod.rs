@@ -6,7 +6,7 @@ mod campaign;
 mod compose;
 mod dispatcher;
 pub mod limit;
-mod outbox;
+pub(crate) mod outbox;
 
 pub use campaign::{
     parse_recipients_csv, Audience, CampaignAction, CampaignRecipient, CampaignState, CampaignStatus, RecipientState,

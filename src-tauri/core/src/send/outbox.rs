@@ -6,8 +6,9 @@ use super::compose::Compose;
 use crate::error::Result;
 use crate::store::Store;
 use serde::Serialize;
+use sqlx::SqliteConnection;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, sqlx::Type)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize, sqlx::Type)]
 #[sqlx(rename_all = "snake_case")]
 #[serde(rename_all = "snake_case")]
 #[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
@@ -37,6 +38,7 @@ impl OutboxState {
 }
 
 #[derive(Debug, Clone, Serialize, sqlx::FromRow)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct OutboxRow {
     pub id: i64,
     pub recipient: String,
@@ -202,20 +204,6 @@ impl Store {
         .await?)
     }
 
-    /// The owner chose to send an `uncertain` message again (knowing it may arrive twice).
-    pub async fn resend_uncertain(&self, id: i64, now: i64, now_ms: i64) -> Result<bool> {
-        let n = sqlx::query(
-            "UPDATE outbox SET state = 'queued', next_attempt_ms = ?, updated_at = ? WHERE id = ? AND state = 'uncertain'",
-        )
-        .bind(now_ms)
-        .bind(now)
-        .bind(id)
-        .execute(self.pool())
-        .await?
-        .rows_affected();
-        Ok(n > 0)
-    }
-
     /// Right after a restore: every queued send is held and every running campaign paused, so
     /// nothing goes out a second time before the owner has looked. Returns (held, paused).
     pub async fn hold_after_restore(&self) -> Result<RestoreHolds> {
@@ -244,40 +232,6 @@ impl Store {
             held_follow_ups: held_follow_ups as i64,
             paused_campaigns: paused as i64,
         })
-    }
-
-    /// The owner checked a held send (or all of them, with the held follow-ups): it may go out.
-    pub async fn release_held(&self, id: Option<i64>, now: i64) -> Result<u64> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let mut n = sqlx::query(
-            "UPDATE outbox SET held_reason = NULL, updated_at = ?1
-             WHERE held_reason IS NOT NULL AND state = 'queued' AND (?2 IS NULL OR id = ?2)",
-        )
-        .bind(now)
-        .bind(id)
-        .execute(&mut *tx)
-        .await?
-        .rows_affected();
-        if id.is_none() {
-            n += sqlx::query(
-                "UPDATE follow_up SET held_reason = NULL WHERE held_reason IS NOT NULL AND state = 'waiting'",
-            )
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        }
-        tx.commit().await?;
-        Ok(n)
-    }
-
-    pub async fn cancel_outbox(&self, id: i64, now: i64) -> Result<bool> {
-        let n = sqlx::query("UPDATE outbox SET state = 'cancelled', updated_at = ? WHERE id = ? AND state = 'queued'")
-            .bind(now)
-            .bind(id)
-            .execute(self.pool())
-            .await?
-            .rows_affected();
-        Ok(n > 0)
     }
 
     /// Takes (or keeps) the workspace's dispatcher lease; false while someone else holds it.
@@ -357,4 +311,55 @@ impl Store {
         tx.commit().await?;
         Ok(list.len())
     }
+}
+
+/// An `uncertain` send queued again (the owner accepted it may arrive twice); false when the row
+/// is not uncertain.
+pub(crate) async fn requeue_uncertain(
+    conn: &mut SqliteConnection,
+    id: i64,
+    now: i64,
+    now_ms: i64,
+) -> sqlx::Result<bool> {
+    let n = sqlx::query(
+        "UPDATE outbox SET state = 'queued', next_attempt_ms = ?, updated_at = ? WHERE id = ? AND state = 'uncertain'",
+    )
+    .bind(now_ms)
+    .bind(now)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    Ok(n > 0)
+}
+
+/// Held sends (one, or all with the held follow-ups) may go out; how many were released.
+pub(crate) async fn release_held(conn: &mut SqliteConnection, id: Option<i64>, now: i64) -> sqlx::Result<u64> {
+    let mut n = sqlx::query(
+        "UPDATE outbox SET held_reason = NULL, updated_at = ?1
+         WHERE held_reason IS NOT NULL AND state = 'queued' AND (?2 IS NULL OR id = ?2)",
+    )
+    .bind(now)
+    .bind(id)
+    .execute(&mut *conn)
+    .await?
+    .rows_affected();
+    if id.is_none() {
+        n += sqlx::query("UPDATE follow_up SET held_reason = NULL WHERE held_reason IS NOT NULL AND state = 'waiting'")
+            .execute(&mut *conn)
+            .await?
+            .rows_affected();
+    }
+    Ok(n)
+}
+
+/// A queued send withdrawn before it went out; false when it is not queued any more.
+pub(crate) async fn cancel_queued(conn: &mut SqliteConnection, id: i64, now: i64) -> sqlx::Result<bool> {
+    let n = sqlx::query("UPDATE outbox SET state = 'cancelled', updated_at = ? WHERE id = ? AND state = 'queued'")
+        .bind(now)
+        .bind(id)
+        .execute(&mut *conn)
+        .await?
+        .rows_affected();
+    Ok(n > 0)
 }
