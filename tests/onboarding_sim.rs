@@ -103,6 +103,23 @@ async fn connect_then_sync_once_within_the_window() {
     let s = json_of(&out);
     assert!(s[0]["message"].as_str().unwrap().contains("already requested"), "{s}");
     assert_eq!(sync_calls(&sim).await, 2, "no second call reached Meta");
+    // Who asked, and what Meta answered, is in the audit log: once per request made, none for
+    // the refused repeat.
+    let out = coexist_with(dir.path(), &sim, &["audit", "export"]);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let syncs: Vec<serde_json::Value> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["action"] == "sync.request")
+        .collect();
+    let subjects: Vec<&str> = syncs.iter().map(|e| e["subject"].as_str().unwrap()).collect();
+    assert_eq!(subjects, ["smb_app_state_sync", "history"], "{syncs:?}");
+    assert!(
+        syncs
+            .iter()
+            .all(|e| e["details"].as_str().unwrap().contains("accepted")),
+        "{syncs:?}"
+    );
 
     let out = coexist_with(dir.path(), &sim, &["doctor", "--json"]);
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

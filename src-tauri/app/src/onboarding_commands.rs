@@ -67,18 +67,14 @@ pub async fn connect_number(
     })
 }
 
-/// Requests the contact sync or the history import, once, within 24 h of connecting.
+/// Requests the contact sync or the history import, once, within 24 h of connecting (the rule
+/// and the audit entry are the core's).
 #[tauri::command]
 pub async fn request_sync(
     ws: State<'_, Workspace>,
     engine: State<'_, crate::live::Engine>,
-    kind: String,
+    kind: SyncType,
 ) -> Result<SyncOutcome, UiError> {
-    let sync = match kind.as_str() {
-        "contacts" => SyncType::Contacts,
-        "history" => SyncType::History,
-        other => return Err(CoreError::Invalid(format!("unknown sync {other}")).into()),
-    };
     // The demo asks its simulator, which then imports a sample history as Meta would.
     if ws.demo {
         let live = engine.ready().await?;
@@ -86,22 +82,13 @@ pub async fn request_sync(
             .cloud
             .as_ref()
             .ok_or_else(|| CoreError::NotConfigured("the demo's simulator is not running".into()))?;
-        let phone = ws
-            .store
-            .account_ids()
-            .await?
-            .phone_number_id
-            .ok_or_else(|| CoreError::NotConfigured("the demo has no phone number id".into()))?;
-        return Ok(ws.store.request_sync(client, &phone, sync, SystemClock.now()).await?);
+        return Ok(coexist_core::ops::request_sync(&ws.ctx(None), client, kind).await?);
     }
+    // Before the restart into the connected workspace, the request is that workspace's.
     let store = Store::open_dir(&ws.connect_dir).await?;
-    let phone = store
-        .account_ids()
-        .await?
-        .phone_number_id
-        .ok_or_else(|| CoreError::NotConfigured("connect the number first".into()))?;
     let client = client(&keyring_for(&ws.connect_dir))?;
-    let outcome = store.request_sync(&client, &phone, sync, SystemClock.now()).await;
+    let ctx = coexist_core::ops::Ctx::new(&store, crate::commands::APP_ACTOR, None, SystemClock.now());
+    let outcome = coexist_core::ops::request_sync(&ctx, &client, kind).await;
     store.close().await;
     Ok(outcome?)
 }

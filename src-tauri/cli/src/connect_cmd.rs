@@ -157,7 +157,7 @@ pub async fn connect(ctx: &Ctx<'_>, dir: &Path, a: &ConnectArgs) -> Result<()> {
         let token = secrets::lookup(&keyring, SecretKind::AccessToken)?.context("the access token is missing")?;
         let client = client(token);
         for t in [SyncType::Contacts, SyncType::History] {
-            syncs.push(match store.request_sync(&client, phone, t, now).await {
+            syncs.push(match coexist_core::ops::request_sync(ctx, &client, t).await {
                 Ok(o) => serde_json::to_value(o)?,
                 Err(e) => json!({"sync_type": t, "result": "not requested", "message": e.to_string()}),
             });
@@ -245,12 +245,10 @@ fn day(at: i64) -> String {
         .map_or_else(|| at.to_string(), |d| d.format("%a %-d %b %Y %H:%M UTC").to_string())
 }
 
-pub async fn sync(dir: &Path, what: SyncArg, json_out: bool, now: i64) -> Result<()> {
+pub async fn sync(cli: &crate::Cli, dir: &Path, what: SyncArg, json_out: bool, now: i64) -> Result<()> {
     let store = open(dir).await?;
     let cloud = cloud_settings(dir, &store).await?;
-    let phone = cloud
-        .phone_number_id
-        .context("the phone number id is unknown: run `coexist connect` first")?;
+    let ctx = crate::ctx(cli, &store, now);
     let types = match what {
         SyncArg::Contacts => vec![SyncType::Contacts],
         SyncArg::History => vec![SyncType::History],
@@ -259,7 +257,7 @@ pub async fn sync(dir: &Path, what: SyncArg, json_out: bool, now: i64) -> Result
     let mut failed = false;
     let mut out = Vec::new();
     for t in types {
-        match store.request_sync(&cloud.client, &phone, t, now).await {
+        match coexist_core::ops::request_sync(&ctx, &cloud.client, t).await {
             Ok(o) => {
                 failed |= o.result != "accepted";
                 out.push(serde_json::to_value(&o)?);

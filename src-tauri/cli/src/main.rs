@@ -265,7 +265,7 @@ async fn run(cli: Cli) -> Result<()> {
             let store = open(&dir).await?;
             connect_cmd::connect(&ctx(&cli, &store, clock.now()), &dir, args).await
         }
-        Command::Sync { what, json } => connect_cmd::sync(&data_dir(&cli)?, *what, *json, clock.now()).await,
+        Command::Sync { what, json } => connect_cmd::sync(&cli, &data_dir(&cli)?, *what, *json, clock.now()).await,
         Command::Doctor { json } => connect_cmd::doctor(&data_dir(&cli)?, *json, clock.now()).await,
         Command::Heartbeat {
             what: HeartbeatArg::Ack,

@@ -78,6 +78,7 @@ pub enum Action {
     OutboxRelease,
     OutboxResend,
     OutboxCancel,
+    SyncRequest,
     MediaPolicy,
 }
 
@@ -119,6 +120,7 @@ impl Action {
             OutboxRelease => "outbox.release",
             OutboxResend => "outbox.resend",
             OutboxCancel => "outbox.cancel",
+            SyncRequest => "sync.request",
             MediaPolicy => "settings.media",
         }
     }

@@ -109,8 +109,9 @@ impl EligibilityPolicy {
 }
 
 /// The two syncs Meta allows once each, within 24 hours of onboarding.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "snake_case")]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub enum SyncType {
     Contacts,
     History,
@@ -145,6 +146,7 @@ pub enum SyncAnswer {
 }
 
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "ts", derive(ts_rs::TS), ts(export))]
 pub struct SyncOutcome {
     pub sync_type: SyncType,
     pub request_id: Option<String>,
@@ -218,7 +220,7 @@ impl Store {
 
     /// Requests a sync once, inside the 24-hour window. The intent is written before the call;
     /// a request whose answer was lost is never sent again automatically.
-    pub async fn request_sync(
+    pub(crate) async fn request_sync(
         &self,
         client: &CloudClient,
         phone_number_id: &str,

@@ -44,6 +44,7 @@ import type {
   ConnectForm,
   ConnectResult,
   SyncOutcome,
+  SyncType,
   RateImport,
   BackupInfo,
 } from "./types";
@@ -120,7 +121,7 @@ export interface Backend {
   responseReport(from: number, to: number, utcOffsetSecs: number): Promise<ResponseReport>;
   checkEligibility(number: string, appVersion: string | null): Promise<Eligibility>;
   connectNumber(form: ConnectForm, pin?: string | null): Promise<ConnectResult>;
-  requestSync(kind: "contacts" | "history"): Promise<SyncOutcome>;
+  requestSync(kind: SyncType): Promise<SyncOutcome>;
   restart(): Promise<void>;
   /** Writes the period's ledger as CSV to the Downloads folder; returns the file's path. */
   exportBilling(from: number, to: number, label: string, pin?: string | null): Promise<string>;

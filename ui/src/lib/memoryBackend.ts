@@ -30,6 +30,7 @@ import type {
   ConnectForm,
   Reminder,
   OutboxRow,
+  SyncType,
 } from "./types";
 
 export const DAY = 86_400;
@@ -287,7 +288,7 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
         problems: set.length === 3 ? [] : ["The verify token is still missing."], secrets_set: [...set], restart_needed: true,
       });
     },
-    requestSync: (kind: "contacts" | "history") => {
+    requestSync: (kind: SyncType) => {
       const apiName = kind === "contacts" ? "smb_app_state_sync" : "history";
       state.onboarding.requests = [...state.onboarding.requests, { sync_type: apiName, intent_at: now, result: "accepted" }];
       return answer(`requestSync:${kind}`, { sync_type: kind, request_id: "r1", result: "accepted", message: `The ${kind} sync was requested.` });

@@ -4,6 +4,8 @@
 import type { HeaderMedia } from "../generated/HeaderMedia";
 import type { AuditEntry } from "../generated/AuditEntry";
 import type { OutboxRow } from "../generated/OutboxRow";
+import type { SyncOutcome } from "../generated/SyncOutcome";
+import type { SyncType } from "../generated/SyncType";
 import type { OutboxState } from "../generated/OutboxState";
 import type { AutomationConfig } from "../generated/AutomationConfig";
 import type { CardInfo } from "../generated/CardInfo";
@@ -28,7 +30,7 @@ import type { ImportReport } from "../generated/ImportReport";
 import type { ResponseReport } from "../generated/ResponseReport";
 import type { CampaignRecipient } from "../generated/CampaignRecipient";
 
-export type { OutboxRow, OutboxState };
+export type { OutboxRow, OutboxState, SyncOutcome, SyncType };
 export type { AuditEntry, AutomationConfig, CampaignForecast, CampaignStatus, CardInfo, ReplyCost, SearchHit };
 export type { TemplateInfo, ContactRow, ConsentEvent, ImportReport, ResponseReport, CampaignRecipient };
 export type BillingReport = Report;
@@ -121,12 +123,6 @@ export interface ConnectResult {
   restart_needed: boolean;
 }
 
-export interface SyncOutcome {
-  sync_type: "contacts" | "history";
-  request_id: string | null;
-  result: string;
-  message: string;
-}
 
 /** A rate-card import: how many prices were kept, and each refused line. */
 export interface RateImport {

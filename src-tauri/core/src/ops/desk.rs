@@ -206,3 +206,28 @@ async fn upload(
         .await?;
     Ok(media_id)
 }
+
+/// Asks Meta for the contact sync or the history import: once each, within 24 hours of
+/// connecting (the core refuses a second request or a late one in words). What Meta answered is
+/// audited, so the log says who asked and when even when the answer was lost.
+pub async fn request_sync(
+    ctx: &Ctx<'_>,
+    client: &CloudClient,
+    sync: crate::onboarding::SyncType,
+) -> Result<crate::onboarding::SyncOutcome> {
+    let phone =
+        ctx.store.account_ids().await?.phone_number_id.ok_or_else(|| {
+            CoreError::NotConfigured("connect the number first: its phone number id is unknown".into())
+        })?;
+    let outcome = ctx.store.request_sync(client, &phone, sync, ctx.now).await?;
+    ctx.store
+        .audit(
+            ctx.now,
+            &ctx.actor,
+            Action::SyncRequest,
+            Some(sync.api_name()),
+            json!({"result": outcome.result, "request_id": outcome.request_id}),
+        )
+        .await?;
+    Ok(outcome)
+}
