@@ -214,9 +214,14 @@ async fn a_client_window_takes_the_workspace_over_when_serve_stops() {
         .env("COEXIST_VERIFY_TOKEN", "v")
         .env("COEXIST_ENGINE_LEASE_MS", "1000")
         .env("COEXIST_LOG", "error");
-    let (mut serve, _line) = start(cmd);
+    let (mut serve, line) = start(cmd);
+    let hook = line
+        .strip_prefix("listening on ")
+        .expect("serve prints its address")
+        .to_string();
     let store = Store::open_dir(dir.path()).await.unwrap();
     let events = coexist_core::events::EventBus::default();
+    let mut heard = events.subscribe();
     let live = coexist_app::live::Live::connected(&store, dir.path(), &events)
         .await
         .unwrap();
@@ -225,6 +230,29 @@ async fn a_client_window_takes_the_workspace_over_when_serve_stops() {
         .engine_elsewhere
         .expect("serve runs the workspace: the window is a client");
     assert!(who.contains("coexist serve"), "{who}");
+
+    // A customer writes: serve receives and applies it, and the client window hears of it
+    // (issue 25: relayed from what serve wrote, so the window needs no polling).
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    let body = coexist_testkit::customer_text("wamid.CLIENT.1", "is my order ready?", 1_760_000_000);
+    let answer = reqwest::Client::new()
+        .post(&hook)
+        .header("X-Hub-Signature-256", coexist_testkit::sign(SECRET, &body))
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(answer.status(), 200);
+    let changed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            if let coexist_core::events::CoreEvent::MirrorChanged { applied } = heard.recv().await.unwrap() {
+                return applied;
+            }
+        }
+    })
+    .await
+    .expect("the client window is told the mirror changed");
+    assert!(changed >= 1);
 
     serve.0.kill().unwrap();
     serve.0.wait().unwrap();

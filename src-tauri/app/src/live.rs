@@ -339,6 +339,10 @@ async fn take_over_when_free(
     slot: Arc<std::sync::Mutex<Option<Box<CoreEngine>>>>,
     status: Arc<std::sync::Mutex<EngineStatus>>,
 ) {
+    // While a client, the window hears the engine process's writes through the relay; it stops
+    // when this window takes the workspace over (its own engine announces from then on).
+    let _relay =
+        coexist_core::events::Relay::spawn(store.clone(), events.clone(), std::time::Duration::from_millis(500));
     loop {
         tokio::time::sleep(std::time::Duration::from_millis(LEASE_TTL_MS as u64)).await;
         match coexist_core::engine::EngineLease::holder(&store).await {

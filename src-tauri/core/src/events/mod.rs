@@ -52,3 +52,6 @@ impl EventBus {
         let _ = self.0.send(e);
     }
 }
+
+mod relay;
+pub use relay::Relay;
