@@ -86,6 +86,7 @@ async fn main() {
         media_dir(dir.path()),
         Arc::new(SystemClock),
         MediaSettings::default(),
+        Default::default(),
     );
     let files = media.len() as i64;
     loop {

@@ -501,7 +501,7 @@ impl Engine {
         if self.store.engine_may_write().is_err() {
             return;
         }
-        let (store, clock) = (self.store.clone(), self.clock.clone());
+        let (store, clock, events) = (self.store.clone(), self.clock.clone(), self.events.clone());
         self.with_tasks(move |t| {
             if t.media.is_none() {
                 // A workspace on disk keeps its media beside its database; an in-memory one has none.
@@ -512,6 +512,7 @@ impl Engine {
                         dir,
                         clock.clone(),
                         Default::default(),
+                        events.clone(),
                     ));
                 }
             }

@@ -51,6 +51,9 @@ impl World {
         media_dir(self.dir.path())
     }
     fn downloader(&self, clock: Arc<dyn Clock>) -> MediaHandle {
+        self.downloader_announcing(clock, Default::default())
+    }
+    fn downloader_announcing(&self, clock: Arc<dyn Clock>, events: coexist_core::events::EventBus) -> MediaHandle {
         let client = CloudClient::new(
             &self.sim_url,
             "v21.0",
@@ -63,6 +66,7 @@ impl World {
             self.media(),
             clock,
             MediaSettings::default(),
+            events,
         )
     }
     async fn post(&self, path: &str, body: Value) {
@@ -138,10 +142,23 @@ fn parts(dir: &std::path::Path) -> usize {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_photo_is_downloaded_once_checked_and_stored_by_content() {
     let w = world().await;
-    let _d = w.downloader(Arc::new(SystemClock));
+    let events = coexist_core::events::EventBus::default();
+    let mut heard = events.subscribe();
+    let _d = w.downloader_announcing(Arc::new(SystemClock), events);
     let first = w.photo("5511987650100", 96, 7).await;
     let s = w.settled(first).await;
     assert_eq!(s.state, "done", "{s:?}");
+    // The window redraws the picture when told, instead of asking every second.
+    assert_eq!(
+        tokio::time::timeout(Duration::from_secs(5), heard.recv())
+            .await
+            .expect("announced")
+            .unwrap(),
+        coexist_core::events::CoreEvent::MediaChanged {
+            message_id: first,
+            state: "done".into()
+        }
+    );
     let path = w.media().join(s.path.as_deref().unwrap());
     let bytes = std::fs::read(&path).unwrap();
     assert_eq!(&bytes[1..4], b"PNG", "a real picture");

@@ -11,6 +11,7 @@ import Templates from "./Templates.svelte";
 import Reports from "./Reports.svelte";
 import Campaigns from "./Campaigns.svelte";
 import ConversationList from "./ConversationList.svelte";
+import MediaView from "./MediaView.svelte";
 import type { ContactRow, ConversationRow } from "./types";
 
 const NOW = 1_795_000_000;
@@ -117,6 +118,25 @@ describe("Compose", () => {
     render(Compose, { contactId: 7, windowOpen: true });
     expect(await screen.findByTestId("compose-off")).toHaveTextContent("no access token");
     expect(screen.getByTestId("compose-text")).toBeDisabled();
+  });
+});
+
+describe("A picture on its way", () => {
+  it("shows the picture when the core says its download is done, without asking again meanwhile", async () => {
+    const m = memoryBackend(NOW);
+    const base = { mime: "image/png", bytes: 68, file: null, filename: null };
+    m.state.media[5] = { ...base, state: "downloading", note: "downloading", data_url: null };
+    setBackend(m.backend);
+    render(MediaView, { messageId: 5, kind: "image", mime: "image/png" });
+    expect(await screen.findByTestId("media-note")).toHaveTextContent("downloading");
+    m.state.media[5] = { ...base, state: "done", note: null, data_url: "data:image/png;base64,iVBORw0KGgo=", file: "ab/cd" };
+    // Another message's file changing is not this one's business.
+    m.emit({ kind: "media_changed", message_id: 6, state: "done" });
+    await new Promise((r) => setTimeout(r, 20));
+    expect(m.calls.filter((c) => c === "mediaPreview:5")).toHaveLength(1);
+    m.emit({ kind: "media_changed", message_id: 5, state: "done" });
+    expect(await screen.findByTestId("media-image")).toBeInTheDocument();
+    expect(m.calls.filter((c) => c === "mediaPreview:5")).toHaveLength(2);
   });
 });
 

@@ -28,6 +28,9 @@ pub enum CoreEvent {
     /// Webhook bodies were applied to the mirror: new messages, statuses, contacts or link
     /// changes may be there to show.
     MirrorChanged { applied: u64 },
+    /// A file's download moved on (`downloading`, `done`, `expired`, `failed`, `queued` again):
+    /// the message showing it redraws.
+    MediaChanged { message_id: i64, state: String },
     /// Another process took the workspace over: this one's engine stopped every task, and the
     /// window is now that process's client.
     EngineLost { taken_by: String },

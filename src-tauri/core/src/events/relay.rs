@@ -1,6 +1,7 @@
 //! Events for a process that does not run the engine (a window while `coexist serve` holds the
 //! lease): the engine's events stay in its own process, so the client reads the two sequences
-//! every write moves — the applier's last outcome and the outbox's changed rows — and announces
+//! every write moves — the applier's last outcome, the outbox's and the media downloads' changed
+//! rows — and announces
 //! what moved, as the engine would have. One cheap indexed read per tick, in the core, instead of
 //! every view polling its own list.
 
@@ -55,14 +56,20 @@ struct Marks {
     /// twice within one second, so the second alone does not tell).
     outbox: HashMap<i64, (OutboxState, i64)>,
     since: i64,
+    /// The same for media downloads.
+    media: HashMap<i64, (String, i64)>,
+    media_since: i64,
 }
+
+type MediaChange = (i64, String, i64);
 
 type OutboxChange = (i64, OutboxState, Option<i64>, i64);
 
 impl Marks {
     async fn now(store: &Store) -> Result<Marks> {
-        let (applied, since): (i64, i64) = sqlx::query_as(
-            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM journal_apply), (SELECT COALESCE(MAX(updated_at), 0) FROM outbox)",
+        let (applied, since, media_since): (i64, i64, i64) = sqlx::query_as(
+            "SELECT (SELECT COALESCE(MAX(seq), 0) FROM journal_apply), (SELECT COALESCE(MAX(updated_at), 0) FROM outbox),
+                    (SELECT COALESCE(MAX(updated_at), 0) FROM media_download)",
         )
         .fetch_one(store.pool())
         .await?;
@@ -70,11 +77,25 @@ impl Marks {
             applied,
             outbox: HashMap::new(),
             since,
+            media: HashMap::new(),
+            media_since,
         };
         for (id, state, _, at) in m.changed(store).await? {
             m.outbox.insert(id, (state, at));
         }
+        for (id, state, at) in m.media_changed(store).await? {
+            m.media.insert(id, (state, at));
+        }
         Ok(m)
+    }
+
+    async fn media_changed(&self, store: &Store) -> Result<Vec<MediaChange>> {
+        Ok(sqlx::query_as(
+            "SELECT message_id, state, updated_at FROM media_download WHERE updated_at >= ? ORDER BY updated_at, message_id",
+        )
+        .bind(self.media_since)
+        .fetch_all(store.pool())
+        .await?)
     }
 
     async fn changed(&self, store: &Store) -> Result<Vec<OutboxChange>> {
@@ -105,6 +126,18 @@ impl Marks {
         }
         let since = self.since;
         self.outbox.retain(|_, (_, at)| *at >= since);
+        for (message_id, state, at) in self.media_changed(store).await? {
+            if self.media.get(&message_id).map(|(s, _)| s.as_str()) != Some(state.as_str()) {
+                events.emit(CoreEvent::MediaChanged {
+                    message_id,
+                    state: state.clone(),
+                });
+            }
+            self.media.insert(message_id, (state, at));
+            self.media_since = self.media_since.max(at);
+        }
+        let media_since = self.media_since;
+        self.media.retain(|_, (_, at)| *at >= media_since);
         Ok(())
     }
 }

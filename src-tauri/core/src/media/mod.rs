@@ -83,9 +83,11 @@ impl MediaHandle {
         dir: PathBuf,
         clock: Arc<dyn Clock>,
         settings: MediaSettings,
+        events: crate::events::EventBus,
     ) -> Self {
         let wake = Arc::new(Notify::new());
         let d = Arc::new(Downloader {
+            events,
             store,
             client,
             dir,
@@ -113,6 +115,7 @@ impl Drop for MediaHandle {
 }
 
 struct Downloader {
+    events: crate::events::EventBus,
     store: Store,
     client: CloudClient,
     dir: PathBuf,
@@ -327,6 +330,7 @@ impl Downloader {
         self.store.engine_may_write()?;
         let now = self.clock.now();
         let mut tx = self.store.pool().begin().await?;
+        let state_of;
         match outcome {
             Outcome::Done {
                 sha256,
@@ -345,6 +349,7 @@ impl Downloader {
                 .bind(now)
                 .execute(&mut *tx)
                 .await?;
+                state_of = "done";
                 sqlx::query(
                     "UPDATE media_download SET state = 'done', error = NULL, updated_at = ? WHERE message_id = ?",
                 )
@@ -360,6 +365,7 @@ impl Downloader {
                     .await?;
             }
             Outcome::Expired(why) => {
+                state_of = "expired";
                 sqlx::query(
                     "UPDATE media_download SET state = 'expired', error = ?, updated_at = ? WHERE message_id = ?",
                 )
@@ -379,6 +385,7 @@ impl Downloader {
                 } else {
                     ("queued", now_ms() + delay)
                 };
+                state_of = state;
                 tracing::warn!(state, error = %why, "media download did not complete");
                 sqlx::query(
                     "UPDATE media_download SET state = ?, error = ?, next_attempt_ms = ?, updated_at = ? WHERE message_id = ?",
@@ -393,6 +400,10 @@ impl Downloader {
             }
         }
         tx.commit().await?;
+        self.events.emit(crate::events::CoreEvent::MediaChanged {
+            message_id: c.message_id,
+            state: state_of.to_string(),
+        });
         Ok(())
     }
 }
