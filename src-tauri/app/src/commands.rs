@@ -62,7 +62,7 @@ pub(crate) const APP_ACTOR: &str = "owner";
 
 #[tauri::command]
 pub async fn set_vip(ws: State<'_, Workspace>, contact_id: i64, vip: bool) -> Result<(), UiError> {
-    Ok(ws.store.set_vip(contact_id, vip, APP_ACTOR, SystemClock.now()).await?)
+    Ok(coexist_core::ops::set_vip(&ws.ctx(None), contact_id, vip).await?)
 }
 
 #[tauri::command]
@@ -179,9 +179,7 @@ pub async fn heartbeat_status(ws: State<'_, Workspace>) -> Result<HeartbeatStatu
 /// "I opened the phone app": restarts the 14-day clock.
 #[tauri::command]
 pub async fn acknowledge_heartbeat(ws: State<'_, Workspace>) -> Result<HeartbeatStatus, UiError> {
-    let now = SystemClock.now();
-    ws.store.acknowledge_heartbeat(now).await?;
-    Ok(ws.store.heartbeat_status(now).await?)
+    Ok(coexist_core::ops::acknowledge_heartbeat(&ws.ctx(None)).await?)
 }
 
 #[tauri::command]

@@ -1,11 +1,9 @@
 //! The Contacts and Reports views: the directory, tags, consent, CSV import, response times.
 
-use crate::commands::APP_ACTOR;
 use crate::error::UiError;
 use crate::workspace::Workspace;
 use coexist_core::directory::{ConsentEvent, ContactRow, ImportReport};
 use coexist_core::reports::ResponseReport;
-use coexist_core::{Clock, SystemClock};
 use serde::Serialize;
 use tauri::State;
 
@@ -36,10 +34,7 @@ pub async fn consent_history(ws: State<'_, Workspace>, contact_id: i64) -> Resul
 
 #[tauri::command]
 pub async fn set_tags(ws: State<'_, Workspace>, contact_id: i64, tags: Vec<String>) -> Result<(), UiError> {
-    Ok(ws
-        .store
-        .set_tags(contact_id, &tags, APP_ACTOR, SystemClock.now())
-        .await?)
+    Ok(coexist_core::ops::set_tags(&ws.ctx(None), contact_id, &tags).await?)
 }
 
 #[tauri::command]
@@ -50,7 +45,7 @@ pub async fn set_consent(ws: State<'_, Workspace>, contact_id: i64, opt_in: bool
 /// The CSV's text (the UI reads the chosen file); good rows are kept, bad ones named by line.
 #[tauri::command]
 pub async fn import_contacts(ws: State<'_, Workspace>, csv: String) -> Result<ImportReport, UiError> {
-    Ok(ws.store.import_contacts_csv(&csv, APP_ACTOR, SystemClock.now()).await?)
+    Ok(coexist_core::ops::import_contacts(&ws.ctx(None), &csv).await?)
 }
 
 /// Response times and traffic; `utc_offset_secs` is the owner's local offset.

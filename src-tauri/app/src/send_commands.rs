@@ -192,8 +192,7 @@ pub async fn create_campaign(ws: State<'_, Workspace>, campaign: NewCampaign) ->
 pub async fn launch_campaign(ws: State<'_, Workspace>, engine: State<'_, Engine>, id: i64) -> Result<usize, UiError> {
     let live = engine.ready().await?;
     must_send(live)?;
-    let now = SystemClock.now();
-    let n = ws.store.launch_campaign(id, APP_ACTOR, now).await?;
+    let n = coexist_core::ops::launch_campaign(&ws.ctx(None), id).await?;
     live.wake();
     Ok(n)
 }

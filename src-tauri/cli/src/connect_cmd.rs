@@ -471,9 +471,8 @@ async fn answers(url: &str) -> bool {
     http.get(url).send().await.is_ok_and(|r| r.status().is_success())
 }
 
-pub async fn heartbeat_ack(store: &Store, now: i64) -> Result<()> {
-    store.acknowledge_heartbeat(now).await?;
-    let hb = store.heartbeat_status(now).await?;
+pub async fn heartbeat_ack(ctx: &Ctx<'_>) -> Result<()> {
+    let hb = coexist_core::ops::acknowledge_heartbeat(ctx).await?;
     println!("noted: the phone app was opened now.");
     if let Some(r) = hb.next_reminder {
         println!("next reminder {}", day(r.due_at));

@@ -271,7 +271,7 @@ async fn run(cli: Cli) -> Result<()> {
             what: HeartbeatArg::Ack,
         } => {
             let store = open(&data_dir(&cli)?).await?;
-            connect_cmd::heartbeat_ack(&store, clock.now()).await
+            connect_cmd::heartbeat_ack(&ctx(&cli, &store, clock.now())).await
         }
         Command::Reminders { json } => {
             let store = open(&data_dir(&cli)?).await?;

@@ -367,7 +367,7 @@ pub async fn campaign(cli: &Cli, clock: Arc<dyn Clock>, what: &CampaignCmd) -> R
             eprintln!("campaign #{id} created for {n} recipients; `coexist campaign launch {id}` sends it");
         }
         CampaignCmd::Launch { id } => {
-            let n = store.launch_campaign(*id, &cli.actor, now).await?;
+            let n = ops::launch_campaign(&ctx(cli, &store, now), *id).await?;
             println!("campaign #{id} launched: {n} messages queued");
         }
         CampaignCmd::Pause { id } => {

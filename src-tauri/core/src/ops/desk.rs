@@ -231,3 +231,29 @@ pub async fn request_sync(
         .await?;
     Ok(outcome)
 }
+
+/// A chat marked VIP (or no longer): it sorts first and the desk sees it in the VIP filter.
+pub async fn set_vip(ctx: &Ctx<'_>, contact_id: i64, vip: bool) -> Result<()> {
+    ctx.store.set_vip(contact_id, vip, &ctx.actor, ctx.now).await
+}
+
+/// A contact's tags, replaced as a whole (campaign audiences choose by tag).
+pub async fn set_tags(ctx: &Ctx<'_>, contact_id: i64, tags: &[String]) -> Result<()> {
+    ctx.store.set_tags(contact_id, tags, &ctx.actor, ctx.now).await
+}
+
+/// Contacts from a CSV's text: good rows are kept, each bad one is named by its line.
+pub async fn import_contacts(ctx: &Ctx<'_>, csv: &str) -> Result<crate::directory::ImportReport> {
+    ctx.store.import_contacts_csv(csv, &ctx.actor, ctx.now).await
+}
+
+/// Queues a created campaign's messages (once: a second launch queues nothing new).
+pub async fn launch_campaign(ctx: &Ctx<'_>, id: i64) -> Result<usize> {
+    ctx.store.launch_campaign(id, &ctx.actor, ctx.now).await
+}
+
+/// "I opened the phone app": restarts the 13-day clock; the status as it is now.
+pub async fn acknowledge_heartbeat(ctx: &Ctx<'_>) -> Result<crate::reminders::HeartbeatStatus> {
+    ctx.store.acknowledge_heartbeat(ctx.now).await?;
+    ctx.store.heartbeat_status(ctx.now).await
+}
