@@ -7,7 +7,7 @@
 //! group commit, one fsync per batch), so a post waits for nothing but its own disk write. The
 //! journal in the mirror stays the record that backups, replays and the applier read.
 
-use super::journal::{Appended, SignatureVerdict};
+use super::journal::{spawn_group_writer, submit, Appended, Pending, SignatureVerdict};
 use crate::error::{CoreError, Result};
 use crate::store::Store;
 use sha2::{Digest, Sha256};
@@ -19,9 +19,6 @@ use std::time::Duration;
 
 /// The inbox's schema version; an inbox written by a newer Coexist is refused.
 const VERSION: i64 = 1;
-
-/// Posts committed together at most (see [`spawn_writer`]).
-const GROUP_MAX: usize = 256;
 
 /// Bodies moved into the journal per mirror transaction.
 const MOVE_BATCH: i64 = 64;
@@ -39,13 +36,6 @@ pub fn path_beside(db: &Path) -> PathBuf {
 pub(crate) struct Intake {
     pool: SqlitePool,
     writer: Mutex<Option<tokio::sync::mpsc::UnboundedSender<Pending>>>,
-}
-
-struct Pending {
-    body: Vec<u8>,
-    verdict: SignatureVerdict,
-    received_at: i64,
-    done: tokio::sync::oneshot::Sender<Result<Appended>>,
 }
 
 impl Intake {
@@ -98,19 +88,7 @@ impl Intake {
     /// Makes `body` durable in the inbox and answers once it is; concurrent posts share a commit.
     /// `seq` is the inbox row (the journal's sequence is given when the body is moved).
     pub(crate) async fn append(&self, body: &[u8], verdict: SignatureVerdict, received_at: i64) -> Result<Appended> {
-        let (done, answer) = tokio::sync::oneshot::channel();
-        let pending = Pending {
-            body: body.to_vec(),
-            verdict,
-            received_at,
-            done,
-        };
-        self.writer()
-            .send(pending)
-            .map_err(|_| CoreError::Invalid("the webhook inbox stopped: the workspace is closing".into()))?;
-        answer
-            .await
-            .map_err(|_| CoreError::Invalid("the webhook inbox stopped before answering".into()))?
+        submit(&self.writer(), body, verdict, received_at).await
     }
 
     /// The writer task, started in the runtime that first uses it (again if that one ended).
@@ -138,36 +116,9 @@ impl Intake {
     }
 }
 
-/// Takes what is waiting, commits it in one transaction (one fsync), answers each.
+/// The inbox's group-commit writer: one transaction (one fsync) per batch.
 fn spawn_writer(pool: SqlitePool) -> tokio::sync::mpsc::UnboundedSender<Pending> {
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Pending>();
-    tokio::spawn(async move {
-        while let Some(first) = rx.recv().await {
-            let mut batch = vec![first];
-            while batch.len() < GROUP_MAX {
-                match rx.try_recv() {
-                    Ok(p) => batch.push(p),
-                    Err(_) => break,
-                }
-            }
-            match commit(&pool, &batch).await {
-                Ok(answers) => {
-                    for (p, a) in batch.into_iter().zip(answers) {
-                        let _ = p.done.send(Ok(a));
-                    }
-                }
-                Err(e) => {
-                    let why = e.to_string();
-                    for p in batch {
-                        let _ = p.done.send(Err(CoreError::Invalid(format!(
-                            "the webhook could not be stored: {why}"
-                        ))));
-                    }
-                }
-            }
-        }
-    });
-    tx
+    spawn_group_writer(pool, |pool, batch| Box::pin(commit(pool, batch)), "the webhook")
 }
 
 async fn commit(pool: &SqlitePool, batch: &[Pending]) -> sqlx::Result<Vec<Appended>> {

@@ -31,9 +31,9 @@ pub struct Appended {
 
 /// One body waiting for the group commit, with where its answer goes.
 pub(crate) struct Pending {
-    body: Vec<u8>,
-    verdict: SignatureVerdict,
-    received_at: i64,
+    pub(crate) body: Vec<u8>,
+    pub(crate) verdict: SignatureVerdict,
+    pub(crate) received_at: i64,
     done: tokio::sync::oneshot::Sender<Result<Appended>>,
 }
 
@@ -41,9 +41,17 @@ pub(crate) struct Pending {
 /// the previous one was syncing (group commit), so durability costs one fsync per batch, not per post.
 const GROUP_MAX: usize = 256;
 
-/// The journal's writer task: takes what is waiting, commits it in one FULL-synchronous
-/// transaction, answers each. Ends when every sender is gone.
-pub(crate) fn spawn_writer(pool: sqlx::SqlitePool) -> tokio::sync::mpsc::UnboundedSender<Pending> {
+/// One batch's transaction, as the journal and the receiver's inbox each write it.
+pub(crate) type Commit<'a> =
+    std::pin::Pin<Box<dyn std::future::Future<Output = sqlx::Result<Vec<Appended>>> + Send + 'a>>;
+
+/// A group-commit writer task: takes what is waiting, commits it with `commit` in one
+/// transaction, answers each. Ends when every sender is gone. `what` names it in errors.
+pub(crate) fn spawn_group_writer(
+    pool: sqlx::SqlitePool,
+    commit: for<'a> fn(&'a sqlx::SqlitePool, &'a [Pending]) -> Commit<'a>,
+    what: &'static str,
+) -> tokio::sync::mpsc::UnboundedSender<Pending> {
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Pending>();
     tokio::spawn(async move {
         while let Some(first) = rx.recv().await {
@@ -64,7 +72,7 @@ pub(crate) fn spawn_writer(pool: sqlx::SqlitePool) -> tokio::sync::mpsc::Unbound
                     let why = e.to_string();
                     for p in batch {
                         let _ = p.done.send(Err(crate::CoreError::Invalid(format!(
-                            "the journal could not be written: {why}"
+                            "{what} could not be written: {why}"
                         ))));
                     }
                 }
@@ -72,6 +80,33 @@ pub(crate) fn spawn_writer(pool: sqlx::SqlitePool) -> tokio::sync::mpsc::Unbound
         }
     });
     tx
+}
+
+/// Hands `body` to a group-commit writer and waits for its answer.
+pub(crate) async fn submit(
+    writer: &tokio::sync::mpsc::UnboundedSender<Pending>,
+    body: &[u8],
+    verdict: SignatureVerdict,
+    received_at: i64,
+) -> Result<Appended> {
+    let (done, answer) = tokio::sync::oneshot::channel();
+    let pending = Pending {
+        body: body.to_vec(),
+        verdict,
+        received_at,
+        done,
+    };
+    writer
+        .send(pending)
+        .map_err(|_| crate::CoreError::Invalid("the webhook writer stopped: the workspace is closing".into()))?;
+    answer
+        .await
+        .map_err(|_| crate::CoreError::Invalid("the webhook writer stopped before answering".into()))?
+}
+
+/// The journal's writer (see [`spawn_group_writer`]).
+pub(crate) fn spawn_writer(pool: sqlx::SqlitePool) -> tokio::sync::mpsc::UnboundedSender<Pending> {
+    spawn_group_writer(pool, |pool, batch| Box::pin(commit(pool, batch)), "the journal")
 }
 
 /// Meta never resends a body we answered 200, so this commit must survive a power cut: it syncs
@@ -143,19 +178,7 @@ impl Store {
     /// Journals `body` durably (a committed, power-safe row) and returns its sequence number.
     /// Concurrent posts share one commit (see [`GROUP_MAX`]).
     pub async fn journal_append(&self, body: &[u8], verdict: SignatureVerdict, received_at: i64) -> Result<Appended> {
-        let (done, answer) = tokio::sync::oneshot::channel();
-        let pending = Pending {
-            body: body.to_vec(),
-            verdict,
-            received_at,
-            done,
-        };
-        self.journal_writer()
-            .send(pending)
-            .map_err(|_| crate::CoreError::Invalid("the journal writer stopped: the workspace is closing".into()))?;
-        answer
-            .await
-            .map_err(|_| crate::CoreError::Invalid("the journal writer stopped before answering".into()))?
+        submit(&self.journal_writer(), body, verdict, received_at).await
     }
 
     /// Copies `source`'s journal (bodies, order, receive times, verdicts) into this empty mirror,
