@@ -114,49 +114,37 @@ impl Store {
     pub async fn set_tags(&self, contact_id: i64, tags: &[String], actor: &str, now: i64) -> Result<()> {
         let clean = clean_tags(tags.iter().map(String::as_str));
         let json = serde_json::to_string(&clean).map_err(|e| CoreError::Invalid(e.to_string()))?;
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("UPDATE contact SET tags = ? WHERE id = ?")
-            .bind(&json)
-            .bind(contact_id)
-            .execute(&mut *tx)
-            .await?;
-        crate::audit::append_with(
-            &mut tx,
-            self.sealing().as_ref(),
-            now,
-            actor,
-            crate::audit::Action::ContactTags,
-            Some(&contact_id.to_string()),
-            &serde_json::json!({"tags": clean}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let subject = contact_id.to_string();
+        self.audited(now, actor, crate::audit::Action::ContactTags, Some(&subject), |tx| {
+            Box::pin(async move {
+                sqlx::query("UPDATE contact SET tags = ? WHERE id = ?")
+                    .bind(&json)
+                    .bind(contact_id)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(((), serde_json::json!({"tags": clean})))
+            })
+        })
+        .await
     }
 
     /// Records consent given or withdrawn at the desk (a form signed at the counter), audited.
     pub async fn set_consent(&self, contact_id: i64, opt_in: bool, note: &str, actor: &str, now: i64) -> Result<()> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
         let kind = if opt_in { "opt_in" } else { "opt_out" };
-        sqlx::query("INSERT INTO consent (contact_id, kind, source, detail, at) VALUES (?, ?, 'manual', ?, ?)")
-            .bind(contact_id)
-            .bind(kind)
-            .bind(Some(note).filter(|n| !n.trim().is_empty()))
-            .bind(now)
-            .execute(&mut *tx)
-            .await?;
-        crate::audit::append_with(
-            &mut tx,
-            self.sealing().as_ref(),
-            now,
-            actor,
-            crate::audit::Action::Consent,
-            Some(&contact_id.to_string()),
-            &serde_json::json!({"kind": kind, "detail": note}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let (note, subject) = (note.to_string(), contact_id.to_string());
+        self.audited(now, actor, crate::audit::Action::Consent, Some(&subject), |tx| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO consent (contact_id, kind, source, detail, at) VALUES (?, ?, 'manual', ?, ?)")
+                    .bind(contact_id)
+                    .bind(kind)
+                    .bind(Some(&note).filter(|n| !n.trim().is_empty()))
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(((), serde_json::json!({"kind": kind, "detail": note})))
+            })
+        })
+        .await
     }
 
     /// Imports contacts from CSV (`phone` column required; `name`, `tags` split on `;` or `|`,

@@ -36,31 +36,25 @@ impl Store {
                 "a profile needs a name and the role owner or desk".into(),
             ));
         }
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("INSERT INTO profile (name, role, created_at) VALUES (?, ?, ?)")
-            .bind(name)
-            .bind(role)
-            .bind(now)
-            .execute(&mut *tx)
-            .await
-            .map_err(|e| match e {
-                sqlx::Error::Database(d) if d.is_unique_violation() => {
-                    CoreError::Invalid(format!("there is already a profile called {name}"))
-                }
-                other => other.into(),
-            })?;
-        audit::append_with(
-            &mut tx,
-            self.sealing().as_ref(),
-            now,
-            actor,
-            audit::Action::ProfileAdd,
-            Some(name),
-            &json!({"role": role}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let (owned, role) = (name.to_string(), role.to_string());
+        self.audited(now, actor, audit::Action::ProfileAdd, Some(name), |tx| {
+            Box::pin(async move {
+                sqlx::query("INSERT INTO profile (name, role, created_at) VALUES (?, ?, ?)")
+                    .bind(&owned)
+                    .bind(&role)
+                    .bind(now)
+                    .execute(&mut *tx)
+                    .await
+                    .map_err(|e| match e {
+                        sqlx::Error::Database(d) if d.is_unique_violation() => {
+                            CoreError::Invalid(format!("there is already a profile called {owned}"))
+                        }
+                        other => other.into(),
+                    })?;
+                Ok(((), json!({"role": role})))
+            })
+        })
+        .await
     }
 
     pub async fn profiles(&self) -> Result<Vec<Profile>> {
@@ -89,26 +83,21 @@ impl Store {
             return Err(CoreError::Invalid("the PIN must be at least 4 digits".into()));
         }
         let salt = format!("{:016x}", rand::random::<u64>());
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(
-            "INSERT INTO setting (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(PIN_SETTING)
-        .bind(format!("{salt}${}", pin_hash(&salt, pin)))
-        .execute(&mut *tx)
-        .await?;
-        audit::append_with(
-            &mut tx,
-            self.sealing().as_ref(),
-            now,
-            actor,
-            audit::Action::OwnerPin,
-            None,
-            &json!({}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let stored = format!("{salt}${}", pin_hash(&salt, pin));
+        self.audited(now, actor, audit::Action::OwnerPin, None, |tx| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO setting (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                )
+                .bind(PIN_SETTING)
+                .bind(&stored)
+                .execute(&mut *tx)
+                .await?;
+                // The PIN itself is never in the log.
+                Ok(((), json!({})))
+            })
+        })
+        .await
     }
 
     /// May `actor` do an owner-only thing (billing, settings, exports, secrets)? The one place

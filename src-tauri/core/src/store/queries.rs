@@ -413,49 +413,44 @@ impl Store {
 impl Store {
     /// Flags a customer as VIP (or not), audited.
     pub async fn set_vip(&self, contact_id: i64, vip: bool, actor: &str, now: i64) -> Result<()> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("UPDATE contact SET vip = ? WHERE id = ?")
-            .bind(vip)
-            .bind(contact_id)
-            .execute(&mut *tx)
-            .await?;
-        crate::audit::append_with(
-            &mut tx,
-            self.sealing().as_ref(),
-            now,
-            actor,
-            if vip {
-                crate::audit::Action::ContactVip
-            } else {
-                crate::audit::Action::ContactUnvip
-            },
-            Some(&contact_id.to_string()),
-            &serde_json::json!({}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let action = if vip {
+            crate::audit::Action::ContactVip
+        } else {
+            crate::audit::Action::ContactUnvip
+        };
+        self.audited(now, actor, action, Some(&contact_id.to_string()), |tx| {
+            Box::pin(async move {
+                sqlx::query("UPDATE contact SET vip = ? WHERE id = ?")
+                    .bind(vip)
+                    .bind(contact_id)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(((), serde_json::json!({})))
+            })
+        })
+        .await
     }
 
     /// Assigns a conversation to a staff member (none: unassigned), audited.
     pub async fn set_assignee(&self, contact_id: i64, assignee: Option<&str>, actor: &str, now: i64) -> Result<()> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query("UPDATE conversation SET assignee = ? WHERE contact_id = ?")
-            .bind(assignee)
-            .bind(contact_id)
-            .execute(&mut *tx)
-            .await?;
-        crate::audit::append_with(
-            &mut tx,
-            self.sealing().as_ref(),
+        let assignee = assignee.map(str::to_string);
+        let subject = contact_id.to_string();
+        self.audited(
             now,
             actor,
             crate::audit::Action::ConversationAssign,
-            Some(&contact_id.to_string()),
-            &serde_json::json!({"assignee": assignee}),
+            Some(&subject),
+            |tx| {
+                Box::pin(async move {
+                    sqlx::query("UPDATE conversation SET assignee = ? WHERE contact_id = ?")
+                        .bind(&assignee)
+                        .bind(contact_id)
+                        .execute(&mut *tx)
+                        .await?;
+                    Ok(((), serde_json::json!({"assignee": assignee})))
+                })
+            },
         )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        .await
     }
 }
