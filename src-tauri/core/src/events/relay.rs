@@ -52,22 +52,46 @@ impl Drop for Relay {
 struct Marks {
     /// The newest journal row with an outcome.
     applied: i64,
-    /// Outbox rows changed in the newest second seen, with the state announced (a row can change
-    /// twice within one second, so the second alone does not tell).
-    outbox: HashMap<i64, (OutboxState, i64)>,
-    since: i64,
-    /// The same for media downloads.
-    media: HashMap<i64, (String, i64)>,
-    media_since: i64,
+    outbox: Seen<OutboxState>,
+    media: Seen<String>,
 }
 
-type MediaChange = (i64, String, i64);
+/// Rows of one table changed in the newest second seen, with the state announced: a row can
+/// change twice within one second, so `updated_at` alone does not tell.
+struct Seen<S> {
+    rows: HashMap<i64, (S, i64)>,
+    since: i64,
+}
+
+impl<S: PartialEq> Seen<S> {
+    fn from(since: i64) -> Self {
+        Seen {
+            rows: HashMap::new(),
+            since,
+        }
+    }
+
+    /// Records a row read at `updated_at >= since`; true when its state is new to the relay.
+    fn note(&mut self, id: i64, state: S, at: i64) -> bool {
+        let new = self.rows.get(&id).map(|(s, _)| s) != Some(&state);
+        self.rows.insert(id, (state, at));
+        self.since = self.since.max(at);
+        new
+    }
+
+    /// Forgets rows older than the newest second (they are not read again).
+    fn settle(&mut self) {
+        let since = self.since;
+        self.rows.retain(|_, (_, at)| *at >= since);
+    }
+}
 
 type OutboxChange = (i64, OutboxState, Option<i64>, i64);
+type MediaChange = (i64, String, i64);
 
 impl Marks {
     async fn now(store: &Store) -> Result<Marks> {
-        let (applied, since, media_since): (i64, i64, i64) = sqlx::query_as(
+        let (applied, outbox, media): (i64, i64, i64) = sqlx::query_as(
             "SELECT (SELECT COALESCE(MAX(seq), 0) FROM journal_apply), (SELECT COALESCE(MAX(updated_at), 0) FROM outbox),
                     (SELECT COALESCE(MAX(updated_at), 0) FROM media_download)",
         )
@@ -75,34 +99,32 @@ impl Marks {
         .await?;
         let mut m = Marks {
             applied,
-            outbox: HashMap::new(),
-            since,
-            media: HashMap::new(),
-            media_since,
+            outbox: Seen::from(outbox),
+            media: Seen::from(media),
         };
-        for (id, state, _, at) in m.changed(store).await? {
-            m.outbox.insert(id, (state, at));
+        for (id, state, _, at) in m.outbox_changed(store).await? {
+            m.outbox.note(id, state, at);
         }
         for (id, state, at) in m.media_changed(store).await? {
-            m.media.insert(id, (state, at));
+            m.media.note(id, state, at);
         }
         Ok(m)
+    }
+
+    async fn outbox_changed(&self, store: &Store) -> Result<Vec<OutboxChange>> {
+        Ok(sqlx::query_as(
+            "SELECT id, state, campaign_id, updated_at FROM outbox WHERE updated_at >= ? ORDER BY updated_at, id",
+        )
+        .bind(self.outbox.since)
+        .fetch_all(store.pool())
+        .await?)
     }
 
     async fn media_changed(&self, store: &Store) -> Result<Vec<MediaChange>> {
         Ok(sqlx::query_as(
             "SELECT message_id, state, updated_at FROM media_download WHERE updated_at >= ? ORDER BY updated_at, message_id",
         )
-        .bind(self.media_since)
-        .fetch_all(store.pool())
-        .await?)
-    }
-
-    async fn changed(&self, store: &Store) -> Result<Vec<OutboxChange>> {
-        Ok(sqlx::query_as(
-            "SELECT id, state, campaign_id, updated_at FROM outbox WHERE updated_at >= ? ORDER BY updated_at, id",
-        )
-        .bind(self.since)
+        .bind(self.media.since)
         .fetch_all(store.pool())
         .await?)
     }
@@ -117,27 +139,18 @@ impl Marks {
             });
             self.applied = applied;
         }
-        for (id, state, campaign_id, at) in self.changed(store).await? {
-            if self.outbox.get(&id).map(|(s, _)| *s) != Some(state) {
+        for (id, state, campaign_id, at) in self.outbox_changed(store).await? {
+            if self.outbox.note(id, state, at) {
                 events.emit(CoreEvent::Outbox { id, state, campaign_id });
             }
-            self.outbox.insert(id, (state, at));
-            self.since = self.since.max(at);
         }
-        let since = self.since;
-        self.outbox.retain(|_, (_, at)| *at >= since);
+        self.outbox.settle();
         for (message_id, state, at) in self.media_changed(store).await? {
-            if self.media.get(&message_id).map(|(s, _)| s.as_str()) != Some(state.as_str()) {
-                events.emit(CoreEvent::MediaChanged {
-                    message_id,
-                    state: state.clone(),
-                });
+            if self.media.note(message_id, state.clone(), at) {
+                events.emit(CoreEvent::MediaChanged { message_id, state });
             }
-            self.media.insert(message_id, (state, at));
-            self.media_since = self.media_since.max(at);
         }
-        let media_since = self.media_since;
-        self.media.retain(|_, (_, at)| *at >= media_since);
+        self.media.settle();
         Ok(())
     }
 }
