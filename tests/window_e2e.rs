@@ -84,3 +84,91 @@ async fn window_lists_conversations_from_the_fixtures() {
     shot(&client, "fixtures-audit").await;
     client.close().await.unwrap();
 }
+
+/// Issue 25: while `coexist serve` holds the workspace, a window opened on it is a client. A
+/// customer's message that serve receives, and the delivery tick of the reply the window queues
+/// (serve sends it), appear in the window through the relayed events — no view polls.
+#[tokio::test(flavor = "multi_thread")]
+#[ignore = "needs Xvfb, a D-Bus session and tauri-driver: run by scripts/test.sh"]
+async fn a_client_window_sees_what_serve_receives_and_sends() {
+    use coexist_core::{Clock, SystemClock};
+    use coexist_sim::{Scenario, Sim, SimConfig};
+    use std::path::Path;
+    const SECRET: &str = "client-window-secret";
+
+    let dir = tempfile::tempdir().unwrap();
+    let ws = dir.path().join("served-shop");
+    let now = SystemClock.now();
+    let sim = Sim::new(SimConfig {
+        app_secret: SECRET.into(),
+        throughput: 20,
+        start_time: now,
+        onboarded_at: now - 3600,
+        ..SimConfig::default()
+    });
+    let addr = sim.serve("127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let _clock = sim.follow_wall_clock();
+    sim.run_scenario(&Scenario::CampaignLoad { customers: 1 });
+    let sim_url = format!("http://{addr}");
+    let customer = coexist_testkit::sim_customers(&sim_url).await[0]["wa_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+
+    let mut cmd = std::process::Command::new(bin("coexist"));
+    cmd.arg("--data-dir")
+        .arg(&ws)
+        .args(["serve", "--listen", "127.0.0.1:0"]);
+    with_cloud(&mut cmd, &sim_url, SECRET);
+    let _serve = serve_for_sim(cmd, &sim_url, &reqwest::Client::new()).await;
+
+    // The window gets the same Cloud API settings (it may send), but serve holds the lease.
+    let env: Vec<(&str, &Path)> = vec![
+        ("COEXIST_DATA_DIR", ws.as_path()),
+        ("COEXIST_API_BASE", Path::new(&sim_url)),
+        ("COEXIST_ACCESS_TOKEN", Path::new("sim-access-token")),
+        ("COEXIST_PHONE_NUMBER_ID", Path::new("106540352242922")),
+        ("COEXIST_WABA_ID", Path::new("102290129340398")),
+        ("COEXIST_APP_SECRET", Path::new(SECRET)),
+        ("COEXIST_VERIFY_TOKEN", Path::new("v")),
+    ];
+    let (_driver, client) = open_window(&env).await;
+    let elsewhere = text_of(&wait_for(&client, "[data-testid=engine-elsewhere]").await).await;
+    assert!(elsewhere.contains("serve"), "{elsewhere}");
+
+    // The customer writes: serve receives and applies it; the window's list shows it.
+    sim.customer_writes(&customer, "Is the shop open on Sunday?")
+        .expect("the simulator knows the customer");
+    let row = row_with(&client, "[data-testid=conversation]", "Is the shop open on Sunday?").await;
+    row.click().await.unwrap();
+    wait_text(&client, "[data-testid=thread]", 10, |t| {
+        t.contains("Is the shop open on Sunday?")
+    })
+    .await;
+
+    // The window queues a reply; serve's dispatcher sends it, the simulator reports it
+    // delivered, and the tick appears in the open thread.
+    let box_ = wait_for(&client, "[data-testid=compose-text]").await;
+    box_.send_keys("Yes, 10 to 4.").await.unwrap();
+    click(&client, "[data-testid=compose-send]").await;
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let mine = row_with(&client, "[data-testid=message]", "Yes, 10 to 4.").await;
+        let status = match mine.find(css(".status")).await {
+            Ok(s) => text_of(&s).await,
+            Err(_) => String::new(),
+        };
+        if status.starts_with("✓✓") {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the reply's delivery tick did not appear (status {status:?})"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(250)).await;
+    }
+    shot(&client, "client-window").await;
+    // Serve sent it, once.
+    let accepted = sim.accepted();
+    assert_eq!(accepted.iter().filter(|a| a.to == customer).count(), 1, "{accepted:?}");
+}

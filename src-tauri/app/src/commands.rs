@@ -1,9 +1,11 @@
 //! Tauri commands: thin wrappers over coexist-core, errors mapped once to `{code, message}`.
 
 use crate::error::UiError;
-use crate::live::Engine;
+use crate::live::LiveSlot;
 use crate::workspace::Workspace;
 use coexist_core::billing::{ReplyCost, Report};
+use coexist_core::media::CopyFor;
+use coexist_core::ops;
 use coexist_core::reminders::{HeartbeatStatus, Reminder};
 use coexist_core::store::{ConversationRow, InboxFilter, Stats, ThreadMessage};
 use coexist_core::{Clock, SystemClock};
@@ -38,7 +40,7 @@ pub fn ui_ready(conversations: usize) {
 
 #[tauri::command]
 pub async fn stats(ws: State<'_, Workspace>) -> Result<Stats, UiError> {
-    Ok(ws.store.stats().await?)
+    Ok(ops::stats(&ws.ctx(None)).await?)
 }
 
 #[tauri::command]
@@ -49,12 +51,8 @@ pub async fn list_conversations(
     filter: Option<InboxFilter>,
     assignee: Option<String>,
 ) -> Result<Vec<ConversationRow>, UiError> {
-    let me = assignee.as_deref().unwrap_or(APP_ACTOR);
-    let filter = filter.unwrap_or_default().for_desk(me);
-    Ok(ws
-        .store
-        .list_conversations(&filter, limit.clamp(1, 500), offset.max(0))
-        .await?)
+    let filter = filter.unwrap_or_default();
+    Ok(ops::conversations(&ws.ctx(None), filter, assignee.as_deref(), limit, offset).await?)
 }
 
 /// The desk acts as the owner until profiles are chosen in the app.
@@ -67,10 +65,7 @@ pub async fn set_vip(ws: State<'_, Workspace>, contact_id: i64, vip: bool) -> Re
 
 #[tauri::command]
 pub async fn set_assignee(ws: State<'_, Workspace>, contact_id: i64, assignee: Option<String>) -> Result<(), UiError> {
-    Ok(ws
-        .store
-        .set_assignee(contact_id, assignee.as_deref(), APP_ACTOR, SystemClock.now())
-        .await?)
+    Ok(ops::set_assignee(&ws.ctx(None), contact_id, assignee.as_deref()).await?)
 }
 
 /// Take a chat by hand for the core's default span, or hand it back; returns until when.
@@ -98,12 +93,12 @@ pub async fn save_media_copy(
         .or_else(|_| app.path().home_dir())
         .map_err(|e| UiError::internal(format!("no folder to save the file in: {e}")))?;
     let media = ws.media_dir();
-    Ok(ws
-        .store
-        .save_media_copy(message_id, &media, &dir, coexist_core::media::CopyFor::Keeping)
-        .await?
-        .display()
-        .to_string())
+    Ok(
+        ops::save_media_copy(&ws.ctx(None), message_id, &media, &dir, CopyFor::Keeping)
+            .await?
+            .display()
+            .to_string(),
+    )
 }
 
 /// Opens a message's file in the app the OS picks for it. The stored file is named by its
@@ -118,10 +113,7 @@ pub async fn open_media(app: tauri::AppHandle, ws: State<'_, Workspace>, message
         .app_cache_dir()
         .map_err(|e| UiError::internal(format!("no folder to open the file from: {e}")))?
         .join(OPENED_DIR);
-    let copy = ws
-        .store
-        .save_media_copy(message_id, &ws.media_dir(), &dir, coexist_core::media::CopyFor::Opening)
-        .await?;
+    let copy = ops::save_media_copy(&ws.ctx(None), message_id, &ws.media_dir(), &dir, CopyFor::Opening).await?;
     app.opener()
         .open_path(copy.display().to_string(), None::<&str>)
         .map_err(|e| {
@@ -137,7 +129,7 @@ pub const OPENED_DIR: &str = "opened";
 /// How much disk the workspace's media takes, and what is still to fetch.
 #[tauri::command]
 pub async fn media_usage(ws: State<'_, Workspace>) -> Result<coexist_core::media::MediaUsage, UiError> {
-    Ok(ws.store.media_usage().await?)
+    Ok(ops::media_usage(&ws.ctx(None)).await?)
 }
 
 /// A message's picture, voice note or document as stored in the workspace (or why it is not).
@@ -147,10 +139,10 @@ pub async fn media_preview(
     message_id: i64,
 ) -> Result<Option<coexist_core::media::MediaPreview>, UiError> {
     let dir = ws.media_dir();
-    Ok(ws.store.media_preview(message_id, &dir).await?)
+    Ok(ops::media_preview(&ws.ctx(None), message_id, &dir).await?)
 }
 
-/// A page of one conversation; opening it marks it read.
+/// A page of one conversation, newest last; `before` pages back.
 #[tauri::command]
 pub async fn thread(
     ws: State<'_, Workspace>,
@@ -158,11 +150,13 @@ pub async fn thread(
     before: Option<i64>,
     limit: i64,
 ) -> Result<Vec<ThreadMessage>, UiError> {
-    let page = ws.store.thread(contact_id, before, limit.clamp(1, 500)).await?;
-    if before.is_none() {
-        ws.store.mark_read(contact_id).await?;
-    }
-    Ok(page)
+    Ok(ops::thread(&ws.ctx(None), contact_id, before, limit).await?)
+}
+
+/// The desk has seen the chat (the thread view says so once it shows the newest page).
+#[tauri::command]
+pub async fn mark_read(ws: State<'_, Workspace>, contact_id: i64) -> Result<(), UiError> {
+    Ok(ops::mark_read(&ws.ctx(None), contact_id).await?)
 }
 
 /// The Graph API version requests go to, and a warning in its last 90 days (or past its end).
@@ -173,7 +167,7 @@ pub fn graph_api() -> coexist_core::cloud::graph_version::VersionCheck {
 
 #[tauri::command]
 pub async fn heartbeat_status(ws: State<'_, Workspace>) -> Result<HeartbeatStatus, UiError> {
-    Ok(ws.store.heartbeat_status(SystemClock.now()).await?)
+    Ok(ops::heartbeat_status(&ws.ctx(None)).await?)
 }
 
 /// "I opened the phone app": restarts the 14-day clock.
@@ -184,8 +178,7 @@ pub async fn acknowledge_heartbeat(ws: State<'_, Workspace>) -> Result<Heartbeat
 
 #[tauri::command]
 pub async fn reminders(ws: State<'_, Workspace>) -> Result<Vec<Reminder>, UiError> {
-    ws.store.plan_reminders(SystemClock.now()).await?;
-    Ok(ws.store.reminders().await?)
+    Ok(ops::reminders(&ws.ctx(None)).await?)
 }
 
 /// This month so far: spent through the API, saved by the phone (owner-only, checked in the core).
@@ -206,12 +199,7 @@ pub async fn reply_cost(
     contact_id: i64,
     template_category: Option<String>,
 ) -> Result<ReplyCost, UiError> {
-    let now = SystemClock.now();
-    let ctx = ws.store.billing_context(now).await?;
-    Ok(ws
-        .store
-        .reply_cost(&ctx, contact_id, template_category.as_deref(), now)
-        .await?)
+    Ok(ops::reply_cost(&ws.ctx(None), contact_id, template_category.as_deref()).await?)
 }
 
 #[tauri::command]
@@ -245,12 +233,12 @@ pub async fn audit_log(
 pub async fn onboarding_status(
     ws: State<'_, Workspace>,
 ) -> Result<coexist_core::onboarding::OnboardingStatus, UiError> {
-    Ok(ws.store.onboarding_status(SystemClock.now()).await?)
+    Ok(ops::onboarding_status(&ws.ctx(None)).await?)
 }
 
 #[tauri::command]
 pub async fn automation_rules(ws: State<'_, Workspace>) -> Result<coexist_core::automation::AutomationConfig, UiError> {
-    Ok(ws.store.automation_config().await?)
+    Ok(ops::automation_config(&ws.ctx(None)).await?)
 }
 
 /// "Test this rule": what automation would do with a message now, without sending anything.
@@ -260,25 +248,18 @@ pub async fn automation_test(
     text: String,
     first_contact: bool,
 ) -> Result<coexist_core::automation::Decision, UiError> {
-    let cfg = ws.store.automation_config().await?;
-    Ok(coexist_core::automation::decide(
-        &cfg,
-        Some(&text),
-        first_contact,
-        true,
-        SystemClock.now(),
-    ))
+    Ok(ops::automation_test(&ws.ctx(None), &text, first_contact).await?)
 }
 
 /// Search over every message (FTS5); the index catches up first.
 #[tauri::command]
 pub async fn search(ws: State<'_, Workspace>, text: String) -> Result<Vec<coexist_core::search::SearchHit>, UiError> {
-    Ok(ws.store.search(&text, 100).await?)
+    Ok(ops::search(&ws.ctx(None), &text).await?)
 }
 
 #[tauri::command]
 pub async fn campaigns(ws: State<'_, Workspace>) -> Result<Vec<coexist_core::send::CampaignStatus>, UiError> {
-    Ok(ws.store.campaigns().await?)
+    Ok(ops::campaigns(&ws.ctx(None)).await?)
 }
 
 /// Pause, resume or cancel (audited by the core).
@@ -304,7 +285,7 @@ pub async fn outbox_list(
 #[tauri::command]
 pub async fn outbox_resend(
     ws: State<'_, Workspace>,
-    engine: State<'_, Engine>,
+    engine: State<'_, LiveSlot>,
     id: i64,
     confirmed: bool,
     pin: Option<String>,
@@ -324,7 +305,7 @@ pub async fn outbox_cancel(ws: State<'_, Workspace>, id: i64) -> Result<(), UiEr
 #[tauri::command]
 pub async fn outbox_release(
     ws: State<'_, Workspace>,
-    engine: State<'_, Engine>,
+    engine: State<'_, LiveSlot>,
     id: Option<i64>,
     pin: Option<String>,
 ) -> Result<u64, UiError> {
@@ -418,7 +399,7 @@ pub async fn set_media_policy(
 ) -> Result<coexist_core::media::MediaUsage, UiError> {
     let policy = coexist_core::media::MediaPolicy { cap_bytes, no_storage };
     coexist_core::ops::set_media_policy(&ws.ctx(pin), &policy).await?;
-    Ok(ws.store.media_usage().await?)
+    Ok(ops::media_usage(&ws.ctx(None)).await?)
 }
 
 /// A consistent copy of the workspace in the Documents folder, taken while it stays in use.

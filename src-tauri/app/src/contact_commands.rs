@@ -20,16 +20,16 @@ pub async fn contacts(
     limit: i64,
     offset: i64,
 ) -> Result<ContactPage, UiError> {
-    let q = query.as_deref();
+    let (q, ctx) = (query.as_deref(), ws.ctx(None));
     Ok(ContactPage {
-        total: ws.store.contact_count(q).await?,
-        rows: ws.store.contacts(q, limit.clamp(1, 1000), offset.max(0)).await?,
+        total: coexist_core::ops::contact_count(&ctx, q).await?,
+        rows: coexist_core::ops::contacts(&ctx, q, limit.min(1000), offset).await?,
     })
 }
 
 #[tauri::command]
 pub async fn consent_history(ws: State<'_, Workspace>, contact_id: i64) -> Result<Vec<ConsentEvent>, UiError> {
-    Ok(ws.store.consent_history(contact_id).await?)
+    Ok(coexist_core::ops::consent_history(&ws.ctx(None), contact_id).await?)
 }
 
 #[tauri::command]
@@ -56,5 +56,5 @@ pub async fn response_report(
     to: i64,
     utc_offset_secs: i64,
 ) -> Result<ResponseReport, UiError> {
-    Ok(ws.store.response_report(from, to, utc_offset_secs).await?)
+    Ok(coexist_core::ops::response_report(&ws.ctx(None), from, to, utc_offset_secs).await?)
 }

@@ -63,7 +63,7 @@ pub fn run() {
             }
             // Receiving, applying, sending and automation run while the window does; they start
             // in the background so the window does not wait for the keyring or the simulator.
-            app.manage(live::Engine::default());
+            app.manage(live::LiveSlot::default());
             let (handle, store, dir, demo) = (app.handle().clone(), ws.store.clone(), ws.data_dir.clone(), ws.demo);
             // What the engine announces reaches the views as `core-event`: they redraw on it
             // instead of polling (a slow poll stays as a fallback).
@@ -90,7 +90,7 @@ pub fn run() {
                 };
                 match started {
                     Ok(l) => {
-                        handle.state::<live::Engine>().set(l);
+                        handle.state::<live::LiveSlot>().set(l);
                         tracing::info!(ms = since(), "engine started");
                     }
                     Err(e) => tracing::error!(error = %e, "the engine could not start: nothing is sent or received"),
@@ -120,6 +120,7 @@ pub fn run() {
             commands::stats,
             commands::list_conversations,
             commands::thread,
+            commands::mark_read,
             commands::heartbeat_status,
             commands::graph_api,
             commands::acknowledge_heartbeat,

@@ -5,12 +5,10 @@
 use crate::commands::APP_ACTOR;
 use crate::error::UiError;
 use crate::workspace::Workspace;
-use coexist_core::cloud::CloudClient;
+use coexist_core::config::{cloud_client, keyring_for, open_workspace, Config};
 use coexist_core::onboarding::{ConnectReport, Eligibility, EligibilityPolicy, NewConnection, SyncOutcome, SyncType};
-use coexist_core::secrets::{self, KeyringStore, SecretKind};
-use coexist_core::{Clock, CoreError, Store, SystemClock};
+use coexist_core::{Clock, CoreError, SystemClock};
 use serde::Serialize;
-use std::path::Path;
 use tauri::State;
 
 #[tauri::command]
@@ -27,18 +25,6 @@ pub struct ConnectResult {
     restart_needed: bool,
 }
 
-fn keyring_for(dir: &Path) -> KeyringStore {
-    let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    KeyringStore::new(&canonical.display().to_string())
-}
-
-fn client(keyring: &KeyringStore) -> Result<CloudClient, UiError> {
-    let token = secrets::lookup(keyring, SecretKind::AccessToken)
-        .map_err(|e| CoreError::Secret(e.to_string()))?
-        .ok_or_else(|| CoreError::NotConfigured("no access token is stored yet".into()))?;
-    Ok(CloudClient::from_env(token, std::time::Duration::from_secs(20)))
-}
-
 /// Secrets to the OS keyring of the business workspace, the link check, the ids recorded.
 #[tauri::command]
 pub async fn connect_number(
@@ -51,13 +37,13 @@ pub async fn connect_number(
     ws.ctx(pin.clone())
         .owner("connect a number and store its secrets")
         .await?;
-    let store = Store::open_dir(&ws.connect_dir).await?;
+    let store = open_workspace(&ws.connect_dir, SystemClock.now()).await?;
     let keyring = keyring_for(&ws.connect_dir);
     let report = coexist_core::ops::connect(
         &coexist_core::ops::Ctx::new(&store, APP_ACTOR, pin, SystemClock.now()),
         &keyring,
         &form,
-        |t| CloudClient::from_env(t, std::time::Duration::from_secs(20)),
+        cloud_client,
     )
     .await;
     store.close().await;
@@ -72,23 +58,27 @@ pub async fn connect_number(
 #[tauri::command]
 pub async fn request_sync(
     ws: State<'_, Workspace>,
-    engine: State<'_, crate::live::Engine>,
+    engine: State<'_, crate::live::LiveSlot>,
     kind: SyncType,
 ) -> Result<SyncOutcome, UiError> {
     // The demo asks its simulator, which then imports a sample history as Meta would.
     if ws.demo {
         let live = engine.ready().await?;
         let (client, _) = live
-            .cloud
-            .as_ref()
+            .cloud()
             .ok_or_else(|| CoreError::NotConfigured("the demo's simulator is not running".into()))?;
         return Ok(coexist_core::ops::request_sync(&ws.ctx(None), client, kind).await?);
     }
     // Before the restart into the connected workspace, the request is that workspace's.
-    let store = Store::open_dir(&ws.connect_dir).await?;
-    let client = client(&keyring_for(&ws.connect_dir))?;
-    let ctx = coexist_core::ops::Ctx::new(&store, crate::commands::APP_ACTOR, None, SystemClock.now());
-    let outcome = coexist_core::ops::request_sync(&ctx, &client, kind).await;
+    let store = open_workspace(&ws.connect_dir, SystemClock.now()).await?;
+    let ctx = coexist_core::ops::Ctx::new(&store, APP_ACTOR, None, SystemClock.now());
+    let outcome = match Config::load(&store, &keyring_for(&ws.connect_dir))
+        .await
+        .and_then(|c| c.cloud())
+    {
+        Ok(client) => coexist_core::ops::request_sync(&ctx, &client, kind).await,
+        Err(e) => Err(e),
+    };
     store.close().await;
     Ok(outcome?)
 }

@@ -1,28 +1,24 @@
 //! Commands that make messages leave: compose (text inside the window, a template outside),
 //! templates, the campaign builder, and — in the demo — a simulated customer writing in.
 
-use crate::commands::APP_ACTOR;
 use crate::error::UiError;
-use crate::live::{sync_templates, Engine, EngineStatus, Live};
+use crate::live::{Live, LiveSlot};
 use crate::workspace::Workspace;
 use coexist_core::cloud::TemplateInfo;
-use coexist_core::send::{compose_template, compose_text, Audience, CampaignRecipient, OutboxState};
-use coexist_core::{Clock, CoreError, SystemClock};
-use serde::{Deserialize, Serialize};
+use coexist_core::engine::EngineStatus;
+use coexist_core::ops;
+use coexist_core::send::{Audience, CampaignRecipient};
+use coexist_core::CoreError;
+use serde::Deserialize;
 use tauri::State;
 
 #[tauri::command]
-pub async fn engine_status(engine: State<'_, Engine>) -> Result<EngineStatus, UiError> {
+pub async fn engine_status(engine: State<'_, LiveSlot>) -> Result<EngineStatus, UiError> {
     Ok(engine.ready().await?.status())
 }
 
 async fn wa_id(ws: &Workspace, contact_id: i64) -> Result<String, UiError> {
-    let c = ws
-        .store
-        .contact(contact_id)
-        .await?
-        .ok_or_else(|| CoreError::CannotSend("this contact no longer exists".into()))?;
-    Ok(c.wa_id.or(c.bsuid).unwrap_or_default())
+    Ok(ops::address_of(&ws.ctx(None), contact_id).await?)
 }
 
 fn must_send(live: &Live) -> Result<(), UiError> {
@@ -38,16 +34,14 @@ fn must_send(live: &Live) -> Result<(), UiError> {
 #[tauri::command]
 pub async fn send_text(
     ws: State<'_, Workspace>,
-    engine: State<'_, Engine>,
+    engine: State<'_, LiveSlot>,
     contact_id: i64,
     text: String,
 ) -> Result<i64, UiError> {
     let live = engine.ready().await?;
     must_send(live)?;
-    let now = SystemClock.now();
     let to = wa_id(&ws, contact_id).await?;
-    let c = compose_text(&ws.store, &to, &text, now).await?;
-    let id = ws.store.send_from_desk(&c, APP_ACTOR, now).await?;
+    let id = ops::send_text(&ws.ctx(None), &to, &text).await?;
     live.wake();
     Ok(id)
 }
@@ -56,7 +50,7 @@ pub async fn send_text(
 #[tauri::command]
 pub async fn send_template(
     ws: State<'_, Workspace>,
-    engine: State<'_, Engine>,
+    engine: State<'_, LiveSlot>,
     contact_id: i64,
     name: String,
     language: String,
@@ -64,66 +58,49 @@ pub async fn send_template(
 ) -> Result<i64, UiError> {
     let live = engine.ready().await?;
     must_send(live)?;
-    let now = SystemClock.now();
     let to = wa_id(&ws, contact_id).await?;
-    let c = compose_template(&ws.store, &to, &name, &language, &params, now).await?;
-    let id = ws.store.send_from_desk(&c, APP_ACTOR, now).await?;
+    let id = ops::send_template(&ws.ctx(None), &to, &name, &language, &params).await?;
     live.wake();
     Ok(id)
 }
 
-#[derive(Serialize)]
-pub struct SendState {
-    state: OutboxState,
-    /// Why it failed, in words a shop owner understands.
-    error: Option<String>,
-}
-
+/// Where one sent message stands, with why in words when it failed.
 #[tauri::command]
-pub async fn send_state(ws: State<'_, Workspace>, id: i64) -> Result<SendState, UiError> {
-    let row = ws
-        .store
-        .outbox_row(id)
-        .await?
-        .ok_or_else(|| CoreError::Invalid("this message is no longer in the outbox".into()))?;
-    Ok(SendState {
-        error: row
-            .last_error
-            .filter(|_| matches!(row.state, OutboxState::Failed | OutboxState::Uncertain)),
-        state: row.state,
-    })
+pub async fn send_state(ws: State<'_, Workspace>, id: i64) -> Result<ops::SendState, UiError> {
+    Ok(ops::send_state(&ws.ctx(None), id).await?)
 }
 
 #[tauri::command]
 pub async fn templates(ws: State<'_, Workspace>) -> Result<Vec<TemplateInfo>, UiError> {
-    Ok(ws.store.templates().await?)
+    Ok(ops::templates(&ws.ctx(None)).await?)
 }
 
 /// Reads the account's templates again (statuses change as Meta reviews them).
 #[tauri::command]
 pub async fn refresh_templates(
     ws: State<'_, Workspace>,
-    engine: State<'_, Engine>,
+    engine: State<'_, LiveSlot>,
 ) -> Result<Vec<TemplateInfo>, UiError> {
     let live = engine.ready().await?;
-    if let Some((client, Some(waba))) = &live.cloud {
-        sync_templates(&ws.store, client, waba, SystemClock.now()).await;
+    let ctx = ws.ctx(None);
+    if let Some((client, Some(waba))) = live.cloud() {
+        ops::sync_templates(&ctx, client, waba).await?;
     }
-    Ok(ws.store.templates().await?)
+    Ok(ops::templates(&ctx).await?)
 }
 
 /// Submits a new template for Meta's review (body text with `{{1}}`-style placeholders).
 #[tauri::command]
 pub async fn create_template(
     ws: State<'_, Workspace>,
-    engine: State<'_, Engine>,
+    engine: State<'_, LiveSlot>,
     name: String,
     language: String,
     category: String,
     body: String,
 ) -> Result<TemplateInfo, UiError> {
     let live = engine.ready().await?;
-    let Some((client, waba)) = &live.cloud else {
+    let Some((client, waba)) = live.cloud() else {
         return Err(
             CoreError::NotConfigured("connect the number first: templates are submitted to Meta".into()).into(),
         );
@@ -154,42 +131,23 @@ pub struct NewCampaign {
     header: Option<coexist_core::send::HeaderMedia>,
 }
 
-#[derive(Serialize)]
-pub struct CreatedCampaign {
-    id: i64,
-    recipients: usize,
-}
-
 /// A draft: the audience is frozen now (audited by the core); the forecast and launch come next.
 #[tauri::command]
-pub async fn create_campaign(ws: State<'_, Workspace>, campaign: NewCampaign) -> Result<CreatedCampaign, UiError> {
-    let audience = Audience {
-        all: campaign.audience == "all",
-        vip: campaign.audience == "vip",
-        opted_in: campaign.audience == "opted_in",
-        tag: campaign.tag.filter(|_| campaign.audience == "tag"),
-        ..Audience::default()
+pub async fn create_campaign(ws: State<'_, Workspace>, campaign: NewCampaign) -> Result<ops::CreatedCampaign, UiError> {
+    let c = ops::NewCampaign {
+        audience: Audience::chosen(&campaign.audience, campaign.tag),
+        name: campaign.name,
+        template: campaign.template,
+        language: campaign.language,
+        params: campaign.params,
+        header: campaign.header,
+        scheduled_at: campaign.scheduled_at,
     };
-    let now = SystemClock.now();
-    let (id, recipients) = ws
-        .store
-        .create_campaign(
-            campaign.name.trim(),
-            &campaign.template,
-            &campaign.language,
-            &audience,
-            &campaign.params,
-            campaign.header.as_ref(),
-            campaign.scheduled_at,
-            APP_ACTOR,
-            now,
-        )
-        .await?;
-    Ok(CreatedCampaign { id, recipients })
+    Ok(ops::create_campaign(&ws.ctx(None), &c).await?)
 }
 
 #[tauri::command]
-pub async fn launch_campaign(ws: State<'_, Workspace>, engine: State<'_, Engine>, id: i64) -> Result<usize, UiError> {
+pub async fn launch_campaign(ws: State<'_, Workspace>, engine: State<'_, LiveSlot>, id: i64) -> Result<usize, UiError> {
     let live = engine.ready().await?;
     must_send(live)?;
     let n = coexist_core::ops::launch_campaign(&ws.ctx(None), id).await?;
@@ -199,7 +157,7 @@ pub async fn launch_campaign(ws: State<'_, Workspace>, engine: State<'_, Engine>
 
 #[tauri::command]
 pub async fn campaign_recipients(ws: State<'_, Workspace>, id: i64) -> Result<Vec<CampaignRecipient>, UiError> {
-    Ok(ws.store.campaign_recipients(id, 500).await?)
+    Ok(ops::campaign_recipients(&ws.ctx(None), id).await?)
 }
 
 /// Demo only: a simulated customer writes in (so the window opens and automation can answer),
@@ -207,7 +165,7 @@ pub async fn campaign_recipients(ws: State<'_, Workspace>, id: i64) -> Result<Ve
 #[tauri::command]
 pub async fn demo_customer_writes(
     ws: State<'_, Workspace>,
-    engine: State<'_, Engine>,
+    engine: State<'_, LiveSlot>,
     contact_id: i64,
     text: String,
     attach: Option<String>,
@@ -240,7 +198,7 @@ pub async fn demo_customer_writes(
 /// field (`to` for a phone, `recipient` for a username-only customer's BSUID). The demo shows
 /// what went out without anyone receiving it; the WebDriver demo checks it.
 #[tauri::command]
-pub async fn demo_simulator_received(engine: State<'_, Engine>) -> Result<Vec<coexist_sim::Accepted>, UiError> {
+pub async fn demo_simulator_received(engine: State<'_, LiveSlot>) -> Result<Vec<coexist_sim::Accepted>, UiError> {
     let live = engine.ready().await?;
     let Some(sim) = &live.sim else {
         return Err(CoreError::Invalid("only the demo workspace has a simulated WhatsApp".into()).into());
@@ -312,12 +270,10 @@ async fn uploader<'a>(
     live: &'a Live,
 ) -> Result<(&'a coexist_core::cloud::CloudClient, String), UiError> {
     must_send(live)?;
-    let Some((client, _)) = &live.cloud else {
+    let Some((client, _)) = live.cloud() else {
         return Err(CoreError::NotConfigured("sending files needs the Cloud API".into()).into());
     };
-    let phone = ws
-        .store
-        .account_ids()
+    let phone = ops::account_ids(&ws.ctx(None))
         .await?
         .phone_number_id
         .ok_or_else(|| CoreError::NotConfigured("the phone number id is unknown".into()))?;
@@ -328,7 +284,7 @@ async fn uploader<'a>(
 #[tauri::command]
 pub async fn send_media(
     ws: State<'_, Workspace>,
-    engine: State<'_, Engine>,
+    engine: State<'_, LiveSlot>,
     request: tauri::ipc::Request<'_>,
 ) -> Result<i64, UiError> {
     let (meta, bytes) = attachment(&request)?;
@@ -355,7 +311,7 @@ pub async fn send_media(
 #[tauri::command]
 pub async fn campaign_header(
     ws: State<'_, Workspace>,
-    engine: State<'_, Engine>,
+    engine: State<'_, LiveSlot>,
     request: tauri::ipc::Request<'_>,
 ) -> Result<coexist_core::send::HeaderMedia, UiError> {
     let (meta, bytes) = attachment(&request)?;

@@ -1,7 +1,7 @@
 //! Which workspace the window shows: the one named by `COEXIST_DATA_DIR`, the connected one in
 //! the app-data folder, or — with no Meta account yet — a clearly labelled demo workspace.
 
-use coexist_core::webhook::{apply_pending, Rules, SignatureVerdict};
+use coexist_core::webhook::{apply_pending, Rules};
 use coexist_core::{Clock, CoreError, Store, SystemClock};
 use std::path::{Path, PathBuf};
 
@@ -19,9 +19,7 @@ impl Workspace {
     /// chosen in the app; `pin` is what the owner typed when the window asked for it.
     /// The workspace's media folder (a window's workspace is always on disk).
     pub fn media_dir(&self) -> PathBuf {
-        self.store
-            .media_dir()
-            .unwrap_or_else(|| coexist_core::media::media_dir(&self.data_dir))
+        coexist_core::media::media_dir(&self.data_dir)
     }
 
     pub fn ctx(&self, pin: Option<String>) -> coexist_core::ops::Ctx<'_> {
@@ -46,10 +44,7 @@ impl Workspace {
     }
 
     async fn open(data_dir: PathBuf, label: String, demo: bool, connect_dir: PathBuf) -> Result<Self, CoreError> {
-        let store = Store::open_dir(&data_dir).await?;
-        let canonical = data_dir.canonicalize().unwrap_or_else(|_| data_dir.clone());
-        let keyring = coexist_core::secrets::KeyringStore::new(&canonical.display().to_string());
-        coexist_core::secrets::seal_audit(&store, &keyring, SystemClock.now());
+        let store = coexist_core::config::open_workspace(&data_dir, SystemClock.now()).await?;
         // Bodies journaled while no applier ran (e.g. a crash) are applied now.
         apply_pending(&store, &Rules::default(), &SystemClock).await?;
         Ok(Self {
@@ -63,30 +58,6 @@ impl Workspace {
 
     /// The demo's sample week goes through the real journal and applier, once.
     async fn seed_demo(&self) -> Result<(), CoreError> {
-        if self.store.stats().await?.journal.received > 0 {
-            return Ok(());
-        }
-        let clock = SystemClock;
-        for body in coexist_core::demo::shop_week(clock.now()) {
-            self.store
-                .journal_append(&body, SignatureVerdict::Imported, clock.now())
-                .await?;
-        }
-        apply_pending(&self.store, &Rules::default(), &clock).await?;
-        // A few regulars who signed up for offers at the counter, so a campaign has an audience.
-        for (wa, tags) in [
-            ("919800012345", ["regulars", "chocolate"]),
-            ("447700900123", ["regulars", "gluten-free"]),
-            ("4915112345678", ["regulars", "cakes"]),
-        ] {
-            if let Some(c) = self.store.contacts(Some(wa), 1, 0).await?.into_iter().next() {
-                let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
-                self.store.set_tags(c.id, &tags, "demo", clock.now()).await?;
-                self.store
-                    .set_consent(c.id, true, "signed up for offers at the counter", "demo", clock.now())
-                    .await?;
-            }
-        }
-        Ok(())
+        coexist_core::demo::seed(&self.store, &SystemClock).await
     }
 }

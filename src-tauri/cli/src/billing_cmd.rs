@@ -4,6 +4,7 @@ use anyhow::{bail, Context, Result};
 use clap::Subcommand;
 use coexist_core::billing::{parse_day, ImportOutcome};
 use coexist_core::ops::{self, Ctx};
+use coexist_core::plain::PricingView;
 use std::path::PathBuf;
 
 #[derive(Subcommand)]
@@ -108,7 +109,6 @@ fn report_import(what: &str, o: &ImportOutcome) -> Result<()> {
 pub async fn run(ctx: &Ctx<'_>, cmd: &BillingCmd) -> Result<()> {
     // Front desk does not see billing, and once a PIN is set the owner gives it.
     ctx.owner("see or change billing").await?;
-    let (store, now) = (ctx.store, ctx.now);
     match cmd {
         BillingCmd::ImportRates {
             file,
@@ -153,8 +153,7 @@ pub async fn run(ctx: &Ctx<'_>, cmd: &BillingCmd) -> Result<()> {
                 service_allowance: service_allowance.map(|s| matches!(s, OnOff::On)),
             };
             ops::change_pricing(ctx, &change).await?;
-            let billing = store.billing_context(now).await?;
-            let cards = store.rate_cards().await?;
+            let (billing, cards) = ops::pricing(ctx).await?;
             if *json {
                 println!(
                     "{}",
@@ -162,37 +161,7 @@ pub async fn run(ctx: &Ctx<'_>, cmd: &BillingCmd) -> Result<()> {
                                        "service_allowance": billing.policy.service_allowance.map(|(_, n)| n)})
                 );
             } else {
-                println!("pricing policy {}", billing.policy.file.version);
-                for r in &billing.policy.file.rules {
-                    // The allowance's on/off is the owner's choice, kept apart from the file.
-                    let on = match r.kind {
-                        coexist_core::billing::policy::RuleKind::ServiceAllowance => {
-                            billing.policy.service_allowance.is_some()
-                        }
-                        _ => r.enabled,
-                    };
-                    let state = match (r.announced, on) {
-                        (_, false) => " [off]",
-                        (true, true) => " [announced, on]",
-                        _ => "",
-                    };
-                    println!(
-                        "  {} from {}{state}: {}\n    source: {}",
-                        r.id, r.effective, r.summary, r.source
-                    );
-                }
-                println!("reports are priced in {}", billing.currency);
-                for c in cards {
-                    let sample = if c.sample {
-                        " (SAMPLE figures shipped with Coexist: import Meta's card)"
-                    } else {
-                        ""
-                    };
-                    println!(
-                        "  card #{} {} from {} ({}){sample}",
-                        c.id, c.currency, c.effective, c.source
-                    );
-                }
+                println!("{}", PricingView(&billing, &cards));
             }
             Ok(())
         }
@@ -202,31 +171,7 @@ pub async fn run(ctx: &Ctx<'_>, cmd: &BillingCmd) -> Result<()> {
             if *json {
                 println!("{}", serde_json::to_string(&r)?);
             } else {
-                let c = &r.currency;
-                println!("{from} to {to}: {} {c} spent through the API", r.total);
-                println!("  saved by answering from the phone: {} {c}", r.savings);
-                for (k, v) in &r.by_category {
-                    println!("  {k}: {v} {c}");
-                }
-                for (k, v) in &r.by_market {
-                    println!("  {k}: {v} {c}");
-                }
-                println!(
-                    "  messages: {} API ({} charged), {} from the phone",
-                    r.messages.api, r.messages.charged, r.messages.phone
-                );
-                if r.disagreements.count > 0 {
-                    println!(
-                        "  {} messages where Meta's reported pricing differs:",
-                        r.disagreements.count
-                    );
-                    for d in &r.disagreements.examples {
-                        println!("    {}: {}", d.wamid, d.detail);
-                    }
-                }
-                if r.sample_rates {
-                    println!("  note: priced with the SAMPLE rate card shipped with Coexist; import Meta's current card for real figures");
-                }
+                println!("{r}");
             }
             Ok(())
         }
@@ -248,17 +193,7 @@ pub async fn run(ctx: &Ctx<'_>, cmd: &BillingCmd) -> Result<()> {
             if *json {
                 println!("{}", serde_json::to_string(&f)?);
             } else {
-                println!(
-                    "campaign #{} ({}, {}): {} {} for {} recipients ({} free)",
-                    f.campaign, f.template, f.category, f.total, f.currency, f.recipients, f.free
-                );
-                for (m, l) in &f.by_market {
-                    println!("  {m}: {} messages, {} {}", l.messages, l.amount, f.currency);
-                }
-                println!("  assumes {}", f.assumes);
-                if let Some(why) = &f.pacing {
-                    println!("  takes {} days: {why}", f.days);
-                }
+                println!("{f}");
             }
             Ok(())
         }

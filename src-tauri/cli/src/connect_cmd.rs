@@ -1,17 +1,17 @@
 //! `coexist connect`, `sync`, `doctor`, `heartbeat ack` and `reminders`: connecting a number and
 //! keeping it connected. Secrets go to the OS keyring and are never printed.
 
-use crate::send_cmd::cloud_settings;
 use crate::{keyring_for, open};
 use anyhow::{bail, Context, Result};
 use clap::{Args, ValueEnum};
-use coexist_core::cloud::CloudClient;
+use coexist_core::config::{cloud_client, Config};
 use coexist_core::onboarding::{EligibilityPolicy, NewConnection, SyncType};
+use coexist_core::ops::doctor::day;
+use coexist_core::ops::doctor::Mark;
 use coexist_core::ops::{self, Ctx};
-use coexist_core::reminders::schedule::SYNC_WINDOW_SECS;
-use coexist_core::secrets::{self, SecretKind, SecretStore, Sensitive};
-use coexist_core::Store;
-use serde_json::{json, Value};
+use coexist_core::secrets::keyring_backend;
+use coexist_core::secrets::{SecretKind, SecretStore};
+use serde_json::json;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::Path;
 
@@ -118,7 +118,7 @@ pub async fn connect(ctx: &Ctx<'_>, dir: &Path, a: &ConnectArgs) -> Result<()> {
         } = value;
         secret_state.insert(kind.key().into(), json!("set (keyring)"));
     }
-    let known = store.account_ids().await?;
+    let known = ops::account_ids(ctx).await?;
     let mut id = |given: &Option<String>, known: Option<String>, what: &str| -> Result<String> {
         match (given, known) {
             (Some(v), _) => Ok(v.trim().to_string()),
@@ -135,90 +135,41 @@ pub async fn connect(ctx: &Ctx<'_>, dir: &Path, a: &ConnectArgs) -> Result<()> {
     )?;
     drop(lines);
 
-    let report = ops::connect(ctx, &keyring, &form, client).await.map_err(|e| match e {
-        coexist_core::CoreError::Secret(m) => keyring_error(&m),
-        other => other.into(),
-    })?;
+    let report = ops::connect(ctx, &keyring, &form, cloud_client)
+        .await
+        .map_err(|e| match e {
+            coexist_core::CoreError::Secret(m) => keyring_error(&m),
+            other => other.into(),
+        })?;
     if report.link.error_code == Some(190) {
         bail!(
             "Meta refused the access token ({}). Create a new system-user token with whatsapp_business_messaging and whatsapp_business_management, then run connect again.",
             report.link.error.as_deref().unwrap_or("")
         );
     }
-    let (waba, phone) = (&report.waba_id, &report.phone_number_id);
-    let number = report.display_number.clone();
-    let eligibility = match &number {
+    let eligibility = match &report.display_number {
         Some(n) => Some(EligibilityPolicy::shipped().check(n, a.app_version.as_deref(), now)?),
         None => None,
     };
-    let onboarded = report.onboarded_at;
-    let mut syncs = Vec::new();
-    if a.request_sync {
-        let token = secrets::lookup(&keyring, SecretKind::AccessToken)?.context("the access token is missing")?;
-        let client = client(token);
-        for t in [SyncType::Contacts, SyncType::History] {
-            syncs.push(match coexist_core::ops::request_sync(ctx, &client, t).await {
-                Ok(o) => serde_json::to_value(o)?,
-                Err(e) => json!({"sync_type": t, "result": "not requested", "message": e.to_string()}),
-            });
+    let syncs = match a.request_sync {
+        true => {
+            let client = Config::load(store, &keyring).await?.cloud()?;
+            ops::request_syncs(ctx, &client, &[SyncType::Contacts, SyncType::History]).await
         }
-    }
-    let l = &report.link;
-    let link = if l.checked {
-        json!({"checked": true, "linked": l.linked, "is_on_biz_app": l.is_on_biz_app, "platform_type": l.platform_type,
-               "verified_name": l.verified_name})
-    } else {
-        json!({"checked": false, "error": l.error})
+        false => Vec::new(),
     };
-    let out = json!({
-        "waba_id": waba, "phone_number_id": phone, "display_number": number, "link": link,
-        "eligibility": eligibility, "onboarded_at": onboarded,
-        "sync_deadline": report.sync_deadline, "secrets": secret_state, "sync": syncs,
-    });
+    let view = coexist_core::plain::Connected {
+        report: &report,
+        eligibility: eligibility.as_ref(),
+        secrets: &secret_state,
+        syncs: &syncs,
+    };
     if a.json {
-        println!("{out}");
+        println!("{}", view.json());
     } else {
-        println!(
-            "connected {} (phone number id {phone}, account {waba})",
-            number.as_deref().unwrap_or("the number")
-        );
-        match link["linked"].as_bool() {
-            Some(true) => {
-                println!("  link: the number is on the WhatsApp Business app and the Cloud API (coexistence)")
-            }
-            Some(false) => println!(
-                "  link: Meta does not report this number in coexistence yet ({}, {})",
-                link["is_on_biz_app"], link["platform_type"]
-            ),
-            None => println!(
-                "  link: not checked ({})",
-                link["error"].as_str().unwrap_or("no answer")
-            ),
-        }
-        if let Some(e) = &eligibility {
-            for line in &e.answers {
-                println!("  {line}");
-            }
-        }
-        if let Some(deadline) = report.sync_deadline {
-            println!(
-                "  the contact and history sync can be requested until {} (`coexist sync both`)",
-                day(deadline)
-            );
-        }
-        for s in &syncs {
-            println!("  {}", s["message"].as_str().unwrap_or(""));
-        }
-        println!(
-            "  secrets: kept in {}; Coexist never writes them to its database or logs",
-            keyring_backend()
-        );
+        println!("{view}");
     }
     Ok(())
-}
-
-fn client(token: Sensitive<String>) -> CloudClient {
-    CloudClient::from_env(token, std::time::Duration::from_secs(20))
 }
 
 fn keyring_error(e: &str) -> anyhow::Error {
@@ -228,51 +179,22 @@ fn keyring_error(e: &str) -> anyhow::Error {
     )
 }
 
-/// The keyring this build uses, named for the owner.
-pub fn keyring_backend() -> &'static str {
-    if cfg!(target_os = "macos") {
-        "the macOS Keychain"
-    } else if cfg!(target_os = "windows") {
-        "the Windows Credential Manager"
-    } else {
-        "the Secret Service (GNOME Keyring or KWallet, over D-Bus)"
-    }
-}
-
-/// A UTC date and time for people.
-fn day(at: i64) -> String {
-    chrono::DateTime::from_timestamp(at, 0)
-        .map_or_else(|| at.to_string(), |d| d.format("%a %-d %b %Y %H:%M UTC").to_string())
-}
-
 pub async fn sync(cli: &crate::Cli, dir: &Path, what: SyncArg, json_out: bool, now: i64) -> Result<()> {
     let store = open(dir).await?;
-    let cloud = cloud_settings(dir, &store).await?;
+    let client = crate::config(dir, &store).await?.cloud()?;
     let ctx = crate::ctx(cli, &store, now);
     let types = match what {
         SyncArg::Contacts => vec![SyncType::Contacts],
         SyncArg::History => vec![SyncType::History],
         SyncArg::Both => vec![SyncType::Contacts, SyncType::History],
     };
-    let mut failed = false;
-    let mut out = Vec::new();
-    for t in types {
-        match coexist_core::ops::request_sync(&ctx, &cloud.client, t).await {
-            Ok(o) => {
-                failed |= o.result != "accepted";
-                out.push(serde_json::to_value(&o)?);
-            }
-            Err(e) => {
-                failed = true;
-                out.push(json!({"sync_type": t, "result": "not requested", "message": e.to_string()}));
-            }
-        }
-    }
+    let out = ops::request_syncs(&ctx, &client, &types).await;
+    let failed = out.iter().any(|o| o.result != "accepted");
     if json_out {
-        println!("{}", Value::Array(out));
+        println!("{}", serde_json::to_string(&out)?);
     } else {
         for o in &out {
-            println!("{}", o["message"].as_str().unwrap_or(""));
+            println!("{}", o.message);
         }
     }
     if failed {
@@ -281,194 +203,22 @@ pub async fn sync(cli: &crate::Cli, dir: &Path, what: SyncArg, json_out: bool, n
     Ok(())
 }
 
-pub async fn doctor(dir: &Path, json_out: bool, now: i64) -> Result<()> {
-    let store = open(dir).await?;
-    let keyring = keyring_for(dir);
-    let hb = store.heartbeat_status(now).await?;
-    store.plan_reminders(now).await?;
-    let reminders = store.reminders().await?;
-    let display = store.display_number().await?;
-    let onboarding = store.onboarding_status(now).await?;
-    let onboarded = onboarding.onboarded_at;
-    let eligibility = display
-        .as_deref()
-        .and_then(|n| EligibilityPolicy::shipped().check(n, None, now).ok());
-    let mut secrets_state = serde_json::Map::new();
-    let mut keyring_ok = true;
-    for (kind, _) in SECRET_PROMPTS {
-        let state = if std::env::var(kind.env_var()).is_ok_and(|v| !v.is_empty()) {
-            "set (environment)".to_string()
-        } else {
-            match keyring.get(kind) {
-                Ok(Some(_)) => "set (keyring)".into(),
-                Ok(None) => "missing".into(),
-                Err(e) => {
-                    keyring_ok = false;
-                    format!("keyring error: {e}")
-                }
-            }
-        };
-        secrets_state.insert(kind.key().into(), json!(state));
-    }
-    // The link as Meta sees it now, when Coexist can ask.
-    let api = match cloud_settings(dir, &store).await {
-        Ok(c) => match c.phone_number_id {
-            Some(p) => match c.client.phone_status(&p).await {
-                Ok(s) => {
-                    if let Some(tier) = &s.whatsapp_business_manager_messaging_limit {
-                        store.set_messaging_limit(tier, now).await?;
-                    }
-                    json!({"checked": true, "linked": s.linked(), "is_on_biz_app": s.is_on_biz_app, "platform_type": s.platform_type})
-                }
-                Err(e) => json!({"checked": false, "error": e.message}),
-            },
-            None => json!({"checked": false, "error": "the phone number id is unknown"}),
-        },
-        Err(e) => json!({"checked": false, "error": e.to_string()}),
-    };
-    let receiver = store.runtime_note("receiver").await?;
-    let reachable = match &receiver {
-        Some((url, _)) => {
-            let health = url.replace("/webhook", "/healthz");
-            Some(answers(&health).await)
-        }
-        None => None,
-    };
-    let last_received = store.last_received_at().await?;
-    let stats = store.stats().await?;
-    let versions = coexist_core::cloud::graph_version::GraphVersions::from_env();
-    let graph_api = versions.check(&versions.in_use(), now);
-    let sync_requests: Vec<Value> = store
-        .sync_requests()
-        .await?
-        .into_iter()
-        .map(|(t, at, r)| json!({"sync_type": t, "intent_at": at, "result": r}))
-        .collect();
-    let out = json!({
-        "link": {"state": hb.link_state, "reason": hb.link_reason, "api": api},
-        "eligibility": eligibility,
-        "deadlines": {
-            "onboarded_at": onboarded,
-            "sync_window_closes_at": onboarding.sync_window_closes_at,
-            "sync_window_open": onboarding.sync_window_open,
-            "sync_requests": sync_requests,
-            "history": {"state": onboarding.history_state, "progress": onboarding.history_progress},
-            "phone_app_deadline_at": hb.deadline_at,
-            "link_drop_expected_at": hb.drop_expected_at,
-        },
-        "heartbeat": {"last_at": hb.last_heartbeat, "source": hb.source, "days_since": hb.days_since,
-                      "next_reminder": hb.next_reminder},
-        "webhooks": {"receiver": receiver.as_ref().map(|r| &r.0), "reachable": reachable,
-                     "last_received_at": last_received, "journal": stats.journal},
-        "keyring": {"backend": keyring_backend(), "working": keyring_ok, "secrets": secrets_state},
-        "reminders": reminders,
-        "messaging_limit": store.limit_budget(now).await?,
-        "graph_api": graph_api,
-    });
+pub async fn doctor(ctx: &Ctx<'_>, dir: &Path, json_out: bool) -> Result<()> {
+    let config = Config::load(ctx.store, &keyring_for(dir)).await?;
+    let report = ops::doctor(ctx, &config).await?;
     if json_out {
-        println!("{out}");
+        println!("{}", serde_json::to_string(&report)?);
         return Ok(());
     }
-    let ok = |b: bool| if b { "ok  " } else { "!!  " };
-    println!(
-        "{}link: {}{}",
-        ok(hb.link_state == coexist_core::states::LinkState::Connected),
-        hb.link_state,
-        hb.link_reason.map(|r| format!(" ({r})")).unwrap_or_default()
-    );
-    match out["link"]["api"]["checked"].as_bool() {
-        Some(true) => println!(
-            "{}Meta reports the number {}",
-            ok(out["link"]["api"]["linked"] == true),
-            if out["link"]["api"]["linked"] == true {
-                "on the app and the API"
-            } else {
-                "NOT in coexistence"
-            }
-        ),
-        _ => println!(
-            "..  Meta not asked: {}",
-            out["link"]["api"]["error"].as_str().unwrap_or("")
-        ),
-    }
-    match &graph_api.warning {
-        Some(w) => println!("!!  {w}"),
-        None => println!(
-            "ok  Graph API {} (available until {}{})",
-            graph_api.version,
-            if graph_api.estimated { "about " } else { "" },
-            graph_api.ends.as_deref().unwrap_or("?")
-        ),
-    }
-    let budget = store.limit_budget(now).await?;
-    match (budget.limit, budget.left()) {
-        (Some(limit), Some(left)) => println!(
-            "{}messaging limit: {limit} new customers per 24 h, {left} left now",
-            ok(left > 0)
-        ),
-        _ => println!(
-            "..  messaging limit: {}",
-            budget.tier.as_deref().unwrap_or("not known yet")
-        ),
-    }
-    if let Some(e) = &eligibility {
-        for a in &e.answers {
-            println!("{}{a}", ok(e.eligible));
-        }
-    }
-    match (hb.last_heartbeat, hb.days_since) {
-        (Some(at), Some(d)) => println!(
-            "{}phone app last used {d} days ago ({}, {}); open it before {}",
-            ok(d < 10),
-            day(at),
-            hb.source.unwrap_or_default(),
-            day(at + 13 * 86_400)
-        ),
-        _ => println!("..  no sign of the phone app yet"),
-    }
-    if let Some(o) = onboarded {
-        let closes = o + SYNC_WINDOW_SECS;
-        println!(
-            "..  sync window {} {}",
-            if now <= closes { "closes" } else { "closed" },
-            day(closes)
-        );
-    }
-    match (&receiver, reachable) {
-        (Some((url, _)), Some(true)) => println!("ok  webhook receiver answering at {url}"),
-        (Some((url, _)), _) => {
-            println!("!!  webhook receiver at {url} does not answer: is `coexist serve` (or the app) running?")
-        }
-        (None, _) => println!("..  no webhook receiver has run yet (`coexist serve`)"),
-    }
-    println!(
-        "{}secrets in {}: {}",
-        ok(keyring_ok),
-        keyring_backend(),
-        secrets_state
-            .iter()
-            .map(|(k, v)| format!("{k} {}", v.as_str().unwrap_or("")))
-            .collect::<Vec<_>>()
-            .join(", ")
-    );
-    for r in &reminders {
-        println!(
-            "..  reminder {}: {} at {}",
-            r.kind,
-            r.title.as_deref().unwrap_or(""),
-            day(r.due_at)
-        );
+    for (mark, line) in report.lines(ctx.now) {
+        let mark = match mark {
+            Mark::Ok => "ok  ",
+            Mark::Problem => "!!  ",
+            Mark::Note => "..  ",
+        };
+        println!("{mark}{line}");
     }
     Ok(())
-}
-
-/// Does the receiver answer its health check?
-async fn answers(url: &str) -> bool {
-    let http = reqwest::Client::builder()
-        .timeout(std::time::Duration::from_secs(3))
-        .build()
-        .expect("HTTP client builds");
-    http.get(url).send().await.is_ok_and(|r| r.status().is_success())
 }
 
 pub async fn heartbeat_ack(ctx: &Ctx<'_>) -> Result<()> {
@@ -480,26 +230,15 @@ pub async fn heartbeat_ack(ctx: &Ctx<'_>) -> Result<()> {
     Ok(())
 }
 
-pub async fn reminders(store: &Store, json_out: bool, now: i64) -> Result<()> {
-    store.plan_reminders(now).await?;
-    let list = store.reminders().await?;
+pub async fn reminders(ctx: &Ctx<'_>, json_out: bool) -> Result<()> {
+    let list = ops::reminders(ctx).await?;
     if json_out {
         println!("{}", serde_json::to_string(&list)?);
     } else if list.is_empty() {
         println!("no reminders");
     } else {
         for r in &list {
-            let state = match (r.fired_at, r.acknowledged_at) {
-                (Some(_), None) => "shown",
-                _ => "due",
-            };
-            println!(
-                "{} {state} {} [{}] {}",
-                day(r.due_at),
-                r.kind,
-                r.urgency,
-                r.title.as_deref().unwrap_or("")
-            );
+            println!("{r}");
         }
     }
     Ok(())

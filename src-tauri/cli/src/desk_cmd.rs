@@ -3,7 +3,6 @@
 
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use coexist_core::automation::decide;
 use coexist_core::ops::{self, Ctx};
 use std::path::{Path, PathBuf};
 
@@ -96,9 +95,8 @@ pub enum ProfileCmd {
 }
 
 pub async fn automation(ctx: &Ctx<'_>, cmd: &AutomationCmd) -> Result<()> {
-    let (store, now) = (ctx.store, ctx.now);
     match cmd {
-        AutomationCmd::Show => println!("{}", serde_json::to_string_pretty(&store.automation_config().await?)?),
+        AutomationCmd::Show => println!("{}", serde_json::to_string_pretty(&ops::automation_config(ctx).await?)?),
         AutomationCmd::Set { file } => {
             let text = std::fs::read_to_string(file).with_context(|| format!("could not read {}", file.display()))?;
             let cfg = ops::set_automation(ctx, &text).await?;
@@ -111,13 +109,11 @@ pub async fn automation(ctx: &Ctx<'_>, cmd: &AutomationCmd) -> Result<()> {
             );
         }
         AutomationCmd::Test { text, first_contact } => {
-            let cfg = store.automation_config().await?;
-            let d = decide(&cfg, Some(text), *first_contact, true, now);
+            let d = ops::automation_test(ctx, text, *first_contact).await?;
             println!("{}", serde_json::to_string(&d)?);
         }
         AutomationCmd::Run => {
-            let cfg = store.automation_config().await?;
-            println!("{}", serde_json::to_string(&store.run_automation(&cfg, now).await?)?);
+            println!("{}", serde_json::to_string(&ops::run_automation(ctx).await?)?);
         }
         AutomationCmd::Pause { contact, hours } => {
             let id = ops::contact(ctx, contact).await?;
@@ -134,10 +130,9 @@ pub async fn automation(ctx: &Ctx<'_>, cmd: &AutomationCmd) -> Result<()> {
 }
 
 pub async fn audit(ctx: &Ctx<'_>, cmd: &AuditCmd) -> Result<()> {
-    let store = ctx.store;
     match cmd {
         AuditCmd::Verify { json } => {
-            let v = store.audit_verify().await?;
+            let v = ops::audit_verify(ctx).await?;
             if *json {
                 println!("{}", serde_json::to_string(&v)?);
             } else if v.ok {
@@ -180,7 +175,8 @@ pub async fn backup(dir: &Path, cmd: &BackupCmd, actor: &str, pin: Option<String
     match cmd {
         BackupCmd::Create { file, with_media } => {
             let store = crate::open(dir).await?;
-            let info = ops::backup_with(&Ctx::new(&store, actor, pin, now), file, *with_media).await?;
+            let ctx = Ctx::new(&store, actor, pin, now);
+            let info = ops::backup_with(&ctx, file, *with_media).await?;
             println!(
                 "backup written to {} ({} bytes: {} messages, {} webhook bodies)",
                 info.path, info.bytes, info.messages, info.journal
@@ -193,7 +189,7 @@ pub async fn backup(dir: &Path, cmd: &BackupCmd, actor: &str, pin: Option<String
                     coexist_core::safety::media_beside(file).display()
                 );
             } else {
-                let usage = store.media_usage().await?;
+                let usage = ops::media_usage(&ctx).await?;
                 if usage.files > 0 {
                     println!(
                         "media left out: {} files ({} bytes); add --with-media to keep them too",
@@ -207,28 +203,7 @@ pub async fn backup(dir: &Path, cmd: &BackupCmd, actor: &str, pin: Option<String
                 bail!("restoring replaces the workspace's database (the current one is kept beside it as coexist.sqlite3.before-restore-DATE-TIME): add --yes to confirm");
             }
             let info = ops::restore(dir, file, actor, pin, now).await?;
-            println!(
-                "restored {} messages and {} webhook bodies from {}",
-                info.messages,
-                info.journal,
-                file.display()
-            );
-            if let Some(aside) = &info.set_aside {
-                println!("the database it replaced is kept as {aside} (restore it the same way to undo)");
-            }
-            if info.media_files > 0 {
-                println!(
-                    "media: {} files ({} bytes) restored",
-                    info.media_files, info.media_bytes
-                );
-            }
-            if info.held + info.held_follow_ups + info.paused_campaigns > 0 {
-                println!(
-                    "{} queued message(s) and {} follow-up(s) held, {} campaign(s) paused: they may have gone out after the backup was taken. \
-                     Check them, then `coexist outbox release --all` and `coexist campaign resume ID`.",
-                    info.held, info.held_follow_ups, info.paused_campaigns
-                );
-            }
+            println!("{}", coexist_core::plain::RestoredView(&info, file));
         }
     }
     Ok(())
@@ -252,36 +227,19 @@ pub struct MediaArgs {
 /// Shows the media folder's use; with a flag, changes its cap or the No Storage window first.
 pub async fn media(ctx: &Ctx<'_>, a: &MediaArgs) -> Result<()> {
     if a.cap_mb.is_some() || a.no_cap || a.no_storage.is_some() {
-        let mut policy = ctx.store.media_policy().await?;
-        if let Some(mb) = a.cap_mb {
-            policy.cap_bytes = Some(mb * 1_000_000);
-        }
-        if a.no_cap {
-            policy.cap_bytes = None;
-        }
-        if let Some(v) = &a.no_storage {
-            policy.no_storage = v == "on";
-        }
-        ops::set_media_policy(ctx, &policy).await?;
+        let cap = match (a.cap_mb, a.no_cap) {
+            (Some(mb), _) => Some(Some(mb * 1_000_000)),
+            (None, true) => Some(None),
+            (None, false) => None,
+        };
+        ops::change_media_policy(ctx, cap, a.no_storage.as_deref().map(|v| v == "on")).await?;
     }
-    let u = ctx.store.media_usage().await?;
+    let u = ops::media_usage(ctx).await?;
     if a.json {
         println!("{}", serde_json::to_string(&u)?);
         return Ok(());
     }
-    println!(
-        "media: {} files, {} bytes; {} downloading, {} no longer available from Meta",
-        u.files, u.bytes, u.pending, u.missing
-    );
-    match u.cap_bytes {
-        Some(c) if u.at_cap => println!("cap: {c} bytes, reached: new media waits to be downloaded"),
-        Some(c) => println!("cap: {c} bytes"),
-        None => println!("cap: none"),
-    }
-    println!(
-        "Meta keeps media for {}",
-        if u.no_storage { "1 hour (No Storage)" } else { "7 days" }
-    );
+    println!("{u}");
     Ok(())
 }
 
@@ -311,7 +269,7 @@ pub async fn retention(ctx: &Ctx<'_>, a: &RetentionArgs) -> Result<()> {
 pub async fn profile(ctx: &Ctx<'_>, cmd: &ProfileCmd) -> Result<()> {
     match cmd {
         ProfileCmd::List => {
-            for p in ctx.store.profiles().await? {
+            for p in ops::profiles(ctx).await? {
                 println!("{} ({})", p.name, p.role);
             }
         }

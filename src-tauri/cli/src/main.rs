@@ -10,7 +10,7 @@ mod send_cmd;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand, ValueEnum};
 use coexist_core::ops::{self, Ctx};
-use coexist_core::secrets::{self, KeyringStore, SecretKind};
+use coexist_core::secrets::{self, SecretKind};
 use coexist_core::{Clock, Store, SystemClock};
 use send_cmd::{CampaignCmd, OutboxCmd, TemplatesCmd};
 use std::net::SocketAddr;
@@ -218,29 +218,23 @@ fn data_dir(cli: &Cli) -> Result<PathBuf> {
 async fn run(cli: Cli) -> Result<()> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     match &cli.command {
-        Command::Import { files } => mirror_cmd::import(&data_dir(&cli)?, files, clock.as_ref()).await,
+        Command::Import { files } => {
+            let store = open(&data_dir(&cli)?).await?;
+            mirror_cmd::import(&ctx(&cli, &store, clock.now()), files, clock.as_ref()).await
+        }
         Command::Serve { listen, wait_secs } => mirror_cmd::serve(&data_dir(&cli)?, *listen, *wait_secs, clock).await,
         Command::Replay { into } => mirror_cmd::replay(&data_dir(&cli)?, into, clock.as_ref()).await,
         Command::Stats { json } => {
             let store = open(&data_dir(&cli)?).await?;
-            let stats = store.stats().await?;
-            let media = store.media_usage().await?;
+            let ctx = ctx(&cli, &store, clock.now());
+            let stats = ops::stats(&ctx).await?;
+            let media = ops::media_usage(&ctx).await?;
             if *json {
                 let mut out = serde_json::to_value(&stats)?;
                 out["media"] = serde_json::to_value(&media)?;
                 println!("{out}");
             } else {
-                println!(
-                    "contacts: {} active, {} removed\nmessages: {} customer, {} phone, {} api, {} history\njournal: {} received, {} applied, {} failed, {} skipped, {} pending\nhistory: {} ({}%)\nlink: {}",
-                    stats.contacts.active, stats.contacts.removed, stats.messages.customer, stats.messages.phone,
-                    stats.messages.api, stats.messages.history, stats.journal.received, stats.journal.applied,
-                    stats.journal.failed, stats.journal.skipped, stats.journal.pending, stats.history.state,
-                    stats.history.progress, stats.link
-                );
-                println!(
-                    "media: {} files ({} bytes), {} pending, {} missing",
-                    media.files, media.bytes, media.pending, media.missing
-                );
+                println!("{}", coexist_core::plain::StatsView(&stats, &media));
             }
             Ok(())
         }
@@ -266,7 +260,11 @@ async fn run(cli: Cli) -> Result<()> {
             connect_cmd::connect(&ctx(&cli, &store, clock.now()), &dir, args).await
         }
         Command::Sync { what, json } => connect_cmd::sync(&cli, &data_dir(&cli)?, *what, *json, clock.now()).await,
-        Command::Doctor { json } => connect_cmd::doctor(&data_dir(&cli)?, *json, clock.now()).await,
+        Command::Doctor { json } => {
+            let dir = data_dir(&cli)?;
+            let store = open(&dir).await?;
+            connect_cmd::doctor(&ctx(&cli, &store, clock.now()), &dir, *json).await
+        }
         Command::Heartbeat {
             what: HeartbeatArg::Ack,
         } => {
@@ -275,7 +273,7 @@ async fn run(cli: Cli) -> Result<()> {
         }
         Command::Reminders { json } => {
             let store = open(&data_dir(&cli)?).await?;
-            connect_cmd::reminders(&store, *json, clock.now()).await
+            connect_cmd::reminders(&ctx(&cli, &store, clock.now()), *json).await
         }
         Command::Billing { what } => {
             let store = open(&data_dir(&cli)?).await?;
@@ -347,14 +345,14 @@ fn ctx<'a>(cli: &Cli, store: &'a Store, now: i64) -> Ctx<'a> {
 }
 
 async fn open(dir: &Path) -> Result<Store> {
-    let store = Store::open_dir(dir)
+    coexist_core::config::open_workspace(dir, SystemClock.now())
         .await
-        .with_context(|| format!("could not open the workspace in {}", dir.display()))?;
-    secrets::seal_audit(&store, &keyring_for(dir), SystemClock.now());
-    Ok(store)
+        .with_context(|| format!("could not open the workspace in {}", dir.display()))
 }
 
-fn keyring_for(dir: &Path) -> KeyringStore {
-    let canonical = dir.canonicalize().unwrap_or_else(|_| dir.to_path_buf());
-    KeyringStore::new(&canonical.display().to_string())
+/// The workspace's engine settings: environment, account ids and keyring, read once.
+async fn config(dir: &Path, store: &Store) -> Result<coexist_core::config::Config> {
+    Ok(coexist_core::config::Config::load(store, &keyring_for(dir)).await?)
 }
+
+use coexist_core::config::keyring_for;

@@ -1,14 +1,11 @@
 //! `coexist send`, `templates`, `outbox` and `campaign`: what goes out through the Cloud API,
 //! and the client and dispatcher the one-shot commands use.
 
-use crate::mirror_cmd::required_secret;
-use crate::{ctx, data_dir, keyring_for, open, Cli};
+use crate::{config, ctx, data_dir, open, Cli};
 use anyhow::{bail, Context, Result};
 use clap::{Args, Subcommand};
-use coexist_core::cloud::CloudClient;
 use coexist_core::ops;
-use coexist_core::secrets::SecretKind;
-use coexist_core::send::{self, DispatcherHandle, SendSettings};
+use coexist_core::send;
 use coexist_core::{Clock, Store};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -164,40 +161,26 @@ pub async fn send(cli: &Cli, clock: Arc<dyn Clock>, a: &SendArgs) -> Result<()> 
     } = a;
     let dir = data_dir(cli)?;
     let store = open(&dir).await?;
-    let now = clock.now();
-    let compose = match (text, template) {
-        (Some(t), None) => send::compose_text(&store, to, t, now).await.map_err(|e| match e {
+    let ctx = ctx(cli, &store, clock.now());
+    let id = match (text, template) {
+        (Some(t), None) => ops::send_text(&ctx, to, t).await.map_err(|e| match e {
             e @ coexist_core::CoreError::WindowClosed { .. } => {
                 anyhow::Error::new(e).context("a template still reaches them: add --template NAME")
             }
             other => other.into(),
         })?,
-        (None, Some(name)) => {
-            send::compose_template(&store, to, name, lang.as_deref().unwrap_or_default(), params, now).await?
-        }
+        (None, Some(name)) => ops::send_template(&ctx, to, name, lang.as_deref().unwrap_or_default(), params).await?,
         _ => bail!("say what to send: --text TEXT, or --template NAME --lang CODE"),
     };
-    store.role_of(&cli.actor).await?;
-    let id = store.send_from_desk(&compose, &cli.actor, now).await?;
     if *no_wait {
         println!("queued as outbox #{id}");
         return Ok(());
     }
-    let row = dispatch_until_settled(&dir, &store, id, clock.clone()).await?;
+    let row = ops::wait_settled(&ctx, &config(&dir, &store).await?, id, clock.clone()).await?;
     if *json {
         println!("{}", serde_json::to_string(&row)?);
     } else {
-        match row.state {
-            send::OutboxState::Accepted => println!(
-                "sent: Meta accepted outbox #{id} as {}",
-                row.wamid.as_deref().unwrap_or("?")
-            ),
-            send::OutboxState::Queued | send::OutboxState::Dispatching => println!(
-                "outbox #{id} is still waiting to be sent: {}",
-                row.last_error.as_deref().unwrap_or("queued")
-            ),
-            other => println!("outbox #{id} {other}: {}", row.last_error.as_deref().unwrap_or("")),
-        }
+        println!("{}", coexist_core::plain::Sent(&row));
     }
     if row.state == send::OutboxState::Failed {
         std::process::exit(1);
@@ -210,15 +193,9 @@ pub async fn templates(cli: &Cli, clock: Arc<dyn Clock>, what: &TemplatesCmd) ->
         TemplatesCmd::Sync => {
             let dir = data_dir(cli)?;
             let store = open(&dir).await?;
-            let cloud = cloud_settings(&dir, &store).await?;
-            let waba = cloud
-                .waba_id
-                .context("the WhatsApp Business Account id is unknown: set COEXIST_WABA_ID")?;
-            let list = cloud.client.templates(&waba).await.map_err(|e| match e.code {
-                0 => anyhow::anyhow!("could not fetch the template list: {}", e.message),
-                code => anyhow::anyhow!("Meta refused the template list: {} (code {code})", e.message),
-            })?;
-            let n = store.sync_templates(&list, clock.now()).await?;
+            let config = config(&dir, &store).await?;
+            let list = ops::sync_templates(&ctx(cli, &store, clock.now()), &config.cloud()?, config.waba_id()?).await?;
+            let n = list.len();
             let approved = list
                 .iter()
                 .filter(|t| t.status.eq_ignore_ascii_case("approved"))
@@ -228,12 +205,12 @@ pub async fn templates(cli: &Cli, clock: Arc<dyn Clock>, what: &TemplatesCmd) ->
         }
         TemplatesCmd::List { json } => {
             let store = open(&data_dir(cli)?).await?;
-            let list = store.templates().await?;
+            let list = ops::templates(&ctx(cli, &store, clock.now())).await?;
             if *json {
                 println!("{}", serde_json::to_string(&list)?);
             } else {
                 for t in list {
-                    println!("{:<24} {:<6} {:<15} {}", t.name, t.language, t.category, t.status);
+                    println!("{t}");
                 }
             }
             Ok(())
@@ -246,11 +223,11 @@ pub async fn templates(cli: &Cli, clock: Arc<dyn Clock>, what: &TemplatesCmd) ->
         } => {
             let dir = data_dir(cli)?;
             let store = open(&dir).await?;
-            let cloud = cloud_settings(&dir, &store).await?;
+            let config = config(&dir, &store).await?;
             let t = ops::create_template(
                 &ctx(cli, &store, clock.now()),
-                &cloud.client,
-                cloud.waba_id.as_deref(),
+                &config.cloud()?,
+                config.waba_id.as_deref(),
                 &ops::NewTemplate {
                     name: name.clone(),
                     language: lang.clone(),
@@ -280,14 +257,7 @@ pub async fn outbox(cli: &Cli, clock: Arc<dyn Clock>, what: &OutboxCmd) -> Resul
                 println!("{}", serde_json::to_string(&rows)?);
             } else {
                 for r in rows {
-                    println!(
-                        "#{:<6} {:<11} {:<16} tries {:<2} {}",
-                        r.id,
-                        r.state,
-                        r.recipient,
-                        r.attempts,
-                        r.held_reason.or(r.last_error).unwrap_or_default()
-                    );
+                    println!("{r}");
                 }
             }
         }
@@ -350,19 +320,16 @@ pub async fn campaign(cli: &Cli, clock: Arc<dyn Clock>, what: &CampaignCmd) -> R
                 active_since: active_within_days.map(|d| now - d * 86_400),
                 quiet_since: quiet_for_days.map(|d| now - d * 86_400),
             };
-            let (id, n) = store
-                .create_campaign(
-                    name,
-                    template,
-                    lang,
-                    &audience,
-                    params,
-                    header.as_ref(),
-                    *at,
-                    &cli.actor,
-                    now,
-                )
-                .await?;
+            let c = ops::NewCampaign {
+                name: name.clone(),
+                template: template.clone(),
+                language: lang.clone(),
+                audience,
+                params: params.clone(),
+                header,
+                scheduled_at: *at,
+            };
+            let ops::CreatedCampaign { id, recipients: n } = ops::create_campaign(&ctx(cli, &store, now), &c).await?;
             println!("{id}");
             eprintln!("campaign #{id} created for {n} recipients; `coexist campaign launch {id}` sends it");
         }
@@ -380,28 +347,15 @@ pub async fn campaign(cli: &Cli, clock: Arc<dyn Clock>, what: &CampaignCmd) -> R
             ops::campaign_action(&ctx(cli, &store, now), *id, send::CampaignAction::Cancel).await?;
         }
         CampaignCmd::Status { id, json } => {
-            let s = store.campaign_status(*id).await?;
+            let s = ops::campaign_status(&ctx(cli, &store, now), *id).await?;
             if *json {
                 println!("{}", serde_json::to_string(&s)?);
             } else {
-                println!(
-                            "campaign #{} {} ({}): {} — {} recipients: {} queued, {} accepted, {} delivered, {} read, {} failed, {} uncertain, {} cancelled{}",
-                            s.id, s.name, s.template, s.state, s.total, s.queued, s.accepted, s.delivered, s.read, s.failed,
-                            s.uncertain, s.cancelled,
-                            s.stopped_reason.map(|r| format!(" — stopped: {r}")).unwrap_or_default()
-                        );
+                println!("{s}");
             }
         }
     }
     Ok(())
-}
-
-/// How to reach the Cloud API: the simulator's address in tests and the demo, Meta's otherwise.
-pub(crate) struct CloudSettings {
-    pub(crate) client: CloudClient,
-    pub(crate) phone_number_id: Option<String>,
-    pub(crate) waba_id: Option<String>,
-    pub(crate) rate: u32,
 }
 
 /// Reads, checks and uploads a campaign's header file.
@@ -420,87 +374,15 @@ async fn campaign_header(
         format!("{name}: WhatsApp takes JPEG, PNG, MP4 or a document (PDF, Word, Excel, PowerPoint, text) here")
     })?;
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let cloud = cloud_settings(&data_dir(cli)?, store).await?;
-    let phone = cloud
-        .phone_number_id
-        .context("the phone number id is unknown: set COEXIST_PHONE_NUMBER_ID")?;
+    let config = config(&data_dir(cli)?, store).await?;
     let ctx = crate::ctx(cli, store, now);
-    let media_dir = store.media_dir().context("this workspace keeps no files")?;
+    let media_dir = coexist_core::media::media_dir(&data_dir(cli)?);
     let a = ops::Attachment {
         name,
         mime: mime.to_string(),
         bytes,
         caption: None,
     };
-    Ok(ops::campaign_header(&ctx, &cloud.client, &phone, &media_dir, template, a).await?)
-}
-
-pub(crate) async fn cloud_settings(dir: &Path, store: &Store) -> Result<CloudSettings> {
-    let token = required_secret(&keyring_for(dir), SecretKind::AccessToken, "access-token")?;
-    let ids = store.account_ids().await?;
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let rate = env("COEXIST_THROUGHPUT")
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(ids.throughput_cap.max(1) as u32);
-    Ok(CloudSettings {
-        client: CloudClient::from_env(token, std::time::Duration::from_secs(20)),
-        phone_number_id: env("COEXIST_PHONE_NUMBER_ID").or(ids.phone_number_id),
-        waba_id: env("COEXIST_WABA_ID").or(ids.waba_id),
-        rate,
-    })
-}
-
-/// The Cloud API client and the pacing for this number, from the workspace and the environment.
-pub(crate) fn send_settings(cloud: CloudSettings) -> Result<(CloudClient, SendSettings)> {
-    let phone = cloud
-        .phone_number_id
-        .context("the phone number id is unknown: set COEXIST_PHONE_NUMBER_ID")?;
-    // Inbound messages count against the number's cap too: leave them a share if asked.
-    let headroom: u32 = std::env::var("COEXIST_SEND_HEADROOM_PERCENT")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0u32)
-        .min(90);
-    let mut settings = SendSettings::new(&phone, (cloud.rate * (100 - headroom) / 100).max(1));
-    // How soon a restarted dispatcher may take over from one that died (tests shorten it).
-    if let Some(ms) = std::env::var("COEXIST_DISPATCH_LEASE_MS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-    {
-        settings.lease_ttl_ms = ms;
-    }
-    Ok((cloud.client, settings))
-}
-
-pub(crate) fn dispatcher_for(store: &Store, cloud: CloudSettings, clock: Arc<dyn Clock>) -> Result<DispatcherHandle> {
-    let (client, settings) = send_settings(cloud)?;
-    Ok(DispatcherHandle::spawn(store.clone(), client, settings, clock))
-}
-
-/// Sends the queued row now (or lets a running `coexist serve` do it) and waits until it settles.
-pub(crate) async fn dispatch_until_settled(
-    dir: &Path,
-    store: &Store,
-    id: i64,
-    clock: Arc<dyn Clock>,
-) -> Result<send::OutboxRow> {
-    let own = if store.dispatcher_running(send::now_ms()).await? {
-        None
-    } else {
-        let cloud = cloud_settings(dir, store).await?;
-        Some(dispatcher_for(store, cloud, clock)?)
-    };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    let row = loop {
-        let row = store.outbox_row(id).await?.context("the outbox row vanished")?;
-        let settled = !row.state.pending();
-        if settled || std::time::Instant::now() > deadline {
-            break row;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    };
-    if let Some(d) = own {
-        d.shutdown().await;
-    }
-    Ok(row)
+    let (client, phone) = (config.cloud()?, config.phone_number_id()?);
+    Ok(ops::campaign_header(&ctx, &client, phone, &media_dir, template, a).await?)
 }

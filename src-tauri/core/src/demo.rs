@@ -268,6 +268,42 @@ pub async fn synthetic_mirror(store: &crate::Store, total: i64, contacts: i64) -
     Ok(())
 }
 
+/// Fills an empty demo workspace once: the sample week through the real journal and applier,
+/// then a few regulars who signed up for offers at the counter, so a campaign has an audience.
+pub async fn seed(store: &crate::Store, clock: &dyn crate::Clock) -> crate::Result<()> {
+    use crate::webhook::{apply_pending, Rules, SignatureVerdict};
+    if store.stats().await?.journal.received > 0 {
+        return Ok(());
+    }
+    let now = clock.now();
+    for body in shop_week(now) {
+        store.journal_append(&body, SignatureVerdict::Imported, now).await?;
+    }
+    apply_pending(store, &Rules::default(), clock).await?;
+    for (wa, tags) in [
+        ("919800012345", ["regulars", "chocolate"]),
+        ("447700900123", ["regulars", "gluten-free"]),
+        ("4915112345678", ["regulars", "cakes"]),
+    ] {
+        if let Some(c) = store.contacts(Some(wa), 1, 0).await?.into_iter().next() {
+            let tags: Vec<String> = tags.iter().map(|t| t.to_string()).collect();
+            store.set_tags(c.id, &tags, "demo", now).await?;
+            store
+                .set_consent(c.id, true, "signed up for offers at the counter", "demo", now)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
+/// Records the simulator's number as the demo's connection (onboarded an hour ago, so the
+/// sync window is open).
+pub async fn connect(store: &crate::Store, waba: &str, phone: &str, display: &str, now: i64) -> crate::Result<()> {
+    store
+        .record_connection(Some(waba), Some(phone), Some(display), now - 3600, now)
+        .await
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

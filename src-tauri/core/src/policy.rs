@@ -42,6 +42,12 @@ pub const DEFAULT_TAKE_OVER_HOURS: i64 = 24;
 pub const SERVICE_WINDOW_SECS: i64 = 24 * 3600;
 /// The free-entry-point window opened by a reply to a click-to-WhatsApp ad or page CTA.
 pub const FREE_ENTRY_POINT_SECS: i64 = 72 * 3600;
+/// Meta drops the API link when the phone app was not opened for this many days.
+pub const LINK_DROP_AFTER_DAYS: i64 = 14;
+/// Coexist treats the day before Meta's as the deadline, so the owner has a day to spare.
+pub const PHONE_APP_DEADLINE_DAYS: i64 = 13;
+/// The history and contact sync can be requested only within this long of onboarding.
+pub const SYNC_WINDOW_SECS: i64 = 24 * 3600;
 /// Meta's code for "the business declined history sharing": no history, not a failure.
 pub const HISTORY_DECLINED_CODE: i64 = 2_593_109;
 

@@ -66,6 +66,17 @@ pub trait SecretStore: Send + Sync {
     fn delete(&self, kind: SecretKind) -> Result<()>;
 }
 
+/// The keyring this build uses, named for the owner.
+pub fn keyring_backend() -> &'static str {
+    if cfg!(target_os = "macos") {
+        "the macOS Keychain"
+    } else if cfg!(target_os = "windows") {
+        "the Windows Credential Manager"
+    } else {
+        "the Secret Service (GNOME Keyring or KWallet, over D-Bus)"
+    }
+}
+
 /// In-memory secrets, for tests and the demo workspace.
 #[derive(Default)]
 pub struct MemorySecrets(std::sync::Mutex<std::collections::HashMap<&'static str, String>>);

@@ -33,6 +33,7 @@ import type {
   WorkspaceInfo,
   EngineStatus,
   SendState,
+  CreatedCampaign,
   TemplateInfo,
   ContactPage,
   ConsentEvent,
@@ -75,6 +76,8 @@ export interface Backend {
   /** Take a chat by hand (for the core's default span) or hand it back; resolves to until when. */
   setAutomationPause(contactId: number, takeOver: boolean): Promise<number | null>;
   thread(contactId: number, before?: number | null, limit?: number): Promise<ThreadMessage[]>;
+  /** The desk has seen the chat: its unread count goes to zero. */
+  markRead(contactId: number): Promise<void>;
   /** Saves a copy of a message's file into Downloads; resolves to where it went. */
   saveMediaCopy(messageId: number): Promise<string>;
   /** Opens the message's file in the app the OS picks for it. */
@@ -109,7 +112,7 @@ export interface Backend {
   createTemplate(name: string, language: string, category: string, body: string): Promise<TemplateInfo>;
   /** Uploads the picture, video or document a campaign's template shows at its top. */
   campaignHeader(template: string, language: string, file: Outgoing): Promise<HeaderMedia>;
-  createCampaign(c: NewCampaign): Promise<{ id: number; recipients: number }>;
+  createCampaign(c: NewCampaign): Promise<CreatedCampaign>;
   launchCampaign(id: number): Promise<number>;
   campaignRecipients(id: number): Promise<CampaignRecipient[]>;
   demoCustomerWrites(contactId: number, text: string, attach?: DemoAttachment): Promise<void>;
@@ -197,6 +200,7 @@ export const tauriBackend: Backend = {
   setAutostart: (enabled) => call<boolean>("set_autostart", { enabled }),
   setAutomationPause: (contactId, takeOver) => call<number | null>("set_automation_pause", { contactId, takeOver }),
   thread: (contactId, before = null, limit = 100) => call<ThreadMessage[]>("thread", { contactId, before, limit }),
+  markRead: (contactId) => call<void>("mark_read", { contactId }),
   mediaPreview: (messageId) => call<MediaPreview | null>("media_preview", { messageId }),
   mediaUsage: () => call<MediaUsage>("media_usage"),
   setMediaPolicy: (capBytes, noStorage, pin = null) => call<MediaUsage>("set_media_policy", { capBytes, noStorage, pin }),
@@ -222,7 +226,7 @@ export const tauriBackend: Backend = {
   sendState: (id) => call<SendState>("send_state", { id }),
   templates: (refresh = false) => call<TemplateInfo[]>(refresh ? "refresh_templates" : "templates"),
   createTemplate: (name, language, category, body) => call<TemplateInfo>("create_template", { name, language, category, body }),
-  createCampaign: (campaign) => call<{ id: number; recipients: number }>("create_campaign", { campaign }),
+  createCampaign: (campaign) => call<CreatedCampaign>("create_campaign", { campaign }),
   launchCampaign: (id) => call<number>("launch_campaign", { id }),
   campaignRecipients: (id) => call<CampaignRecipient[]>("campaign_recipients", { id }),
   demoCustomerWrites: (contactId, text, attach) => call<void>("demo_customer_writes", { contactId, text, attach: attach ?? null }),
@@ -299,4 +303,5 @@ export const backend = {
   stats: () => current.stats(),
   conversations: (limit = 100, offset = 0, filter: InboxFilter = "all") => current.conversations(limit, offset, filter),
   thread: (contactId: number, before: number | null = null, limit = 100) => current.thread(contactId, before, limit),
+  markRead: (contactId: number) => current.markRead(contactId),
 };

@@ -113,7 +113,7 @@ describe("Compose", () => {
 
   it("explains why sending is off when no number is connected", async () => {
     const m = memoryBackend(NOW);
-    m.state.engine = { sending: false, receiver_url: null, notes: ["Sending is off: no access token is stored."], simulator: false };
+    m.state.engine = { sending: false, receiver_url: null, notes: ["Sending is off: no access token is stored: connect the number in Settings, run `coexist --data-dir DIR secret access-token`, or set COEXIST_ACCESS_TOKEN."], simulator: false, engine_elsewhere: null };
     setBackend(m.backend);
     render(Compose, { contactId: 7, windowOpen: true });
     expect(await screen.findByTestId("compose-off")).toHaveTextContent("no access token");

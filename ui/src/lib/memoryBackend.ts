@@ -95,7 +95,7 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
     },
     outbox: [],
     audit: { entries: [], verification: { entries: 0, ok: true, breaks: [], sealed: 0, key_available: true } },
-    engine: { sending: true, receiver_url: "http://127.0.0.1:8787/webhook", notes: [], simulator: false },
+    engine: { sending: true, receiver_url: "http://127.0.0.1:8787/webhook", notes: [], simulator: false, engine_elsewhere: null },
     templates: [
       { id: "1", name: "order_ready", language: "en", category: "UTILITY", status: "APPROVED",
         components: [{ type: "BODY", text: "Hi {{1}}, your order {{2}} is ready." }] },
@@ -202,6 +202,10 @@ export function memoryBackend(now: number, over: Partial<MemoryState> = {}) {
       return until;
     },
     thread: () => answer("thread", state.thread),
+    markRead: async (id: number) => {
+      calls.push(`markRead:${id}`);
+      state.conversations = state.conversations.map((c) => (c.contact_id === id ? { ...c, unread: 0 } : c));
+    },
     openMedia: (id: number) => answer(`openMedia:${id}`, undefined),
     saveMediaCopy: (id: number) => answer(`saveMediaCopy:${id}`, `/home/me/Downloads/file-${id}.pdf`),
     mediaUsage: () => answer("mediaUsage", state.mediaUsage),

@@ -60,21 +60,13 @@ export interface WorkspaceInfo {
 /** `{code, message}` as the core sends it (`ErrorBody`), `meta_code` when Meta refused. */
 export type BackendError = import("../generated/ErrorBody").ErrorBody;
 
-/** The shell's `engine_status`: whether messages can leave and webhooks arrive. */
-export interface EngineStatus {
-  sending: boolean;
-  receiver_url: string | null;
-  notes: string[];
-  simulator: boolean;
-  /** Another process (`coexist serve`) runs this workspace; this window is its client. */
-  engine_elsewhere?: string | null;
-}
+/** The core's `engine_status`: whether messages can leave and webhooks arrive (generated). */
+export type { EngineStatus } from "../generated/EngineStatus";
 
-/** The shell's `send_state` for one outbox row. */
-export interface SendState {
-  state: import("../generated/OutboxState").OutboxState;
-  error: string | null;
-}
+/** The core's `send_state` for one outbox row (generated). */
+export type { SendState } from "../generated/SendState";
+/** What `create_campaign` answers (generated). */
+export type { CreatedCampaign } from "../generated/CreatedCampaign";
 
 export interface ContactPage {
   total: number;

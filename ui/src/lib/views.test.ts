@@ -297,6 +297,26 @@ describe("Thread", () => {
     expect(m.calls).toContain("setAssignee:7:owner");
   });
 
+  it("marks a chat read only when it has unread messages, once its newest page is shown", async () => {
+    const m = memoryBackend(NOW);
+    m.state.conversations = [{ ...row, unread: 2 }];
+    m.state.thread = [msg(1, { direction: "inbound", origin: "customer", status: null })];
+    setBackend(m.backend);
+    let opened = 0;
+    render(Thread, { conversation: { ...row, unread: 2 }, now: NOW, lastMessageAt: NOW, onopened: () => opened++ });
+    await waitFor(() => expect(m.calls).toContain("markRead:7"));
+    expect(opened).toBe(1);
+    expect(m.state.conversations[0].unread).toBe(0);
+
+    const quiet = memoryBackend(NOW);
+    quiet.state.conversations = [row];
+    quiet.state.thread = [msg(1, {})];
+    setBackend(quiet.backend);
+    render(Thread, { conversation: row, now: NOW, lastMessageAt: NOW });
+    await waitFor(() => expect(quiet.calls).toContain("thread"));
+    expect(quiet.calls.some((c) => c.startsWith("markRead"))).toBe(false);
+  });
+
   it("shows a customer's photo inline, and says why another file is missing", async () => {
     const m = memoryBackend(NOW);
     m.state.conversations = [row];

@@ -232,6 +232,28 @@ pub async fn request_sync(
     Ok(outcome)
 }
 
+/// Requests each sync in turn; a refused one does not stop the next, and reads `not requested`
+/// with why.
+pub async fn request_syncs(
+    ctx: &Ctx<'_>,
+    client: &CloudClient,
+    kinds: &[crate::onboarding::SyncType],
+) -> Vec<crate::onboarding::SyncOutcome> {
+    let mut out = Vec::new();
+    for &sync_type in kinds {
+        out.push(match request_sync(ctx, client, sync_type).await {
+            Ok(o) => o,
+            Err(e) => crate::onboarding::SyncOutcome {
+                sync_type,
+                request_id: None,
+                result: "not requested".into(),
+                message: e.to_string(),
+            },
+        });
+    }
+    out
+}
+
 /// A chat marked VIP (or no longer): it sorts first and the desk sees it in the VIP filter.
 pub async fn set_vip(ctx: &Ctx<'_>, contact_id: i64, vip: bool) -> Result<()> {
     ctx.store.set_vip(contact_id, vip, &ctx.actor, ctx.now).await

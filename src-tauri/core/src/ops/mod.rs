@@ -4,11 +4,18 @@
 //! type the UI receives as is.
 
 mod desk;
+pub mod doctor;
+pub mod mirror;
 pub mod outbox;
 mod owner;
+mod reads;
+mod sending;
 
 pub use desk::*;
+pub use doctor::doctor;
 pub use owner::*;
+pub use reads::*;
+pub use sending::*;
 
 use crate::error::Result;
 use crate::secrets::Sensitive;

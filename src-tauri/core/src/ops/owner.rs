@@ -348,6 +348,22 @@ pub async fn connect(
     Ok(report)
 }
 
+/// Changes only what is given: the cap (`Some(None)` removes it) and the No Storage window.
+pub async fn change_media_policy(
+    ctx: &Ctx<'_>,
+    cap_bytes: Option<Option<i64>>,
+    no_storage: Option<bool>,
+) -> Result<()> {
+    let mut policy = ctx.store.media_policy().await?;
+    if let Some(cap) = cap_bytes {
+        policy.cap_bytes = cap;
+    }
+    if let Some(on) = no_storage {
+        policy.no_storage = on;
+    }
+    set_media_policy(ctx, &policy).await
+}
+
 /// The media folder's cap and whether the number uses No Storage (its 1-hour window).
 pub async fn set_media_policy(ctx: &Ctx<'_>, policy: &crate::media::MediaPolicy) -> Result<()> {
     ctx.owner("change how media is kept").await?;

@@ -1,13 +1,11 @@
 //! The reminder schedule as a pure function of what is known and the time: heartbeat reminders
 //! from day 10 after the phone app was last used, and the 24-hour sync deadline after onboarding.
 
-/// The phone app must be opened at least every 14 days; Coexist treats day 13 as the deadline.
+pub use crate::policy::{LINK_DROP_AFTER_DAYS, PHONE_APP_DEADLINE_DAYS, SYNC_WINDOW_SECS};
+
 pub const DAY: i64 = 86_400;
-pub const LINK_DROP_AFTER_DAYS: i64 = 14;
 /// How often the urgent reminder repeats on day 13 until the owner acts.
 pub const URGENT_REPEAT_SECS: i64 = 4 * 3600;
-/// The history and contact sync can be requested only within this long of onboarding.
-pub const SYNC_WINDOW_SECS: i64 = 24 * 3600;
 
 #[derive(Debug, Clone, Default)]
 pub struct Facts {
@@ -70,12 +68,15 @@ pub fn plan(f: &Facts) -> Vec<Planned> {
             body: format!("The phone app was last used 12 days ago. {open_by}"),
             due_at: h + 12 * DAY,
         });
-        let mut due = h + 13 * DAY;
+        let mut due = h + PHONE_APP_DEADLINE_DAYS * DAY;
         while due < drop_at {
             out.push(Planned {
                 kind: "heartbeat_urgent",
                 urgency: "urgent",
-                source_ref: format!("heartbeat:{h}:d13:{}", (due - h - 13 * DAY) / URGENT_REPEAT_SECS),
+                source_ref: format!(
+                    "heartbeat:{h}:d13:{}",
+                    (due - h - PHONE_APP_DEADLINE_DAYS * DAY) / URGENT_REPEAT_SECS
+                ),
                 title: "Urgent: open WhatsApp Business on your phone today".into(),
                 body: format!(
                     "The phone app was last used 13 days ago. {open_by} Then click \"I opened it\" in Coexist."

@@ -33,6 +33,19 @@ pub struct Audience {
     pub quiet_since: Option<i64>,
 }
 
+impl Audience {
+    /// The builder's choice by name: `all`, `vip`, `opted_in` or `tag` (with its tag).
+    pub fn chosen(choice: &str, tag: Option<String>) -> Audience {
+        Audience {
+            all: choice == "all",
+            vip: choice == "vip",
+            opted_in: choice == "opted_in",
+            tag: tag.filter(|_| choice == "tag"),
+            ..Audience::default()
+        }
+    }
+}
+
 /// Where a campaign stands; `stopped` is Meta's doing (a stop code), the rest the owner's.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, sqlx::Type)]
 #[sqlx(rename_all = "snake_case")]

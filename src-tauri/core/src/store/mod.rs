@@ -3,7 +3,7 @@
 mod queries;
 
 pub use queries::{
-    AccountIds, ConversationFilter, ConversationRow, ExportedMessage, InboxFilter, Stats, ThreadMessage,
+    AccountIds, ConversationFilter, ConversationRow, ExportedMessage, InboxFilter, JournalCounts, Stats, ThreadMessage,
 };
 
 use crate::error::{CoreError, Result};

@@ -6,6 +6,7 @@ mod apply;
 mod contacts;
 pub(crate) mod intake;
 pub(crate) mod journal;
+mod lenient;
 pub mod model;
 pub mod receiver;
 pub(crate) mod sent;
