@@ -1,7 +1,6 @@
 //! Which workspace the window shows: the one named by `COEXIST_DATA_DIR`, the connected one in
 //! the app-data folder, or — with no Meta account yet — a clearly labelled demo workspace.
 
-use coexist_core::webhook::{apply_pending, Rules};
 use coexist_core::{Clock, CoreError, Store, SystemClock};
 use std::path::{Path, PathBuf};
 
@@ -44,9 +43,9 @@ impl Workspace {
     }
 
     async fn open(data_dir: PathBuf, label: String, demo: bool, connect_dir: PathBuf) -> Result<Self, CoreError> {
+        // Bodies journaled while no applier ran (e.g. a crash) are applied by the engine's
+        // applier when it starts: a window that is serve's client must not apply them itself.
         let store = coexist_core::config::open_workspace(&data_dir, SystemClock.now()).await?;
-        // Bodies journaled while no applier ran (e.g. a crash) are applied now.
-        apply_pending(&store, &Rules::default(), &SystemClock).await?;
         Ok(Self {
             store,
             data_dir,
