@@ -13,7 +13,10 @@ pkgs=(libwebkit2gtk-4.1-dev libgtk-3-dev libsoup-3.0-dev libjavascriptcoregtk-4.
       gstreamer1.0-plugins-base gstreamer1.0-plugins-good)
 if [ "$want_tests" = "--tests" ]; then
   pkgs+=(xvfb xauth webkit2gtk-driver dbus-x11 at-spi2-core imagemagick x11-utils dunst keyutils
-         gnome-keyring libsecret-tools)
+         gnome-keyring libsecret-tools
+         # The store tests run on a real PostgreSQL too: a throwaway cluster per test run
+         # (coexist-testkit's postgres module), from Debian's packages.
+         postgresql postgresql-client)
 fi
 
 missing=()

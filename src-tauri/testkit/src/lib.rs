@@ -2,6 +2,8 @@
 //! `../shared/fixtures`, feeding bodies through the real journal and applier, an approved
 //! template, and a simulator on loopback with a client pointed at it.
 
+pub mod postgres;
+
 pub mod fuzz;
 
 use coexist_core::cloud::{CloudClient, TemplateInfo};
