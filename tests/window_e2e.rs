@@ -167,6 +167,11 @@ async fn a_client_window_sees_what_serve_receives_and_sends() {
         );
         tokio::time::sleep(std::time::Duration::from_millis(250)).await;
     }
+    // The header's counts catch up too (at most 30 s after the last count, without a poll).
+    wait_text(&client, "[data-testid=message-counts]", 40, |t| {
+        t.contains("1 from customers")
+    })
+    .await;
     shot(&client, "client-window").await;
     // Serve sent it, once.
     let accepted = sim.accepted();

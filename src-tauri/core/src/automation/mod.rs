@@ -145,59 +145,48 @@ impl Store {
         let cfg: AutomationConfig = serde_json::from_str(json_text)
             .map_err(|e| CoreError::Invalid(format!("the automation settings are not valid: {e}")))?;
         cfg.check_ranges().map_err(CoreError::Invalid)?;
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        sqlx::query(
-            "INSERT INTO setting (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
-        )
-        .bind(SETTING)
-        .bind(serde_json::to_string(&cfg).expect("config serialises"))
-        .execute(&mut *tx)
+        let text = serde_json::to_string(&cfg).expect("config serialises");
+        let details = serde_json::to_value(&cfg).expect("json");
+        self.audited(now, actor, audit::Action::AutomationSettings, None, |tx| {
+            Box::pin(async move {
+                sqlx::query(
+                    "INSERT INTO setting (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+                )
+                .bind(SETTING)
+                .bind(text)
+                .execute(&mut *tx)
+                .await?;
+                Ok(((), details))
+            })
+        })
         .await?;
-        audit::append_with(
-            &mut tx,
-            self.sealing().as_ref(),
-            now,
-            actor,
-            audit::Action::AutomationSettings,
-            None,
-            &serde_json::to_value(&cfg).expect("json"),
-        )
-        .await?;
-        tx.commit().await?;
         Ok(cfg)
     }
 
     /// Staff hand a chat back to automation (or take it for `hours`).
     pub async fn set_automation_pause(&self, contact_id: i64, until: Option<i64>, actor: &str, now: i64) -> Result<()> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let n = sqlx::query("UPDATE conversation SET automation_paused_until = ? WHERE contact_id = ?")
-            .bind(until)
-            .bind(contact_id)
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            return Err(CoreError::Invalid(format!(
-                "there is no conversation with contact {contact_id}"
-            )));
-        }
         let action = if until.is_some() {
             audit::Action::AutomationPause
         } else {
             audit::Action::AutomationResume
         };
-        audit::append_with(
-            &mut tx,
-            self.sealing().as_ref(),
-            now,
-            actor,
-            action,
-            Some(&contact_id.to_string()),
-            &json!({"until": until}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        self.audited(now, actor, action, Some(&contact_id.to_string()), |tx| {
+            Box::pin(async move {
+                let n = sqlx::query("UPDATE conversation SET automation_paused_until = ? WHERE contact_id = ?")
+                    .bind(until)
+                    .bind(contact_id)
+                    .execute(&mut *tx)
+                    .await?
+                    .rows_affected();
+                if n == 0 {
+                    return Err(CoreError::Invalid(format!(
+                        "there is no conversation with contact {contact_id}"
+                    )));
+                }
+                Ok(((), json!({"until": until})))
+            })
+        })
+        .await
     }
 
     /// One pass of automation at `now`.

@@ -426,40 +426,36 @@ impl Store {
                 Action::CampaignCancel,
             ),
         };
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let n = sqlx::query("UPDATE campaign SET state = ? WHERE id = ? AND state IN (SELECT value FROM json_each(?))")
-            .bind(to)
-            .bind(id)
-            .bind(serde_json::to_string(from).expect("strings serialise"))
-            .execute(&mut *tx)
-            .await?
-            .rows_affected();
-        if n == 0 {
-            return Err(CoreError::Invalid(format!(
-                "campaign #{id} cannot be {to} from its current state"
-            )));
-        }
-        if action == CampaignAction::Cancel {
-            sqlx::query(
-                "UPDATE outbox SET state = 'cancelled', updated_at = ? WHERE campaign_id = ? AND state = 'queued'",
-            )
-            .bind(now)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        }
-        crate::audit::append_with(
-            &mut tx,
-            self.sealing().as_ref(),
-            now,
-            actor,
-            audited,
-            Some(&format!("campaign:{id}")),
-            &serde_json::json!({}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(())
+        let from = serde_json::to_string(from).expect("strings serialise");
+        self.audited(now, actor, audited, Some(&format!("campaign:{id}")), |tx| {
+            Box::pin(async move {
+                let n = sqlx::query(
+                    "UPDATE campaign SET state = ? WHERE id = ? AND state IN (SELECT value FROM json_each(?))",
+                )
+                .bind(to)
+                .bind(id)
+                .bind(from)
+                .execute(&mut *tx)
+                .await?
+                .rows_affected();
+                if n == 0 {
+                    return Err(CoreError::Invalid(format!(
+                        "campaign #{id} cannot be {to} from its current state"
+                    )));
+                }
+                if action == CampaignAction::Cancel {
+                    sqlx::query(
+                        "UPDATE outbox SET state = 'cancelled', updated_at = ? WHERE campaign_id = ? AND state = 'queued'",
+                    )
+                    .bind(now)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+                Ok(((), serde_json::json!({})))
+            })
+        })
+        .await
     }
 
     pub async fn campaign_status(&self, id: i64) -> Result<CampaignStatus> {

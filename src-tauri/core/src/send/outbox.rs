@@ -149,32 +149,28 @@ impl Store {
         now: i64,
         now_ms: i64,
     ) -> Result<i64> {
-        let mut tx = self.pool().begin_with("BEGIN IMMEDIATE").await?;
-        let id = insert_outbox(&mut tx, c, None, now, now_ms).await?;
-        sqlx::query("UPDATE outbox SET source = 'desk', actor = ? WHERE id = ?")
-            .bind(actor)
-            .bind(id)
-            .execute(&mut *tx)
-            .await?;
-        sqlx::query(
-            "UPDATE conversation SET automation_paused_until = MAX(COALESCE(automation_paused_until, 0), ?) WHERE contact_id = ?",
-        )
-        .bind(now + pause_secs)
-        .bind(c.contact_id)
-        .execute(&mut *tx)
-        .await?;
-        crate::audit::append_with(
-            &mut tx,
-            self.sealing().as_ref(),
-            now,
-            actor,
-            crate::audit::Action::Send,
-            Some(&c.recipient),
-            &serde_json::json!({"outbox": id, "kind": c.kind, "template": c.template_name}),
-        )
-        .await?;
-        tx.commit().await?;
-        Ok(id)
+        // Owned copies: the write runs as its own future inside the audited transaction.
+        let (c, actor_name) = (c.clone(), actor.to_string());
+        let recipient = c.recipient.clone();
+        self.audited(now, actor, crate::audit::Action::Send, Some(&recipient), |tx| {
+            Box::pin(async move {
+                let id = insert_outbox(&mut *tx, &c, None, now, now_ms).await?;
+                sqlx::query("UPDATE outbox SET source = 'desk', actor = ? WHERE id = ?")
+                    .bind(&actor_name)
+                    .bind(id)
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "UPDATE conversation SET automation_paused_until = MAX(COALESCE(automation_paused_until, 0), ?) WHERE contact_id = ?",
+                )
+                .bind(now + pause_secs)
+                .bind(c.contact_id)
+                .execute(&mut *tx)
+                .await?;
+                Ok((id, serde_json::json!({"outbox": id, "kind": c.kind, "template": c.template_name})))
+            })
+        })
+        .await
     }
 
     /// A send from the desk; automation steps back in that chat for the configured take-over
@@ -236,39 +232,16 @@ impl Store {
 
     /// Takes (or keeps) the workspace's dispatcher lease; false while someone else holds it.
     pub async fn take_lease(&self, name: &str, holder: &str, now_ms: i64, ttl_ms: i64) -> Result<bool> {
-        let n = sqlx::query(
-            "INSERT INTO lease (name, holder, expires_ms) VALUES (?1, ?2, ?3)
-             ON CONFLICT(name) DO UPDATE SET holder = excluded.holder, expires_ms = excluded.expires_ms
-             WHERE lease.holder = excluded.holder OR lease.expires_ms < ?4",
-        )
-        .bind(name)
-        .bind(holder)
-        .bind(now_ms + ttl_ms)
-        .bind(now_ms)
-        .execute(self.pool())
-        .await?
-        .rows_affected();
-        Ok(n > 0)
+        crate::store::leases::take(self.db(), name, holder, now_ms, ttl_ms).await
     }
 
     /// Who holds a lease that has not expired, and until when (unix milliseconds).
     pub async fn lease_holder(&self, name: &str, now_ms: i64) -> Result<Option<(String, i64)>> {
-        Ok(
-            sqlx::query_as("SELECT holder, expires_ms FROM lease WHERE name = ? AND expires_ms >= ?")
-                .bind(name)
-                .bind(now_ms)
-                .fetch_optional(self.pool())
-                .await?,
-        )
+        crate::store::leases::holder(self.db(), name, now_ms).await
     }
 
     pub async fn release_lease(&self, name: &str, holder: &str) -> Result<()> {
-        sqlx::query("DELETE FROM lease WHERE name = ? AND holder = ?")
-            .bind(name)
-            .bind(holder)
-            .execute(self.pool())
-            .await?;
-        Ok(())
+        crate::store::leases::release(self.db(), name, holder).await
     }
 }
 
