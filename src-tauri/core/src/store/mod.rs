@@ -1,5 +1,7 @@
 //! The local SQLite mirror: one file per workspace, WAL, embedded additive migrations.
 
+pub mod db;
+pub mod leases;
 mod queries;
 
 pub use queries::{
@@ -26,6 +28,9 @@ pub(crate) fn latest_migration() -> i64 {
 #[derive(Clone, Debug)]
 pub struct Store {
     pool: SqlitePool,
+    /// The same pool behind the statements written for both backends (`db`); the rest of the
+    /// store moves onto it as it is ported to PostgreSQL (issue 26).
+    db: db::Db,
     path: Option<PathBuf>,
     /// The journal's group-commit writer, started on first use in the runtime that uses it.
     journal: std::sync::Arc<std::sync::Mutex<Option<JournalSender>>>,
@@ -70,6 +75,7 @@ impl Store {
             .await?;
         MIGRATOR.run(&pool).await?;
         Ok(Self {
+            db: db::Db::Sqlite(pool.clone()),
             pool,
             path: Some(path.to_path_buf()),
             journal: Default::default(),
@@ -91,6 +97,7 @@ impl Store {
             .await?;
         MIGRATOR.run(&pool).await?;
         Ok(Self {
+            db: db::Db::Sqlite(pool.clone()),
             pool,
             path: None,
             journal: Default::default(),
@@ -129,6 +136,11 @@ impl Store {
     #[cfg(feature = "testkit")]
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
+    }
+
+    /// The workspace's database for statements written for both backends (see [`db`]).
+    pub(crate) fn db(&self) -> &db::Db {
+        &self.db
     }
 
     /// The journal's writer; a new one when the previous one's runtime has ended.
