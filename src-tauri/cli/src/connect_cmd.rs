@@ -204,7 +204,7 @@ pub async fn sync(cli: &crate::Cli, dir: &Path, what: SyncArg, json_out: bool, n
 }
 
 pub async fn doctor(ctx: &Ctx<'_>, dir: &Path, json_out: bool) -> Result<()> {
-    let config = Config::load(ctx.store, &keyring_for(dir)).await?;
+    let config = crate::config(dir, ctx.store).await?;
     let report = ops::doctor(ctx, &config).await?;
     if json_out {
         println!("{}", serde_json::to_string(&report)?);

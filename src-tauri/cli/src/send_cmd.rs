@@ -176,7 +176,7 @@ pub async fn send(cli: &Cli, clock: Arc<dyn Clock>, a: &SendArgs) -> Result<()> 
         println!("queued as outbox #{id}");
         return Ok(());
     }
-    let row = ops::wait_settled(&ctx, &config(&dir, &store).await?, id, clock.clone()).await?;
+    let row = ops::wait_settled(&ctx, &coexist_core::config::keyring_for(&dir), id, clock.clone()).await?;
     if *json {
         println!("{}", serde_json::to_string(&row)?);
     } else {

@@ -6,6 +6,7 @@ use crate::clock::Clock;
 use crate::cloud::{CloudClient, TemplateInfo};
 use crate::config::Config;
 use crate::error::{CoreError, Result};
+use crate::secrets::SecretStore;
 use crate::send::{self, Audience, DispatcherHandle, HeaderMedia, OutboxRow};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -37,12 +38,17 @@ pub async fn send_template(
 
 /// Waits until outbox row `id` settles (accepted, failed, uncertain …), up to a minute. The engine
 /// holding the workspace sends it; with none running, a dispatcher of this process's own does,
-/// from the same `config`, and stops afterwards.
-pub async fn wait_settled(ctx: &Ctx<'_>, config: &Config, id: i64, clock: Arc<dyn Clock>) -> Result<OutboxRow> {
+/// from the workspace's [`Config`] (read from `secrets` only then), and stops afterwards.
+pub async fn wait_settled(
+    ctx: &Ctx<'_>,
+    secrets: &dyn SecretStore,
+    id: i64,
+    clock: Arc<dyn Clock>,
+) -> Result<OutboxRow> {
     let own = if ctx.store.dispatcher_running(send::now_ms()).await? {
         None
     } else {
-        let (client, settings) = config.sending()?;
+        let (client, settings) = Config::load(ctx.store, secrets).await?.sending()?;
         Some(DispatcherHandle::spawn(ctx.store.clone(), client, settings, clock))
     };
     let deadline = Instant::now() + SETTLE_WAIT;
